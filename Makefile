@@ -1,0 +1,44 @@
+# chain — the two commands a new user needs:
+#   make demo   set up .venv, run the three-stage pipeline on examples/, show what the profiles learned
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_STATE ?= .chain/demo.db
+JOBS   ?= auto
+
+.PHONY: demo test bench clean schema-docs help
+help:
+	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
+	@echo "make test   - run the test suite"
+	@echo "make bench  - run the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	@echo "== chain task examples/* | chain analyze | chain process | chain optimize" >&2
+	$(BIN)/chain task examples/projects/* \
+	  | CHAIN_STATE=$(DEMO_STATE) $(BIN)/chain analyze -v \
+	  | CHAIN_STATE=$(DEMO_STATE) $(BIN)/chain process -v \
+	  | CHAIN_STATE=$(DEMO_STATE) $(BIN)/chain optimize -v \
+	  | tee .chain/demo-out.ndjson \
+	  | $(BIN)/python examples/summarize.py
+	@echo "== chain profiles (learned from the runs above)" >&2
+	$(BIN)/chain profiles --state $(DEMO_STATE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/passthrough.py
+
+schema-docs: $(STAMP)
+	$(BIN)/python scripts/readme_schema.py --write
+
+clean:
+	rm -rf $(VENV) .chain .pytest_cache

@@ -1,0 +1,66 @@
+"""The `chain` command line: argument parsing and the one place where errors become messages and exit codes.
+
+Each command lives in its own module and calls into the library; stage commands are generated from the
+stage registry, so a plugin's stage shows up here without edits.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__, registry
+from ..errors import ChainError, ExitStatus
+from . import profiles_cmd, schema_cmd, stage_cmd, task_cmd
+
+
+class ChainGroup(click.Group):
+    """Static commands plus one command per registered stage."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(registry.get().stages))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in registry.get().stages:
+            command = stage_cmd.make_stage_command(registry.get().stages[name])
+        return command
+
+
+@click.group(cls=ChainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chain")
+def cli() -> None:
+    """Composable stream-json stages that run code and its tests in a sandbox.
+
+    \b
+    chain task examples/* | chain analyze | chain process | chain optimize > out.ndjson
+
+    Every stage reads NDJSON on stdin and writes NDJSON on stdout; logs go to stderr.
+    Run `chain schema` for the event format and see the README for exit codes.
+    """
+
+
+cli.add_command(task_cmd.task)
+cli.add_command(schema_cmd.schema)
+cli.add_command(profiles_cmd.profiles)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        status = cli.main(args=argv, prog_name="chain", standalone_mode=False)
+    except ChainError as exc:
+        click.echo(f"chain: error: {exc}", err=True)
+        sys.exit(int(exc.exit_status))
+    except click.exceptions.Abort:
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    except BrokenPipeError:
+        sys.exit(int(ExitStatus.BROKEN_PIPE))
+    sys.exit(int(status or 0))

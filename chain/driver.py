@@ -1,0 +1,123 @@
+"""Drive one stage from a byte stream to a byte stream: the whole life of `chain analyze` minus argument
+parsing. Signals and a closed stdout end the run the documented way (see `ExitStatus`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterable
+
+from .claude import harvest, to_claude_input
+from .context import StageContext
+from .errors import ExitStatus
+from .pipeline import Counters, StageProcessor
+from .protocol import Result
+from .registry import StageSpec
+from .store import ProfileStore
+from .stream import Flush, Item, StreamWriter, read_items
+
+OUTPUT_FORMATS = ("stream-json", "claude-input")
+
+
+@dataclass
+class StageRun:
+    spec: StageSpec
+    ctx: StageContext
+    store: ProfileStore | None
+    concurrency: int
+    ordered: bool = True
+    output_format: str = "stream-json"
+    fail_on: frozenset[str] = frozenset()
+    log: Callable[[str], None] = lambda msg: None
+    on_result: Callable[[Result], None] | None = None
+    counters: Counters = field(default_factory=Counters)
+
+
+def _emit(writer: StreamWriter, out: Item, fmt: str) -> None:
+    if fmt == "claude-input":
+        # Claude reads only user messages: each result becomes one; every other line is left out.
+        if out.kind == "result":
+            writer.write_event(to_claude_input(out.event))
+        return
+    if out.event is not None:
+        writer.write_event(out.event)
+    else:
+        writer.write_raw(out.raw)
+
+
+def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
+    processor = StageProcessor(
+        run.spec, run.ctx, store=run.store, concurrency=run.concurrency, ordered=run.ordered,
+        log=run.log, on_result=run.on_result,
+    )
+    run.counters = processor.counters
+    restore = _install_signal_handlers(processor)
+    writer = StreamWriter(stdout)
+    outputs = processor(harvest(read_items(stdin, run.spec.name)))
+    pipe_closed = False
+    try:
+        for out in outputs:
+            if pipe_closed:
+                continue  # drain so sandboxes are reaped, but write nothing more
+            try:
+                if out.__class__ is Flush:
+                    writer.flush()
+                else:
+                    _emit(writer, out, run.output_format)
+            except BrokenPipeError:
+                pipe_closed = True
+                processor.cancel("stdout closed")
+        if not pipe_closed:
+            try:
+                writer.flush()
+            except BrokenPipeError:
+                pipe_closed = True
+    finally:
+        restore()
+        if pipe_closed:
+            _silence_stdout()
+    counters = processor.counters
+    if processor.cancel_reason == "SIGINT":
+        return ExitStatus.INTERRUPTED
+    if processor.cancel_reason == "SIGTERM":
+        return ExitStatus.TERMINATED
+    if pipe_closed:
+        return ExitStatus.BROKEN_PIPE
+    if counters.bad_lines:
+        return ExitStatus.BAD_INPUT
+    if any(counters.statuses.get(s) for s in run.fail_on):
+        return ExitStatus.TASKS_FAILED
+    return ExitStatus.OK
+
+
+def _silence_stdout() -> None:
+    # Python flushes sys.stdout at exit; with the reader gone that would print a BrokenPipeError.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _install_signal_handlers(processor: StageProcessor) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    seen: list[int] = []
+
+    def handler(signum, _frame):
+        if seen:  # a second signal: the user means it
+            processor.ctx.sandbox.kill_all()
+            os._exit(128 + signum)
+        seen.append(signum)
+        processor.cancel(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

@@ -1,0 +1,84 @@
+"""Applying unified diffs (as `diff -u`, `git diff` or an LLM write them) to a task's in-memory files."""
+
+from __future__ import annotations
+
+import re
+
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+class PatchError(ValueError):
+    pass
+
+
+def _strip_prefix(path: str) -> str:
+    path = path.split("\t", 1)[0].strip()
+    if path.startswith(("a/", "b/")):
+        path = path[2:]
+    return path
+
+
+def parse(diff: str) -> list[tuple[str, str, list[tuple[int, list[str]]]]]:
+    """[(old path, new path, [(old start, hunk lines)])]."""
+    files = []
+    lines = diff.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            old, new = _strip_prefix(lines[i][4:]), _strip_prefix(lines[i + 1][4:])
+            hunks = []
+            i += 2
+            while i < len(lines) and (m := HUNK.match(lines[i])):
+                start = int(m.group(1))
+                body = []
+                i += 1
+                while i < len(lines) and lines[i][:1] in (" ", "+", "-", "\\", "\n") and not (
+                    lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
+                ):
+                    if not lines[i].startswith("\\"):
+                        body.append(lines[i] if lines[i] != "\n" else " \n")
+                    i += 1
+                hunks.append((start, body))
+            files.append((old, new, hunks))
+        else:
+            i += 1
+    if not files:
+        raise PatchError("no file headers (---/+++) found in the patch")
+    return files
+
+
+def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> str:
+    src = text.splitlines(keepends=True)
+    if src and not src[-1].endswith("\n"):
+        src[-1] += "\n"
+    offset = 0
+    for start, body in hunks:
+        old = [l[1:] for l in body if l[0] in " -"]
+        new = [l[1:] for l in body if l[0] in " +"]
+        want = max(0, start - 1 + offset)
+        # Search outward from where the hunk says it is, as `patch` does with its fuzz-free offset search.
+        for delta in sorted(range(-len(src) - 1, len(src) + 2), key=abs):
+            at = want + delta
+            if 0 <= at <= len(src) - len(old) and src[at : at + len(old)] == old:
+                break
+        else:
+            raise PatchError(f"{path}: hunk at line {start} does not match the file")
+        src[at : at + len(old)] = new
+        offset += len(new) - len(old) + (at - want)
+    return "".join(src)
+
+
+def apply_unified_diff(files: dict[str, str], diff: str) -> dict[str, str]:
+    """Return a new dict with the patch applied; raises PatchError when a hunk does not fit."""
+    out = dict(files)
+    for old, new, hunks in parse(diff):
+        if new == "/dev/null":
+            out.pop(old, None)
+            continue
+        base = "" if old == "/dev/null" else out.get(old)
+        if base is None:
+            raise PatchError(f"patch touches {old!r}, which the task does not have")
+        out[new] = _apply_hunks(base, hunks, new)
+        if old not in ("/dev/null", new):
+            out.pop(old, None)
+    return out

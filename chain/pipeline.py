@@ -1,0 +1,254 @@
+"""Running one stage over a stream: concurrency, ordering, bounded memory, learning, cancellation.
+
+`StageProcessor` is a plain `Iterator[Item] -> Iterator[Item | FLUSH]` processor. Its input is pulled by a
+feeder thread in batches (a batch ends at each FLUSH, i.e. wherever the upstream might block), so finished
+results are emitted even while the input is idle. Tasks run on a thread pool (each one mostly waits on a
+sandboxed subprocess); lines the stage does not handle are passed through untouched and in order.
+
+Memory is bounded: at most `task_window` tasks and `line_window` items are held at once, and the feeder
+reads ahead by at most one batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from .context import StageContext
+from .errors import ChainError
+from .protocol import ErrorEvent, Result, TestCounts, make_result
+from .registry import StageSpec
+from .store import Outcome, ProfileStore
+from .stream import FLUSH, Flush, Item
+
+BATCH_MAX = 4096
+
+
+@dataclass
+class Counters:
+    lines: int = 0
+    tasks: int = 0
+    bad_lines: int = 0
+    internal_errors: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class _Slot:
+    __slots__ = ("item", "output", "is_task")
+
+    def __init__(self, item: Item, output: Item | None = None, is_task: bool = False):
+        self.item, self.output, self.is_task = item, output, is_task
+
+
+class _Feeder:
+    """Pulls the upstream iterator on its own thread, one batch per credit."""
+
+    def __init__(self, source: Iterable[Any], inbox: "queue.SimpleQueue"):
+        self._source, self._inbox = source, inbox
+        self._credit = threading.Semaphore(0)
+        threading.Thread(target=self._run, name="chain-feeder", daemon=True).start()
+
+    def request(self) -> None:
+        self._credit.release()
+
+    def _run(self) -> None:
+        batch: list[Item] = []
+        try:
+            self._credit.acquire()
+            for item in self._source:
+                if isinstance(item, Flush) or len(batch) >= BATCH_MAX:
+                    if batch:
+                        self._inbox.put(("batch", batch))
+                        batch = []
+                        self._credit.acquire()
+                    if isinstance(item, Flush):
+                        continue
+                batch.append(item)
+            if batch:
+                self._inbox.put(("batch", batch))
+        except BaseException as exc:  # reported, then the input counts as ended
+            self._inbox.put(("feed-error", exc))
+        self._inbox.put(("eof", None))
+
+
+class StageProcessor:
+    def __init__(
+        self,
+        spec: StageSpec,
+        ctx: StageContext,
+        *,
+        store: ProfileStore | None = None,
+        concurrency: int = 1,
+        ordered: bool = True,
+        log: Callable[[str], None] = lambda msg: None,
+        on_result: Callable[[Result], None] | None = None,
+    ):
+        self.spec, self.ctx, self.store = spec, ctx, store
+        self.concurrency = max(1, concurrency)
+        self.ordered = ordered
+        self.log = log
+        self.on_result = on_result
+        self.task_window = 4 * self.concurrency
+        self.line_window = max(1024, 8 * self.concurrency)
+        self.counters = Counters()
+        self.cancel_reason: str | None = None
+        self._inbox: "queue.SimpleQueue[tuple[str, Any]]" = queue.SimpleQueue()
+
+    # -- cancellation (safe to call from a signal handler: only C-level, reentrant operations) ---------------
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.ctx.cancel.set()
+        self.ctx.sandbox.kill_all()
+        self._inbox.put(("cancel", reason))
+
+    # -- per-task work, on a pool thread ----------------------------------------------------------------------
+    def _cancelled_output(self, item: Item, why: str) -> Item:
+        result = make_result(
+            task=item.task, stage=self.spec.name, profile=self.ctx.profile.name, status="cancelled",
+            tests=TestCounts(), duration_ms=0.0, sandbox=self.ctx.sandbox.name, summary=why,
+        )
+        return Item("result", item.lineno, b"", event=result)
+
+    def _work(self, slot: _Slot) -> None:
+        item = slot.item
+        if self.ctx.cancel.is_set():
+            slot.output = self._cancelled_output(item, f"cancelled ({self.cancel_reason}) before it ran")
+            return
+        try:
+            result = self.spec.run(item.task, self.ctx)
+        except ChainError:
+            raise
+        except Exception as exc:
+            self.log(f"{self.spec.name}: internal error on task {item.task.id}:\n{traceback.format_exc()}")
+            event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {exc!r}",
+                               task_id=item.task.id, stage=self.spec.name, line=item.lineno)
+            slot.output = Item("error", item.lineno, b"", event=event)
+            return
+        if result.status != "cancelled" and self.store is not None:
+            # Learning from real outcomes only: a cancelled run says nothing about the strategy.
+            self.store.record(
+                Outcome(result.task_id, result.stage, result.profile, result.status, result.score,
+                        result.duration_ms, result.sandbox, result.tests.passed, result.tests.total),
+                alpha=self.ctx.profile.ema_alpha,
+            )
+        slot.output = Item("result", item.lineno, b"", event=result)
+
+    def _done(self, slot: _Slot, future: Future) -> None:
+        if future.cancelled():
+            slot.output = self._cancelled_output(slot.item, f"cancelled ({self.cancel_reason}) before it ran")
+        elif future.exception() is not None:
+            exc = future.exception()
+            event = ErrorEvent(message=f"{self.spec.name} failed on task {slot.item.task.id}: {exc}",
+                               task_id=slot.item.task.id, stage=self.spec.name, line=slot.item.lineno)
+            slot.output = Item("error", slot.item.lineno, b"", event=event)
+        self._inbox.put(("done", slot))
+
+    def _account(self, out: Item) -> None:
+        if out.kind == "result":
+            status = out.event.status
+            self.counters.statuses[status] = self.counters.statuses.get(status, 0) + 1
+            if self.on_result:
+                self.on_result(out.event)
+        elif out.kind == "error" and out.event.task_id is not None:
+            self.counters.internal_errors += 1
+
+    # -- the stream loop ---------------------------------------------------------------------------------------
+    def __call__(self, source: Iterable[Any]) -> Iterator[Item | Flush]:
+        inbox = self._inbox
+        feeder = _Feeder(source, inbox)
+        feeder.request()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"chain-{self.spec.name}")
+        batch: deque[Item] = deque()
+        window: deque[_Slot] = deque()  # ordered mode: everything not yet emitted, in input order
+        finished: deque[_Slot] = deque()  # unordered mode: completed tasks waiting to be emitted
+        tasks_open = 0
+        requested, eof, stopping = True, False, False
+        counters = self.counters
+        try:
+            while True:
+                # 1. Emit whatever is ready, in order.
+                if self.ordered:
+                    while window and window[0].output is not None:
+                        slot = window.popleft()
+                        if slot.is_task:
+                            tasks_open -= 1
+                            self._account(slot.output)
+                        yield slot.output
+                else:
+                    while finished:
+                        slot = finished.popleft()
+                        tasks_open -= 1
+                        self._account(slot.output)
+                        yield slot.output
+                # 2. Take input while there is room.
+                while batch and not stopping:
+                    item = batch[0]
+                    if item.kind == "task":
+                        if tasks_open >= self.task_window or (self.ordered and len(window) >= self.line_window):
+                            break
+                        batch.popleft()
+                        counters.lines += 1
+                        counters.tasks += 1
+                        slot = _Slot(item, is_task=True)
+                        tasks_open += 1
+                        if self.ordered:
+                            window.append(slot)
+                        future = pool.submit(self._work, slot)
+                        future.add_done_callback(lambda f, s=slot: self._done(s, f))
+                        continue
+                    if item.kind == "error":
+                        counters.bad_lines += 1
+                    if self.ordered and window:
+                        if len(window) >= self.line_window:
+                            break
+                        window.append(_Slot(item, item))
+                        batch.popleft()
+                        counters.lines += 1
+                        continue
+                    batch.popleft()
+                    counters.lines += 1
+                    yield item  # fast path: nothing ahead of it, pass straight through
+                if not batch and not eof and not requested and not stopping:
+                    feeder.request()
+                    requested = True
+                if (eof or stopping) and not batch and tasks_open == 0 and not window:
+                    break
+                if stopping and not tasks_open and not window:
+                    break
+                if self.ordered and window and window[0].output is not None:
+                    continue
+                # 3. Nothing to do until input or a result arrives: let the writer flush, then wait.
+                yield FLUSH
+                kind, payload = inbox.get()
+                if kind == "batch":
+                    batch.extend(payload)
+                    requested = False
+                elif kind == "eof":
+                    eof = True
+                elif kind == "done":
+                    if not self.ordered:
+                        finished.append(payload)
+                elif kind == "cancel":
+                    stopping = True
+                    batch.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                elif kind == "feed-error":
+                    self.log(f"{self.spec.name}: input ended early: {payload}")
+        finally:
+            if tasks_open or not eof:
+                self.ctx.cancel.set()
+                self.ctx.sandbox.kill_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stage_events(outputs: Iterable[Item | Flush]) -> Iterator[Any]:
+    """Library helper: just the events/raw lines, without flush markers."""
+    for out in outputs:
+        if not isinstance(out, Flush):
+            yield out

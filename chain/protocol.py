@@ -1,0 +1,204 @@
+"""Wire format: the pydantic models are the single source of truth for every chain event.
+
+Each chain event is one JSON object on one line with a `type` and the format version under the key `chain`.
+The `chain` key is also what tells a chain `result` apart from a Claude Code `result` line (which has none).
+`chain schema` prints the JSON Schema generated from `ChainEvent`; the README quotes that output.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+FORMAT_VERSION = 1
+
+Status = Literal["passed", "failed", "error", "timeout", "cancelled"]
+TestOutcomeName = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+
+# Claude Code's `result.subtype` is "success" or "error_*"; chain uses the same convention.
+SUBTYPE_BY_STATUS: dict[str, str] = {
+    "passed": "success",
+    "failed": "error_tests_failed",
+    "error": "error_during_execution",
+    "timeout": "error_timeout",
+    "cancelled": "error_cancelled",
+}
+
+DEFAULT_TEST_COMMAND = "python -m pytest -q"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Model(BaseModel):
+    # Unknown fields are kept so a newer producer's events survive an older stage unchanged.
+    model_config = ConfigDict(extra="allow")
+
+
+class TestCase(_Model):
+    """One test's outcome as pytest reported it (from chain's report plugin, not its terminal text)."""
+
+    nodeid: str
+    outcome: TestOutcomeName
+    duration_ms: float = Field(ge=0)
+    message: str | None = Field(None, description="Failure text (truncated) when the test did not pass.")
+
+
+class TestCounts(_Model):
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    total: int = 0
+
+
+class HistoryEntry(_Model):
+    """What one stage did to a task; appended by every stage so a task carries its own story."""
+
+    stage: str
+    profile: str
+    status: Status
+    score: float = Field(ge=0, le=1)
+    tests: TestCounts = Field(default_factory=TestCounts)
+    duration_ms: float = Field(ge=0)
+    sandbox: str
+    at: str = Field(default_factory=utc_now)
+    summary: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, description="Stage-specific findings (diff, timings, ...).")
+
+
+class Task(_Model):
+    """A unit of work: source files plus the command that tests them."""
+
+    type: Literal["task"] = "task"
+    chain: int = FORMAT_VERSION
+    id: str = Field(min_length=1)
+    kind: Literal["python"] = "python"
+    files: dict[str, str] = Field(description="Relative path -> file content.")
+    test: str = Field(DEFAULT_TEST_COMMAND, description="Shell command run in the workspace; pytest by default.")
+    bench: str | None = Field(None, description="Optional benchmark command (optimize times it).")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        for path in files:
+            norm = posixpath.normpath(path)
+            if not path or path.startswith("/") or norm == ".." or norm.startswith("../") or "\\" in path:
+                raise ValueError(f"file path must be relative and stay inside the workspace: {path!r}")
+        return files
+
+    def last(self, stage: str) -> HistoryEntry | None:
+        """The most recent history entry written by `stage`, if any."""
+        for entry in reversed(self.history):
+            if entry.stage == stage:
+                return entry
+        return None
+
+
+class Result(_Model):
+    """One stage's verdict on one task, computed from a real sandbox run.
+
+    `subtype`, `is_error`, `duration_ms` and `result` mean what they mean in a Claude Code `result` event.
+    """
+
+    type: Literal["result"] = "result"
+    chain: int = FORMAT_VERSION
+    subtype: str
+    is_error: bool
+    duration_ms: float = Field(ge=0)
+    result: str = Field(description="One-line human summary, e.g. '3 passed, 1 failed'.")
+    task_id: str
+    stage: str
+    profile: str
+    status: Status
+    score: float = Field(ge=0, le=1, description="Fraction of tests passed (0..1).")
+    tests: TestCounts
+    cases: list[TestCase] = Field(default_factory=list, description="Per-test outcomes of the final run.")
+    sandbox: str
+    isolation: dict[str, Any] = Field(default_factory=dict, description="What isolation the sandbox applied.")
+    task: Task = Field(description="The updated task; the next stage continues from it.")
+
+
+class ErrorEvent(_Model):
+    """Bad input (with `line` and `raw`) or an internal failure on one task (with `task_id`)."""
+
+    type: Literal["error"] = "error"
+    chain: int = FORMAT_VERSION
+    message: str
+    line: int | None = Field(None, description="1-based input line number.")
+    raw: str | None = Field(None, description="The offending input line (truncated when huge).")
+    task_id: str | None = None
+    stage: str | None = None
+
+
+ChainEvent = Annotated[Union[Task, Result, ErrorEvent], Field(discriminator="type")]
+CHAIN_EVENT = TypeAdapter(ChainEvent)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = CHAIN_EVENT.json_schema()
+    schema["title"] = f"chain event (format version {FORMAT_VERSION})"
+    return schema
+
+
+def make_result(
+    *,
+    task: Task,
+    stage: str,
+    profile: str,
+    status: str,
+    tests: TestCounts,
+    duration_ms: float,
+    sandbox: str,
+    summary: str,
+    cases: list[TestCase] | None = None,
+    isolation: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    score: float | None = None,
+) -> Result:
+    """Build a result and append the matching history entry to (a copy of) the task."""
+    if score is None:
+        score = score_of(status, tests)
+    entry = HistoryEntry(
+        stage=stage,
+        profile=profile,
+        status=status,
+        score=score,
+        tests=tests,
+        duration_ms=duration_ms,
+        sandbox=sandbox,
+        summary=summary,
+        data=data or {},
+    )
+    updated = task.model_copy(update={"history": [*task.history, entry]})
+    return Result(
+        subtype=SUBTYPE_BY_STATUS[status],
+        is_error=status != "passed",
+        duration_ms=duration_ms,
+        result=summary,
+        task_id=task.id,
+        stage=stage,
+        profile=profile,
+        status=status,
+        score=score,
+        tests=tests,
+        cases=cases or [],
+        sandbox=sandbox,
+        isolation=isolation or {},
+        task=updated,
+    )
+
+
+def score_of(status: str, tests: TestCounts) -> float:
+    if status in ("timeout", "cancelled"):
+        return 0.0
+    counted = tests.total - tests.skipped  # skipped tests neither help nor hurt
+    if counted > 0:
+        return round(tests.passed / counted, 6)
+    return 1.0 if status == "passed" else 0.0

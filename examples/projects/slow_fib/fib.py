@@ -1,0 +1,7 @@
+"""Correct but slow: naive recursive Fibonacci."""
+
+
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
