@@ -12,13 +12,16 @@ from .pipeline import StageProcessor, stage_events
 from .profiles import load_profile
 from .protocol import Task
 from .store import ProfileStore
-from .stream import Item, classify, dump
+from .claude import harvest
+from .stream import Batch, batches, classify_batch, dump
 
 
-def _as_items(events: Iterable[Any]) -> Iterable[Item]:
-    for lineno, event in enumerate(events, 1):
-        raw = event if isinstance(event, bytes) else dump(event).rstrip(b"\n")
-        yield classify(raw, lineno)
+def _as_batches(events: Iterable[Any]) -> Iterable[Batch]:
+    lines = (event if isinstance(event, bytes) else dump(event).rstrip(b"\n") for event in events)
+    lineno = 1
+    for group in batches(lines):
+        yield classify_batch(list(group), lineno)
+        lineno += len(group)
 
 
 def make_context(stage: str, profile: str = "balanced", sandbox: str = "local", timeout: float | None = None,
@@ -49,7 +52,7 @@ def run_stage_on(
     processor = StageProcessor(spec, ctx, store=store, concurrency=concurrency or os.cpu_count() or 1,
                                ordered=ordered)
     try:
-        return [out.event if out.event is not None else out.raw for out in stage_events(processor(_as_items(events)))]
+        return [out if out.__class__ is bytes else out.event if out.event is not None else out.raw for out in stage_events(processor(harvest(_as_batches(events))))]
     finally:
         ctx.sandbox.close()
         if store:

@@ -16,9 +16,8 @@ import re
 from typing import Any, Iterable, Iterator
 
 from .protocol import DEFAULT_TEST_COMMAND, Result, Task
-from .stream import Flush, Item
+from .stream import CLAUDE_TYPES, Batch, Item
 
-CLAUDE_TYPES = frozenset({"system", "assistant", "user", "result", "stream_event"})
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
                    re.M | re.S)
 FILE_MARKER = re.compile(r"^\s*#\s*(?:file(?:name)?|path)\s*:\s*(?P<name>\S+)\s*$", re.I)
@@ -137,16 +136,22 @@ class ClaudeHarvester:
         )
 
 
-def harvest(items: Iterable[Item | Flush]) -> Iterator[Item | Flush]:
-    """Pass every item through; after each Claude `result` line, add the task its run produced (if any)."""
+def harvest(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """Pass every line through; after each Claude `result` line, add the task its run produced (if any)."""
     harvester = ClaudeHarvester()
-    for item in items:
-        yield item
-        src = item.source if item.__class__ is Item else None
-        if src is not None and src.get("type") in CLAUDE_TYPES:
-            task = harvester.see(src)
-            if task is not None:
-                yield Item("task", item.lineno, b"", task=task)
+    for batch in batches:
+        if not batch.n_items:
+            yield batch
+            continue
+        out = Batch(n_items=batch.n_items)
+        for item in batch:
+            out.append(item)
+            if item.__class__ is Item and item.source is not None and item.source.get("type") in CLAUDE_TYPES:
+                task = harvester.see(item.source)
+                if task is not None:
+                    out.append(Item("task", item.lineno, b"", task=task))
+                    out.n_items += 1
+        yield out
 
 
 def to_claude_input(result: Result) -> dict[str, Any]:

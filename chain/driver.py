@@ -17,7 +17,7 @@ from .pipeline import Counters, StageProcessor
 from .protocol import Result
 from .registry import StageSpec
 from .store import ProfileStore
-from .stream import Flush, Item, StreamWriter, read_items
+from .stream import Batch, Flush, Item, StreamWriter, read_batches
 
 OUTPUT_FORMATS = ("stream-json", "claude-input")
 
@@ -36,13 +36,18 @@ class StageRun:
     counters: Counters = field(default_factory=Counters)
 
 
-def _emit(writer: StreamWriter, out: Item, fmt: str) -> None:
+def _emit(writer: StreamWriter, out: Item | bytes | list, fmt: str) -> None:
+    cls = out.__class__
     if fmt == "claude-input":
         # Claude reads only user messages: each result becomes one; every other line is left out.
-        if out.kind == "result":
+        if cls is Item and out.kind == "result":
             writer.write_event(to_claude_input(out.event))
         return
-    if out.event is not None:
+    if cls is Batch or cls is list:
+        writer.write_lines(out)
+    elif cls is bytes:
+        writer.write_raw(out)
+    elif out.event is not None:
         writer.write_event(out.event)
     else:
         writer.write_raw(out.raw)
@@ -56,7 +61,7 @@ def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
     run.counters = processor.counters
     restore = _install_signal_handlers(processor)
     writer = StreamWriter(stdout)
-    outputs = processor(harvest(read_items(stdin, run.spec.name)))
+    outputs = processor(harvest(read_batches(stdin, run.spec.name)))
     pipe_closed = False
     try:
         for out in outputs:

@@ -1,8 +1,8 @@
 """Running one stage over a stream: concurrency, ordering, bounded memory, learning, cancellation.
 
-`StageProcessor` is a plain `Iterator[Item] -> Iterator[Item | FLUSH]` processor. Its input is pulled by a
-feeder thread in batches (a batch ends at each FLUSH, i.e. wherever the upstream might block), so finished
-results are emitted even while the input is idle. Tasks run on a thread pool (each one mostly waits on a
+`StageProcessor` is a plain iterator -> iterator processor over batches of lines. Its input is pulled by a
+feeder thread one batch at a time (a batch ends wherever the upstream might block), so finished results are
+emitted even while the input is idle. Tasks run on a thread pool (each one mostly waits on a
 sandboxed subprocess); lines the stage does not handle are passed through untouched and in order.
 
 Memory is bounded: at most `task_window` tasks and `line_window` items are held at once, and the feeder
@@ -24,7 +24,7 @@ from .errors import ChainError
 from .protocol import ErrorEvent, Result, TestCounts, make_result
 from .registry import StageSpec
 from .store import Outcome, ProfileStore
-from .stream import FLUSH, Flush, Item
+from .stream import FLUSH, Batch, Flush, Item
 
 BATCH_MAX = 4096
 
@@ -46,9 +46,9 @@ class _Slot:
 
 
 class _Feeder:
-    """Pulls the upstream iterator on its own thread, one batch per credit."""
+    """Pulls the upstream iterator of Batches on its own thread, one batch per credit."""
 
-    def __init__(self, source: Iterable[Any], inbox: "queue.SimpleQueue"):
+    def __init__(self, source: Iterable[Batch], inbox: "queue.SimpleQueue"):
         self._source, self._inbox = source, inbox
         self._credit = threading.Semaphore(0)
         threading.Thread(target=self._run, name="chain-feeder", daemon=True).start()
@@ -57,20 +57,11 @@ class _Feeder:
         self._credit.release()
 
     def _run(self) -> None:
-        batch: list[Item] = []
         try:
-            self._credit.acquire()
-            for item in self._source:
-                if isinstance(item, Flush) or len(batch) >= BATCH_MAX:
-                    if batch:
-                        self._inbox.put(("batch", batch))
-                        batch = []
-                        self._credit.acquire()
-                    if isinstance(item, Flush):
-                        continue
-                batch.append(item)
-            if batch:
-                self._inbox.put(("batch", batch))
+            for batch in self._source:
+                if batch:
+                    self._credit.acquire()
+                    self._inbox.put(("batch", batch))
         except BaseException as exc:  # reported, then the input counts as ended
             self._inbox.put(("feed-error", exc))
         self._inbox.put(("eof", None))
@@ -159,21 +150,25 @@ class StageProcessor:
             self.counters.internal_errors += 1
 
     # -- the stream loop ---------------------------------------------------------------------------------------
-    def __call__(self, source: Iterable[Any]) -> Iterator[Item | Flush]:
+    def __call__(self, source: Iterable[Batch]) -> Iterator[Any]:
+        """Yields, in order: `list[bytes]` runs of lines passed through, single `bytes` lines, `Item`s (results,
+        error events, passed-through items) and FLUSH whenever it is about to wait."""
         inbox = self._inbox
         feeder = _Feeder(source, inbox)
         feeder.request()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"chain-{self.spec.name}")
-        batch: deque[Item] = deque()
+        batch: Batch = Batch()
+        pos = 0
         window: deque[_Slot] = deque()  # ordered mode: everything not yet emitted, in input order
         finished: deque[_Slot] = deque()  # unordered mode: completed tasks waiting to be emitted
         tasks_open = 0
         requested, eof, stopping = True, False, False
         counters = self.counters
+        ordered = self.ordered
         try:
             while True:
                 # 1. Emit whatever is ready, in order.
-                if self.ordered:
+                if ordered:
                     while window and window[0].output is not None:
                         slot = window.popleft()
                         if slot.is_task:
@@ -187,56 +182,65 @@ class StageProcessor:
                         self._account(slot.output)
                         yield slot.output
                 # 2. Take input while there is room.
-                while batch and not stopping:
-                    item = batch[0]
-                    if item.kind == "task":
-                        if tasks_open >= self.task_window or (self.ordered and len(window) >= self.line_window):
-                            break
-                        batch.popleft()
+                if pos < len(batch) and not stopping:
+                    if pos == 0 and not batch.n_items and not (ordered and window):
+                        # Fast path: a batch of plain lines with nothing ahead of it goes out whole.
+                        counters.lines += len(batch)
+                        pos = len(batch)
+                        yield batch
+                    while pos < len(batch):
+                        item = batch[pos]
+                        if item.__class__ is bytes:
+                            if ordered and window:
+                                if len(window) >= self.line_window:
+                                    break
+                                window.append(_Slot(None, item))
+                            else:
+                                yield item
+                        elif item.kind == "task":
+                            if tasks_open >= self.task_window or (ordered and len(window) >= self.line_window):
+                                break
+                            counters.tasks += 1
+                            slot = _Slot(item, is_task=True)
+                            tasks_open += 1
+                            if ordered:
+                                window.append(slot)
+                            future = pool.submit(self._work, slot)
+                            future.add_done_callback(lambda f, s=slot: self._done(s, f))
+                        else:
+                            if item.kind == "error":
+                                counters.bad_lines += 1
+                            if ordered and window:
+                                if len(window) >= self.line_window:
+                                    break
+                                window.append(_Slot(item, item))
+                            else:
+                                yield item
+                        pos += 1
                         counters.lines += 1
-                        counters.tasks += 1
-                        slot = _Slot(item, is_task=True)
-                        tasks_open += 1
-                        if self.ordered:
-                            window.append(slot)
-                        future = pool.submit(self._work, slot)
-                        future.add_done_callback(lambda f, s=slot: self._done(s, f))
-                        continue
-                    if item.kind == "error":
-                        counters.bad_lines += 1
-                    if self.ordered and window:
-                        if len(window) >= self.line_window:
-                            break
-                        window.append(_Slot(item, item))
-                        batch.popleft()
-                        counters.lines += 1
-                        continue
-                    batch.popleft()
-                    counters.lines += 1
-                    yield item  # fast path: nothing ahead of it, pass straight through
-                if not batch and not eof and not requested and not stopping:
+                if pos >= len(batch) and not eof and not requested and not stopping:
                     feeder.request()
                     requested = True
-                if (eof or stopping) and not batch and tasks_open == 0 and not window:
+                if (eof or stopping) and pos >= len(batch) and tasks_open == 0 and not window:
                     break
                 if stopping and not tasks_open and not window:
                     break
-                if self.ordered and window and window[0].output is not None:
+                if ordered and window and window[0].output is not None:
                     continue
                 # 3. Nothing to do until input or a result arrives: let the writer flush, then wait.
                 yield FLUSH
                 kind, payload = inbox.get()
                 if kind == "batch":
-                    batch.extend(payload)
+                    batch, pos = payload, 0
                     requested = False
                 elif kind == "eof":
                     eof = True
                 elif kind == "done":
-                    if not self.ordered:
+                    if not ordered:
                         finished.append(payload)
                 elif kind == "cancel":
                     stopping = True
-                    batch.clear()
+                    batch, pos = Batch(), 0
                     pool.shutdown(wait=False, cancel_futures=True)
                 elif kind == "feed-error":
                     self.log(f"{self.spec.name}: input ended early: {payload}")
@@ -247,8 +251,10 @@ class StageProcessor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def stage_events(outputs: Iterable[Item | Flush]) -> Iterator[Any]:
-    """Library helper: just the events/raw lines, without flush markers."""
+def stage_events(outputs: Iterable[Any]) -> Iterator[Any]:
+    """Library helper: one entry per output line (Item or raw bytes), without flush markers."""
     for out in outputs:
-        if not isinstance(out, Flush):
+        if out.__class__ is list or out.__class__ is Batch:
+            yield from out
+        elif not isinstance(out, Flush):
             yield out

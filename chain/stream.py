@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import orjson
 from pydantic import ValidationError
@@ -66,21 +66,46 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Lines of these types become Items (tasks, chain results to continue from, Claude lines to harvest code from);
+# every other valid line stays raw bytes and is passed through without further Python work.
+CLAUDE_TYPES = frozenset({"system", "assistant", "user", "result", "stream_event"})
+_INTERESTING = CLAUDE_TYPES | {"task"}
+
+
+class Batch(list):
+    """Consecutive input lines: raw `bytes` (pass through unchanged, no newline) or `Item`s.
+
+    `n_items` counts the Items, so a batch of plain lines can be passed on whole without looking at each line.
+    """
+
+    __slots__ = ("n_items",)
+
+    def __init__(self, *args, n_items: int = 0):
+        super().__init__(*args)
+        self.n_items = n_items
+
+
+def _error(raw: bytes, lineno: int, stage: str | None, message: str) -> Item:
+    return Item("error", lineno, raw, event=ErrorEvent(message=message, line=lineno, raw=_preview(raw), stage=stage))
+
+
 def classify(raw: bytes, lineno: int, stage: str | None = None) -> Item:
-    """Turn one raw line (with its newline) into an Item. Never raises."""
+    """Turn one raw line (without its newline) into an Item. Never raises."""
     if len(raw) > MAX_LINE_BYTES:
-        msg = f"line {lineno} is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit (CHAIN_MAX_LINE_BYTES)"
-        return Item("error", lineno, raw, event=ErrorEvent(message=msg, line=lineno, raw=_preview(raw), stage=stage))
-    stripped = raw.strip()
-    if not stripped:
+        return _error(raw, lineno, stage,
+                      f"line {lineno} is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit (CHAIN_MAX_LINE_BYTES)")
+    if not raw.strip():
         return Item("pass", lineno, raw)
     try:
-        obj = orjson.loads(stripped)
+        obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        msg = f"line {lineno} is not valid JSON: {exc}"
-        return Item("error", lineno, raw, event=ErrorEvent(message=msg, line=lineno, raw=_preview(raw), stage=stage))
+        return _error(raw, lineno, stage, f"line {lineno} is not valid JSON: {exc}")
     if not isinstance(obj, dict):
         return Item("pass", lineno, raw)
+    return classify_object(raw, obj, lineno, stage)
+
+
+def classify_object(raw: bytes, obj: dict, lineno: int, stage: str | None = None) -> Item:
     kind = obj.get("type")
     # A task without the version key is accepted (hand-written with jq); a `result` must carry it, since
     # Claude Code's own `result` lines share the type name.
@@ -91,14 +116,39 @@ def classify(raw: bytes, lineno: int, stage: str | None = None) -> Item:
             else:
                 task = Result.model_validate(obj).task
         except ValidationError as exc:
-            msg = f"line {lineno}: invalid chain {kind}: {_validation_message(exc)}"
-            return Item("error", lineno, raw, event=ErrorEvent(message=msg, line=lineno, raw=_preview(raw), stage=stage))
+            return _error(raw, lineno, stage, f"line {lineno}: invalid chain {kind}: {_validation_message(exc)}")
         return Item("task", lineno, raw, task=task, source=obj if kind == "result" else None)
     return Item("pass", lineno, raw, source=obj)
 
 
-def read_items(stream: BinaryIO, stage: str | None = None) -> Iterator[Item | Flush]:
-    """Classified input lines, numbered from 1, with a FLUSH after each chunk read (where the next read may
+def classify_batch(lines: list[bytes], first_lineno: int, stage: str | None = None) -> Batch:
+    """The hot loop of every stage: parse each line once, keep plain lines as bytes."""
+    out = Batch()
+    append = out.append
+    loads, decode_error, limit, interesting = orjson.loads, orjson.JSONDecodeError, MAX_LINE_BYTES, _INTERESTING
+    n_items = 0
+    lineno = first_lineno - 1
+    for raw in lines:
+        lineno += 1
+        try:
+            if len(raw) > limit:
+                raise decode_error("oversized", "", 0)
+            obj = loads(raw)
+        except decode_error:
+            append(classify(raw, lineno, stage))  # blank, oversized or malformed: the slow path says which
+            n_items += 1
+            continue
+        if obj.__class__ is dict and obj.get("type") in interesting:
+            append(classify_object(raw, obj, lineno, stage))
+            n_items += 1
+        else:
+            append(raw)
+    out.n_items = n_items
+    return out
+
+
+def read_batches(stream: BinaryIO, stage: str | None = None) -> Iterator[Batch]:
+    """Classified input lines, numbered from 1, one Batch per chunk read (a batch ends where the next read may
     block). Lines are read in chunks straight from the descriptor; a runaway line is cut to a preview."""
     fd = stream.fileno() if _has_fd(stream) else None
 
@@ -108,12 +158,12 @@ def read_items(stream: BinaryIO, stage: str | None = None) -> Iterator[Item | Fl
         return stream.read1(CHUNK_SIZE) if hasattr(stream, "read1") else stream.read(CHUNK_SIZE)
 
     pending = b""
-    lineno = 0
+    lineno = 1
     while True:
         chunk = read()
         if not chunk:
             if pending:
-                yield classify(pending, lineno + 1, stage)
+                yield classify_batch([pending], lineno, stage)
             return
         data = pending + chunk if pending else chunk
         cut = data.rfind(b"\n")
@@ -122,10 +172,23 @@ def read_items(stream: BinaryIO, stage: str | None = None) -> Iterator[Item | Fl
             pending = data if len(data) <= MAX_LINE_BYTES else data[: MAX_LINE_BYTES + 1]
             continue
         pending = data[cut + 1 :]
-        for raw in data[:cut].split(b"\n"):  # lines travel without their newline
-            lineno += 1
-            yield classify(raw, lineno, stage)
-        yield FLUSH
+        lines = data[:cut].split(b"\n")  # lines travel without their newline
+        yield classify_batch(lines, lineno, stage)
+        lineno += len(lines)
+
+
+def batches(items: Iterable[Any], size: int = 1024) -> Iterator[Batch]:
+    """Group an iterable of Items / raw lines into Batches (for library callers)."""
+    batch = Batch()
+    for item in items:
+        batch.append(item)
+        if item.__class__ is not bytes:
+            batch.n_items += 1
+        if len(batch) >= size:
+            yield batch
+            batch = Batch()
+    if batch:
+        yield batch
 
 
 def _has_fd(stream: Any) -> bool:
@@ -134,12 +197,6 @@ def _has_fd(stream: Any) -> bool:
         return True
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def iter_items(stream: BinaryIO, stage: str | None = None) -> Iterator[Item]:
-    """Synchronous item iterator (for library use and tests); stages use the threaded reader."""
-    for lineno, raw in enumerate(stream, 1):
-        yield classify(raw.rstrip(b"\n"), lineno, stage)
 
 
 def dump(event: Any) -> bytes:
@@ -163,6 +220,10 @@ class StreamWriter:
 
     def write_raw(self, raw: bytes) -> None:
         self._write(raw)
+        self._write(b"\n")
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        self._write(b"\n".join(lines))
         self._write(b"\n")
 
     def write_event(self, event: Any) -> None:
