@@ -42,6 +42,8 @@ class _Model(BaseModel):
 class TestCase(_Model):
     """One test's outcome as pytest reported it (from chain's report plugin, not its terminal text)."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     nodeid: str
     outcome: TestOutcomeName
     duration_ms: float = Field(ge=0)
@@ -49,6 +51,8 @@ class TestCase(_Model):
 
 
 class TestCounts(_Model):
+    __test__ = False
+
     passed: int = 0
     failed: int = 0
     errors: int = 0

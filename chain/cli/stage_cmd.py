@@ -60,7 +60,7 @@ def make_stage_command(spec: StageSpec) -> click.Command:
             if store:
                 store.close()
             reporter.close(run.counters)
-        return int(status)
+        click.get_current_context().exit(int(status))
 
     return command
 
