@@ -4,7 +4,9 @@ parsing. Signals and a closed stdout end the run the documented way (see `ExitSt
 from __future__ import annotations
 
 import os
+import select
 import signal
+import stat
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
     )
     run.counters = processor.counters
     restore = _install_signal_handlers(processor)
+    _watch_reader(stdout, processor)
     writer = StreamWriter(stdout)
     outputs = processor(harvest(read_batches(stdin, run.spec.name)))
     pipe_closed = False
@@ -89,13 +92,35 @@ def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
         return ExitStatus.INTERRUPTED
     if processor.cancel_reason == "SIGTERM":
         return ExitStatus.TERMINATED
-    if pipe_closed:
+    if pipe_closed or processor.cancel_reason == "stdout closed":
         return ExitStatus.BROKEN_PIPE
     if counters.bad_lines:
         return ExitStatus.BAD_INPUT
     if any(counters.statuses.get(s) for s in run.fail_on):
         return ExitStatus.TASKS_FAILED
     return ExitStatus.OK
+
+
+def _watch_reader(stdout: BinaryIO, processor: StageProcessor) -> None:
+    """Notice when the reader of our stdout pipe goes away even while we are not writing (e.g. `| head -1`
+    while a long test runs), so in-flight sandboxes are killed at once instead of at the next write."""
+    try:
+        fd = stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+    except (OSError, ValueError, AttributeError):
+        return
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR/POLLHUP are always reported: the read end was closed
+        while True:
+            for _, events in poller.poll():
+                if events & (select.POLLERR | select.POLLHUP):
+                    processor.cancel("stdout closed")
+                    return
+
+    threading.Thread(target=watch, name="chain-stdout-watch", daemon=True).start()
 
 
 def _silence_stdout() -> None:
