@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STATE ?= .chain/demo.db
 JOBS   ?= auto
 
-.PHONY: demo test bench clean schema-docs help
+.PHONY: demo test bench clean readme help
 help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
 	@echo "make test   - run the test suite"
@@ -37,8 +37,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/passthrough.py
 
-schema-docs: $(STAMP)
-	$(BIN)/python scripts/readme_schema.py --write
+readme: $(STAMP)
+	$(BIN)/python scripts/readme_sections.py --write
 
 clean:
 	rm -rf $(VENV) .chain .pytest_cache

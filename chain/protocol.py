@@ -79,14 +79,14 @@ class Task(_Model):
     """A unit of work: source files plus the command that tests them."""
 
     type: Literal["task"] = "task"
-    chain: int = FORMAT_VERSION
-    id: str = Field(min_length=1)
+    chain: int = Field(FORMAT_VERSION, description="Format version; marks the line as a chain event.")
+    id: str = Field(min_length=1, description="Stable id; results name their task by it.")
     kind: Literal["python"] = "python"
     files: dict[str, str] = Field(description="Relative path -> file content.")
     test: str = Field(DEFAULT_TEST_COMMAND, description="Shell command run in the workspace; pytest by default.")
     bench: str | None = Field(None, description="Optional benchmark command (optimize times it).")
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    history: list[HistoryEntry] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form; `patch` (a unified diff) is applied by process.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="One entry per stage run, oldest first.")
 
     @field_validator("files")
     @classmethod
@@ -112,19 +112,19 @@ class Result(_Model):
     """
 
     type: Literal["result"] = "result"
-    chain: int = FORMAT_VERSION
-    subtype: str
-    is_error: bool
-    duration_ms: float = Field(ge=0)
+    chain: int = Field(FORMAT_VERSION, description="Format version; tells a chain result from a Claude one.")
+    subtype: str = Field(description="'success' when passed, else 'error_tests_failed', 'error_during_execution', 'error_timeout' or 'error_cancelled'.")
+    is_error: bool = Field(description="True unless status is 'passed'.")
+    duration_ms: float = Field(ge=0, description="Wall-clock time of the stage's sandbox runs.")
     result: str = Field(description="One-line human summary, e.g. '3 passed, 1 failed'.")
     task_id: str
     stage: str
-    profile: str
+    profile: str = Field(description="The concrete strategy profile used.")
     status: Status
     score: float = Field(ge=0, le=1, description="Fraction of tests passed (0..1).")
     tests: TestCounts
     cases: list[TestCase] = Field(default_factory=list, description="Per-test outcomes of the final run.")
-    sandbox: str
+    sandbox: str = Field(description="Sandbox backend that ran the tests.")
     isolation: dict[str, Any] = Field(default_factory=dict, description="What isolation the sandbox applied.")
     task: Task = Field(description="The updated task; the next stage continues from it.")
 
@@ -134,11 +134,11 @@ class ErrorEvent(_Model):
 
     type: Literal["error"] = "error"
     chain: int = FORMAT_VERSION
-    message: str
+    message: str = Field(description="What went wrong, for a human.")
     line: int | None = Field(None, description="1-based input line number.")
     raw: str | None = Field(None, description="The offending input line (truncated when huge).")
-    task_id: str | None = None
-    stage: str | None = None
+    task_id: str | None = Field(None, description="The task a stage failed on (internal failure).")
+    stage: str | None = Field(None, description="The stage that reported the error.")
 
 
 ChainEvent = Annotated[Union[Task, Result, ErrorEvent], Field(discriminator="type")]

@@ -21,6 +21,16 @@ class ChainGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(registry.get().stages))
 
+    def invoke(self, ctx: click.Context):
+        # The one place engine errors become a message and an exit status: never a traceback for bad input.
+        try:
+            return super().invoke(ctx)
+        except ChainError as exc:
+            click.echo(f"chain: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_status))
+        except KeyboardInterrupt:
+            ctx.exit(int(ExitStatus.INTERRUPTED))
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is None and name in registry.get().stages:
@@ -48,19 +58,9 @@ cli.add_command(profiles_cmd.profiles)
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        status = cli.main(args=argv, prog_name="chain", standalone_mode=False)
-    except ChainError as exc:
-        click.echo(f"chain: error: {exc}", err=True)
-        sys.exit(int(exc.exit_status))
-    except click.exceptions.Abort:
-        sys.exit(int(ExitStatus.INTERRUPTED))
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(int(ExitStatus.INTERRUPTED))
-    except BrokenPipeError:
+        cli.main(args=argv, prog_name="chain")
+    except BrokenPipeError:  # e.g. `chain schema | head -1`
+        from ..driver import _silence_stdout
+
+        _silence_stdout()
         sys.exit(int(ExitStatus.BROKEN_PIPE))
-    sys.exit(int(status or 0))

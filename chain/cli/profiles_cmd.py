@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 import click
 import orjson
@@ -27,20 +28,23 @@ def profiles(ctx, state, as_json):
     if ctx.invoked_subcommand is not None:
         return
     defined = load_all()
-    store = ProfileStore(state)
-    try:
-        rows = store.stats()
-    finally:
-        store.close()
+    path = Path(state) if state else default_state_path()
+    rows = []
+    if path.exists():  # showing must not create a database (or its directory) as a side effect
+        store = ProfileStore(path)
+        try:
+            rows = store.stats()
+        finally:
+            store.close()
     if as_json:
         payload = {
-            "state": str(store.path),
+            "state": str(path),
             "profiles": {n: p.model_dump() for n, p in defined.items()},
             "stats": rows,
         }
         sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
         return
-    table = Table(title=f"chain profiles ({store.path})")
+    table = Table(title=f"chain profiles ({path})")
     for col in ("stage", "profile", "runs", "successes", "EMA success", "EMA score", "EMA time", "updated"):
         table.add_column(col, justify="left" if col in ("stage", "profile", "updated") else "right")
     for r in rows:

@@ -1,0 +1,67 @@
+"""Generated README sections: the event reference (quoted from `chain schema`) and the exit-code table (from
+`ExitStatus`). `python scripts/readme_sections.py --write` refreshes them; a test fails when they drift."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from .errors import EXIT_STATUS_HELP, ExitStatus
+from .protocol import json_schema
+
+
+def _type_of(prop: dict | bool) -> str:
+    if not isinstance(prop, dict):
+        return "any"
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        return " | ".join(_type_of(p) for p in prop["anyOf"])
+    if "const" in prop:
+        return orjson.dumps(prop["const"]).decode()
+    if "enum" in prop:
+        return " / ".join(orjson.dumps(v).decode() for v in prop["enum"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list[{_type_of(prop.get('items', {}))}]"
+    if kind == "object" and "additionalProperties" in prop:
+        return f"map[str, {_type_of(prop['additionalProperties'])}]"
+    return kind
+
+
+def event_reference() -> str:
+    schema = json_schema()
+    out = [f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved.", ""]
+    for name in ("Task", "Result", "ErrorEvent", "HistoryEntry", "TestCase", "TestCounts"):
+        model = schema["$defs"][name]
+        out.append(f"#### `{name}`")
+        if model.get("description"):
+            out.append(" ".join(model["description"].split()))
+        out.append("")
+        out.append("| field | type | required | description |")
+        out.append("|---|---|---|---|")
+        required = set(model.get("required", []))
+        for field, prop in model["properties"].items():
+            desc = " ".join(prop.get("description", "").split()).replace("|", "\\|")
+            out.append(f"| `{field}` | {_type_of(prop).replace('|', '&#124;')} | {'yes' if field in required else ''} | {desc} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def exit_codes() -> str:
+    rows = ["| code | name | meaning |", "|---|---|---|"]
+    rows += [f"| {s.value} | `{s.name}` | {EXIT_STATUS_HELP[s]} |" for s in ExitStatus]
+    return "\n".join(rows) + "\n"
+
+
+SECTIONS = {"events": event_reference, "exit-codes": exit_codes}
+
+
+def render(readme: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(readme):
+            raise ValueError(f"README has no <!-- {name}:begin/end --> markers")
+        readme = pattern.sub(lambda m: m.group(1) + make() + m.group(2), readme)
+    return readme
