@@ -13,8 +13,9 @@ MARK = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⧗", "cance
 
 
 class Reporter:
-    def __init__(self, stage: str, verbose: bool = False):
+    def __init__(self, stage: str, verbose: int = 0):
         self.stage, self.verbose = stage, verbose
+        self._partial: dict[str, str] = {}
         self.console = Console(stderr=True, highlight=False)
         self.interactive = sys.stderr.isatty()
         self._lock = threading.Lock()
@@ -28,8 +29,17 @@ class Reporter:
             self.console.print(f"[dim]chain {self.stage}:[/] {message}", markup=True, soft_wrap=True)
 
     def mirror(self, text: str) -> None:
+        """Sandbox output arrives as "[label stream] chunk"; print it line by line under its label."""
+        prefix, _, chunk = text.partition("] ")
+        prefix += "] "
         with self._lock:
-            sys.stderr.write(text if text.endswith("\n") else text + "\n")
+            pending = self._partial.pop(prefix, "") + chunk
+            *lines, rest = pending.split("\n")
+            if rest:
+                self._partial[prefix] = rest
+            for line in lines:
+                sys.stderr.write(prefix + line + "\n")
+            sys.stderr.flush()
 
     def result(self, result: Result) -> None:
         self._done += 1
@@ -42,6 +52,8 @@ class Reporter:
     def close(self, counters) -> None:
         if self._status:
             self._status.stop()
+        for prefix, rest in self._partial.items():
+            sys.stderr.write(prefix + rest + "\n")
         if self.verbose or self.interactive:
             statuses = ", ".join(f"{n} {s}" for s, n in sorted(counters.statuses.items())) or "no tasks"
             extra = f", {counters.bad_lines} malformed lines" if counters.bad_lines else ""

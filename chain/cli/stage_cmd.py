@@ -44,12 +44,13 @@ def make_stage_command(spec: StageSpec) -> click.Command:
     @click.option("--fail-on", callback=_fail_on, default=None,
                   help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout.")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed for any randomized choice.")
-    @click.option("--verbose", "-v", is_flag=True, help="Log each result and mirror sandbox output on stderr.")
+    @click.option("--verbose", "-v", count=True,
+                  help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output.")
     def command(profile, concurrency, timeout, sandbox, state, no_learn, unordered, output_format, fail_on, seed,
                 verbose):
         reporter = Reporter(spec.name, verbose=verbose)
         ctx = make_context(spec.name, profile, sandbox, timeout, log=reporter.log,
-                           verbose=reporter.mirror if verbose else None, seed=seed)
+                           verbose=reporter.mirror if verbose >= 2 else None, seed=seed)
         store = None if no_learn else ProfileStore(state)
         run = StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency, ordered=not unordered,
                        output_format=output_format, fail_on=fail_on, log=reporter.log, on_result=reporter.result)
