@@ -58,6 +58,8 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
     secs = outcome.duration_ms / 1000
 
     def ev(status: str, summary: str) -> Evaluation:
+        if outcome.notes:  # limits the sandbox saw being hit: the reason a hostile run ended as it did
+            summary = "; ".join([summary, *outcome.notes])
         return Evaluation(status, counts, cases, outcome, summary)
 
     if outcome.error:

@@ -45,6 +45,7 @@ class RunOutcome:
     report: dict[str, Any] | None = None  # chain's pytest report, when the command ran pytest
     error: str | None = None  # the sandbox itself failed (not the code under test)
     isolation: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the sandbox saw, e.g. "process limit reached: ..."
 
     @property
     def truncated(self) -> bool:

@@ -1,8 +1,10 @@
-"""The default backend: a fresh workspace, a new session and process group, rlimits, a scrubbed
-environment, a wall-clock timeout that kills the whole group, and capped output capture.
+"""The rlimit backend: a fresh workspace, a new session and process group, rlimits, a scrubbed environment,
+a cgroup per run where the machine allows one (process and memory caps; kills setsid'd leftovers), a
+wall-clock timeout that kills everything the run started, and capped output capture.
 
 Limits are applied by util-linux's `prlimit` wrapper rather than a `preexec_fn`, which is unsafe in a
-threaded program (stages run many sandboxes from worker threads).
+threaded program (stages run many sandboxes from worker threads). `pump` and `Handle` are shared with the
+bubblewrap and warm backends, which differ only in how they start the command.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable, Protocol
 
+from . import cgroups
 from .base import Limits, RunOutcome, RunSpec, Sandbox
 from .workspace import RunDir, scrubbed_env
 
 GRACE_AFTER_EXIT_S = 0.5  # how long a finished command's leftover children may hold its output pipes
+READ_CHUNK = 1 << 16
+
+
+@lru_cache(maxsize=1)
+def _prlimit() -> str | None:
+    return shutil.which("prlimit")
 
 
 def prlimit_prefix(limits: Limits) -> list[str]:
-    exe = shutil.which("prlimit")
+    exe = _prlimit()
     if not exe:
         return []
     mb = 1 << 20
@@ -33,7 +43,7 @@ def prlimit_prefix(limits: Limits) -> list[str]:
         f"--as={limits.memory_mb * mb}",
         f"--fsize={limits.file_mb * mb}",
         f"--nproc={limits.nproc}",
-        f"--core=0",
+        "--core=0",
         "--",
     ]
 
@@ -45,14 +55,14 @@ def kill_group(pid: int) -> None:
         pass
 
 
-class _Capture:
-    """Keeps the first `cap` bytes of a stream and counts the rest."""
+class Capture:
+    """Keeps the first `cap` bytes of a stream and counts the rest (so 200 MB of output costs nothing)."""
 
-    def __init__(self, cap: int):
-        self.cap, self.total, self.parts = cap, 0, []
+    def __init__(self, cap: int, name: str):
+        self.cap, self.name, self.total, self.parts = cap, name, 0, []
 
     def add(self, data: bytes) -> None:
-        room = self.cap - (self.total if self.total < self.cap else self.cap)
+        room = self.cap - min(self.total, self.cap)
         if room > 0:
             self.parts.append(data[:room])
         self.total += len(data)
@@ -60,28 +70,133 @@ class _Capture:
     def text(self) -> str:
         return b"".join(self.parts).decode("utf-8", errors="replace")
 
+    def note(self) -> list[str]:
+        if self.total <= self.cap:
+            return []
+        return [f"{self.name} truncated: kept {self.cap} of {self.total} bytes"]
+
+
+class Handle(Protocol):
+    """A started run, however it was started."""
+
+    def poll(self) -> bool: ...  # has the command finished?
+
+    def wait(self, timeout: float) -> bool: ...  # wait up to `timeout` s for it to finish
+
+    def kill(self) -> None: ...  # kill everything the run started
+
+
+def pump(handle: Handle, streams: list[tuple[Any, Capture]], deadline: float, cancel: threading.Event | None,
+         mirror: Callable[[str, bytes], None] | None = None) -> tuple[bool, bool]:
+    """Drain the output pipes until the command is done, the deadline passes or `cancel` is set.
+
+    Returns (timed_out, cancelled). A leftover child holding the pipes open gets GRACE_AFTER_EXIT_S."""
+    sel = selectors.DefaultSelector()
+    for pipe, cap in streams:
+        sel.register(pipe, selectors.EVENT_READ, cap)
+    exited_at = None
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                handle.kill()
+                return True, False
+            if cancel is not None and cancel.is_set():
+                handle.kill()
+                return False, True
+            if not sel.get_map():  # output closed: wait for the exit, in slices so cancel stays prompt
+                if handle.wait(min(0.1, deadline - now)):
+                    return False, False
+                continue
+            if exited_at is None and handle.poll():
+                exited_at = now
+            if exited_at is not None and now - exited_at > GRACE_AFTER_EXIT_S:
+                return False, False  # the command is done; a leftover child is holding the pipes
+            for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
+                data = os.read(key.fd, READ_CHUNK)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                key.data.add(data)
+                if mirror:
+                    mirror(key.data.name, data)
+    finally:
+        sel.close()
+
+
+class PopenHandle:
+    def __init__(self, proc: subprocess.Popen, cgroup: cgroups.RunCgroup | None):
+        self.proc, self.cgroup = proc, cgroup
+
+    def poll(self) -> bool:
+        return self.proc.poll() is not None
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            self.proc.wait(timeout=max(0.0, timeout))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def kill(self) -> None:
+        kill_group(self.proc.pid)
+        if self.cgroup is not None:
+            self.cgroup.kill()
+
+    def kill_now(self) -> None:
+        """One pass, no waiting: safe from a signal handler; the run's own thread finishes the job."""
+        kill_group(self.proc.pid)
+        if self.cgroup is not None:
+            for pid in self.cgroup.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def new_cgroup(limits: Limits, notes: list[str], **extra: int) -> cgroups.RunCgroup | None:
+    if cgroups.support().version is None:
+        return None
+    try:
+        return cgroups.RunCgroup(limits, **extra)
+    except OSError as exc:
+        notes.append(f"no cgroup for this run ({exc}): process and memory caps are rlimits only")
+        return None
+
 
 class LocalSandbox(Sandbox):
     name = "local"
+    root_inside: str | None = None  # where the run directory appears to the command (None: same path)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self._live: dict[int, subprocess.Popen] = {}
+        self._live: dict[int, PopenHandle] = {}
         self._lock = threading.Lock()
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         return [*prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command]
 
     def describe(self) -> dict[str, Any]:
+        info = cgroups.describe()
         return {
             "backend": self.name,
             "process_group": True,
-            "rlimits": bool(shutil.which("prlimit")),
+            "rlimits": bool(_prlimit()),
             "env": "scrubbed",
             "network": "host",
             "filesystem": "host (fresh workspace only)",
+            "pid_namespace": False,
             "uid": os.getuid(),
+            **info,
+            # root ignores RLIMIT_NPROC: without a pids cgroup nothing caps the process count
+            "process_cap": "cgroup" if info["cgroups"] else ("rlimit" if os.getuid() != 0 else None),
         }
+
+    def _mirror(self, spec: RunSpec) -> Callable[[str, bytes], None] | None:
+        if not self.verbose:
+            return None
+        say = self.verbose
+        return lambda stream, data: say(f"[{spec.label or 'run'} {stream}] " + data.decode("utf-8", "replace"))
 
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
         started = time.monotonic()
@@ -89,40 +204,53 @@ class LocalSandbox(Sandbox):
             run = RunDir.create(spec.files)
         except (OSError, ValueError) as exc:
             return RunOutcome(None, 0.0, error=f"cannot prepare workspace: {exc}", isolation=self.describe())
+        notes: list[str] = []
+        cgroup = new_cgroup(spec.limits, notes, extra_pids=4)  # + the join shell, bwrap and its init
         try:
-            return self._run_in(run, spec, cancel, started)
+            return self._run_in(run, spec, cancel, started, cgroup, notes)
         finally:
+            if cgroup is not None:
+                cgroup.remove()
             run.remove()
 
-    def _run_in(self, run: RunDir, spec: RunSpec, cancel: threading.Event | None, started: float) -> RunOutcome:
-        env = scrubbed_env(run, spec.env)
+    def _run_in(self, run: RunDir, spec: RunSpec, cancel: threading.Event | None, started: float,
+                cgroup: cgroups.RunCgroup | None, notes: list[str]) -> RunOutcome:
+        env = scrubbed_env(run, spec.env, self.root_inside)
+        argv = [*(cgroup.join_prefix() if cgroup else []), *self.command_for(spec, run)]
         try:
             proc = subprocess.Popen(
-                self.command_for(spec, run),
+                argv,
                 cwd=run.workspace,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,  # own session and process group: one killpg takes everything
+                start_new_session=True,  # own session and process group: one killpg takes the ordinary case
             )
         except OSError as exc:
             return RunOutcome(None, 0.0, error=f"cannot start command: {exc}", isolation=self.describe())
+        handle = PopenHandle(proc, cgroup)
         with self._lock:
-            self._live[proc.pid] = proc
-        out, err = _Capture(spec.limits.output_bytes), _Capture(spec.limits.output_bytes)
+            self._live[proc.pid] = handle
+        out, err = Capture(spec.limits.output_bytes, "stdout"), Capture(spec.limits.output_bytes, "stderr")
         timed_out = cancelled = False
         try:
-            timed_out, cancelled = self._pump(proc, spec, cancel, out, err, started)
+            timed_out, cancelled = pump(handle, [(proc.stdout, out), (proc.stderr, err)],
+                                        started + spec.timeout_s, cancel, self._mirror(spec))
         finally:
-            kill_group(proc.pid)  # leftovers in the group never outlive the run
+            handle.kill()  # leftovers (same group, or setsid'd into the cgroup) never outlive the run
             proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
             with self._lock:
                 self._live.pop(proc.pid, None)
-        duration_ms = (time.monotonic() - started) * 1000
+        if cgroup is not None:
+            notes.extend(cgroup.notes())
+        if proc.returncode == 125 and err.text().startswith(cgroups.JOIN_FAILED):
+            return RunOutcome(None, 0.0, error=err.text().strip(), isolation=self.describe())
         return RunOutcome(
             exit_code=proc.returncode,
-            duration_ms=duration_ms,
+            duration_ms=(time.monotonic() - started) * 1000,
             stdout=out.text(),
             stderr=err.text(),
             stdout_bytes=out.total,
@@ -131,47 +259,9 @@ class LocalSandbox(Sandbox):
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             isolation=self.describe(),
+            notes=notes + out.note() + err.note(),
         )
 
-    def _pump(self, proc, spec, cancel, out: _Capture, err: _Capture, started: float) -> tuple[bool, bool]:
-        """Drain both pipes until EOF, the deadline, or cancellation. Returns (timed_out, cancelled)."""
-        deadline = started + spec.timeout_s
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ, out)
-        sel.register(proc.stderr, selectors.EVENT_READ, err)
-        exited_at = None
-        try:
-            while sel.get_map():
-                now = time.monotonic()
-                if now >= deadline:
-                    kill_group(proc.pid)
-                    return True, False
-                if cancel is not None and cancel.is_set():
-                    kill_group(proc.pid)
-                    return False, True
-                if exited_at is None and proc.poll() is not None:
-                    exited_at = now
-                if exited_at is not None and now - exited_at > GRACE_AFTER_EXIT_S:
-                    break  # the command is done; a leftover child is holding the pipes
-                for key, _ in sel.select(timeout=min(0.05, max(0.0, deadline - now))):
-                    data = os.read(key.fd, 1 << 16)
-                    if not data:
-                        sel.unregister(key.fileobj)
-                        continue
-                    key.data.add(data)
-                    if self.verbose:
-                        stream = "stdout" if key.data is out else "stderr"
-                        self.verbose(f"[{spec.label or 'run'} {stream}] " + data.decode("utf-8", "replace"))
-            remaining = deadline - time.monotonic()
-            try:
-                proc.wait(timeout=max(0.0, remaining))
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
-                return True, False
-            return False, bool(cancel is not None and cancel.is_set() and proc.returncode < 0)
-        finally:
-            sel.close()
-
     def kill_all(self) -> None:
-        for pid in list(self._live):
-            kill_group(pid)
+        for handle in list(self._live.values()):
+            handle.kill_now()

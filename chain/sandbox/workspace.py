@@ -24,8 +24,10 @@ class RunDir:
     report: Path
 
     @classmethod
-    def create(cls, files: dict[str, str]) -> "RunDir":
-        root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
+    def create(cls, files: dict[str, str], root: Path | None = None) -> "RunDir":
+        """A fresh run directory; `root` (an existing, empty directory) lets a warm worker reuse its own."""
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
         run = cls(root, root / "ws", root / "tmp", root / "report.json")
         run.workspace.mkdir()
         run.tmp.mkdir()
@@ -54,25 +56,46 @@ class RunDir:
         return out
 
     def remove(self) -> None:
-        # Hostile code may have chmod-ed its workspace read-only; restore write bits, then delete.
-        def fix(func, path, _exc):
-            try:
-                os.chmod(os.path.dirname(path), stat.S_IRWXU)
-                os.chmod(path, stat.S_IRWXU)
-                func(path)
-            except OSError:
-                pass
+        _force_rmtree(self.root)
 
-        shutil.rmtree(self.root, onerror=fix)
+    def empty(self) -> None:
+        """Delete everything inside the root but keep the root (a warm worker's directory is bind-mounted)."""
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _force_rmtree(Path(entry.path))
+                else:
+                    os.unlink(entry.path)
 
 
-def scrubbed_env(run: RunDir, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A minimal environment: nothing of the parent's secrets, just what Python and pytest need."""
+def _force_rmtree(path: Path) -> None:
+    # Hostile code may have chmod-ed its workspace read-only; restore the bits, then delete.
+    def fix(func, failed, _exc):
+        try:
+            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
+            if not os.path.islink(failed):
+                os.chmod(failed, stat.S_IRWXU)
+            func(failed)
+        except OSError:
+            pass
+
+    try:
+        os.chmod(path, stat.S_IRWXU)
+    except OSError:
+        pass
+    shutil.rmtree(path, onerror=fix)
+
+
+def scrubbed_env(run: RunDir, extra: dict[str, str] | None = None, root_inside: str | None = None) -> dict[str, str]:
+    """A minimal environment: nothing of the parent's secrets, just what Python and pytest need.
+
+    `root_inside` is where the run's root appears inside a sandbox that mounts it elsewhere (bwrap: /tmp)."""
     python_bin = os.path.dirname(sys.executable)
+    inside = Path(root_inside) if root_inside else run.root
     env = {
         "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(run.workspace),
-        "TMPDIR": str(run.tmp),
+        "HOME": str(inside / run.workspace.relative_to(run.root)),
+        "TMPDIR": str(inside / run.tmp.relative_to(run.root)),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONPATH": PLUGIN_DIR,
@@ -80,7 +103,7 @@ def scrubbed_env(run: RunDir, extra: dict[str, str] | None = None) -> dict[str, 
         "PYTHONHASHSEED": "0",
         "PYTEST_PLUGINS": PLUGIN_MODULE,
         "PYTEST_ADDOPTS": "-p no:cacheprovider",
-        "CHAIN_PYTEST_REPORT": str(run.report),
+        "CHAIN_PYTEST_REPORT": str(inside / run.report.relative_to(run.root)),
     }
     if extra:
         env.update(extra)
