@@ -3,13 +3,15 @@ real sandbox run into a status, test counts and per-test cases."""
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .profiles import Profile
-from .protocol import TestCase, TestCounts
+from .protocol import Notice, TestCase, TestCounts
+from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
 from .sandbox import Limits, RunOutcome, RunSpec, Sandbox
 
 PYTEST_NO_TESTS = 5
@@ -100,18 +102,39 @@ class StageContext:
     log: Callable[[str], None] = lambda msg: None
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    breaker: CircuitBreaker | None = None  # shared by all tasks of a stage: trips on repeated sandbox failures
+    task_id: str | None = None
+    notices: list[Notice] = field(default_factory=list)  # per task: emitted right before its result
 
     @property
     def run_timeout(self) -> float:
         return self.timeout_s if self.timeout_s is not None else self.profile.run.timeout_s
 
+    def for_task(self, task_id: str, **changes: Any) -> "StageContext":
+        """A copy for one task (own notices; optionally another profile or cancel event)."""
+        return replace(self, task_id=task_id, notices=[], **changes)
+
+    def notify(self, kind: str, message: str, **fields: Any) -> None:
+        self.notices.append(Notice(kind=kind, message=message, task_id=self.task_id, stage=self.stage, **fields))
+        self.log(f"{self.task_id or ''}: {message}")
+
     def run_tests(self, files: dict[str, str], command: str, label: str = "") -> Evaluation:
-        """Run `command` over `files` in the sandbox, retrying only sandbox failures (profile.run.retries)."""
-        attempts = 1 + self.profile.run.retries
-        for attempt in range(attempts):
-            spec = RunSpec(files=files, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
-            outcome = self.sandbox.run(spec, self.cancel)
-            if outcome.error is None or self.cancel.is_set() or attempt == attempts - 1:
-                break
-            self.log(f"{label}: sandbox error ({outcome.error}); retry {attempt + 1}/{attempts - 1}")
+        """Run `command` over `files` in the sandbox. Sandbox failures (not test failures) are retried with
+        exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
+        spec = RunSpec(files=files, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
+        try:
+            outcome = call_with_retries(
+                lambda: self.sandbox.run(spec, self.cancel),
+                lambda out: out.error,
+                retries=self.profile.run.retries,
+                breaker=self.breaker,
+                notify=self.notify,
+                cancelled=self.cancel.is_set,
+                rng=random.Random(f"{self.seed}/{label}"),
+            )
+        except CircuitOpen as exc:
+            outcome = RunOutcome(None, 0.0, error=str(exc), isolation=self.sandbox.describe())
+        for event in getattr(outcome, "events", None) or []:  # backends may report their own retries
+            self.notices.append(event if isinstance(event, Notice) else Notice.model_validate(
+                {"task_id": self.task_id, "stage": self.stage, **event}))
         return judge(outcome, self.run_timeout)

@@ -33,7 +33,7 @@ def _type_of(prop: dict | bool) -> str:
 def event_reference() -> str:
     schema = json_schema()
     out = [f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved.", ""]
-    for name in ("Task", "Result", "ErrorEvent", "HistoryEntry", "TestCase", "TestCounts"):
+    for name in ("Task", "Result", "ErrorEvent", "Notice", "HistoryEntry", "TestCase", "TestCounts"):
         model = schema["$defs"][name]
         out.append(f"#### `{name}`")
         if model.get("description"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import traceback
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .context import StageContext
 from .errors import ChainError
-from .protocol import ErrorEvent, Result, TestCounts, make_result
+from .protocol import ErrorEvent, Result
 from .registry import StageSpec
-from .store import Outcome, ProfileStore
+from .execute import TaskRunner
+from .store import ProfileStore
 from .stream import FLUSH, Batch, Flush, Item
 
 BATCH_MAX = 4096
@@ -39,10 +39,11 @@ class Counters:
 
 
 class _Slot:
-    __slots__ = ("item", "output", "is_task")
+    __slots__ = ("item", "output", "is_task", "notices")
 
-    def __init__(self, item: Item, output: Item | None = None, is_task: bool = False):
+    def __init__(self, item: Item | None, output: Any = None, is_task: bool = False):
         self.item, self.output, self.is_task = item, output, is_task
+        self.notices: list = []
 
 
 class _Feeder:
@@ -78,8 +79,10 @@ class StageProcessor:
         ordered: bool = True,
         log: Callable[[str], None] = lambda msg: None,
         on_result: Callable[[Result], None] | None = None,
+        runner: TaskRunner | None = None,
     ):
         self.spec, self.ctx, self.store = spec, ctx, store
+        self.runner = runner or TaskRunner(spec, ctx, store, log=log)
         self.concurrency = max(1, concurrency)
         self.ordered = ordered
         self.log = log
@@ -100,11 +103,7 @@ class StageProcessor:
 
     # -- per-task work, on a pool thread ----------------------------------------------------------------------
     def _cancelled_output(self, item: Item, why: str) -> Item:
-        result = make_result(
-            task=item.task, stage=self.spec.name, profile=self.ctx.profile.name, status="cancelled",
-            tests=TestCounts(), duration_ms=0.0, sandbox=self.ctx.sandbox.name, summary=why,
-        )
-        return Item("result", item.lineno, b"", event=result)
+        return Item("result", item.lineno, b"", event=self.runner.cancelled(item.task, why))
 
     def _work(self, slot: _Slot) -> None:
         item = slot.item
@@ -112,23 +111,16 @@ class StageProcessor:
             slot.output = self._cancelled_output(item, f"cancelled ({self.cancel_reason}) before it ran")
             return
         try:
-            result = self.spec.run(item.task, self.ctx)
+            out = self.runner.run(item.task)
         except ChainError:
             raise
         except Exception as exc:
-            self.log(f"{self.spec.name}: internal error on task {item.task.id}:\n{traceback.format_exc()}")
             event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {exc!r}",
                                task_id=item.task.id, stage=self.spec.name, line=item.lineno)
             slot.output = Item("error", item.lineno, b"", event=event)
             return
-        if result.status != "cancelled" and self.store is not None:
-            # Learning from real outcomes only: a cancelled run says nothing about the strategy.
-            self.store.record(
-                Outcome(result.task_id, result.stage, result.profile, result.status, result.score,
-                        result.duration_ms, result.sandbox, result.tests.passed, result.tests.total),
-                alpha=self.ctx.profile.ema_alpha,
-            )
-        slot.output = Item("result", item.lineno, b"", event=result)
+        slot.notices = [Item("notice", item.lineno, b"", event=n) for n in out.notices]
+        slot.output = Item("result", item.lineno, b"", event=out.result)
 
     def _done(self, slot: _Slot, future: Future) -> None:
         if future.cancelled():
@@ -174,12 +166,14 @@ class StageProcessor:
                         if slot.is_task:
                             tasks_open -= 1
                             self._account(slot.output)
+                            yield from slot.notices
                         yield slot.output
                 else:
                     while finished:
                         slot = finished.popleft()
                         tasks_open -= 1
                         self._account(slot.output)
+                        yield from slot.notices
                         yield slot.output
                 # 2. Take input while there is room.
                 if pos < len(batch) and not stopping:

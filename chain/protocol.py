@@ -127,6 +127,10 @@ class Result(_Model):
     sandbox: str = Field(description="Sandbox backend that ran the tests.")
     isolation: dict[str, Any] = Field(default_factory=dict, description="What isolation the sandbox applied.")
     task: Task = Field(description="The updated task; the next stage continues from it.")
+    choice: dict[str, Any] | None = Field(
+        None, description="With --profile auto: the profile chosen and the learned stats it was chosen from.")
+    race: dict[str, Any] | None = Field(
+        None, description="With --race: every profile's outcome and which one won.")
 
 
 class ErrorEvent(_Model):
@@ -141,7 +145,21 @@ class ErrorEvent(_Model):
     stage: str | None = Field(None, description="The stage that reported the error.")
 
 
-ChainEvent = Annotated[Union[Task, Result, ErrorEvent], Field(discriminator="type")]
+class Notice(_Model):
+    """Something worth knowing that is not a result: a retry, a circuit breaker opening or closing."""
+
+    type: Literal["notice"] = "notice"
+    chain: int = FORMAT_VERSION
+    kind: str = Field(description="'retry', 'circuit_open', 'circuit_half_open', 'circuit_closed', ...")
+    message: str
+    task_id: str | None = None
+    stage: str | None = None
+    attempt: int | None = Field(None, description="1-based attempt that failed (retries).")
+    delay_s: float | None = Field(None, description="Backoff before the next attempt.")
+    at: str = Field(default_factory=utc_now)
+
+
+ChainEvent = Annotated[Union[Task, Result, ErrorEvent, Notice], Field(discriminator="type")]
 CHAIN_EVENT = TypeAdapter(ChainEvent)
 
 

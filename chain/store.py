@@ -1,4 +1,4 @@
-"""The learned state: per stage x profile EMA statistics and a log of every execution, in SQLite.
+"""The learned state, in SQLite: per stage x profile EMA statistics, and every execution as a trajectory step.
 
 Several stages of one shell pipeline are separate processes writing the same file at once, so the database
 runs in WAL mode with a busy timeout, and each update is one `BEGIN IMMEDIATE` transaction: the write lock is
@@ -12,14 +12,17 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+import orjson
 
 from .errors import StateError
 
 DEFAULT_STATE = Path(".chain") / "state.db"
 BUSY_TIMEOUT_MS = 60_000
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS profile_stats (
@@ -34,19 +37,28 @@ CREATE TABLE IF NOT EXISTS profile_stats (
     PRIMARY KEY (stage, profile)
 );
 CREATE TABLE IF NOT EXISTS executions (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    at          REAL NOT NULL,
-    task_id     TEXT NOT NULL,
-    stage       TEXT NOT NULL,
-    profile     TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    score       REAL NOT NULL,
-    duration_ms REAL NOT NULL,
-    sandbox     TEXT NOT NULL,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           REAL NOT NULL,
+    task_id      TEXT NOT NULL,
+    stage        TEXT NOT NULL,
+    profile      TEXT NOT NULL,
+    agent        TEXT NOT NULL DEFAULT 'builtin',
+    status       TEXT NOT NULL,
+    score        REAL NOT NULL,
+    reward       REAL NOT NULL,
+    duration_ms  REAL NOT NULL,
+    sandbox      TEXT NOT NULL,
     tests_passed INTEGER NOT NULL,
-    tests_total  INTEGER NOT NULL
+    tests_total  INTEGER NOT NULL,
+    kind         TEXT NOT NULL DEFAULT 'python',
+    context      TEXT NOT NULL DEFAULT '',   -- feature bucket the bandit conditions on, e.g. "python/small/fail1"
+    state        TEXT NOT NULL DEFAULT '{}', -- JSON: what the stage saw (prompt/state for RL export)
+    action       TEXT NOT NULL DEFAULT '{}', -- JSON: what it did (profile choice, edit/diff, ...)
+    learned      INTEGER NOT NULL DEFAULT 1  -- 0 for cancelled runs: logged, but not folded into the EMA
 );
 CREATE INDEX IF NOT EXISTS executions_by_stage ON executions (stage, profile, at);
+CREATE INDEX IF NOT EXISTS executions_by_context ON executions (stage, context, profile);
+CREATE INDEX IF NOT EXISTS executions_by_task ON executions (task_id, at);
 """
 
 
@@ -57,7 +69,7 @@ def default_state_path() -> Path:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a stage learned from one real run of one task."""
+    """What a stage learned from one real run of one task (one trajectory step)."""
 
     task_id: str
     stage: str
@@ -68,10 +80,21 @@ class Outcome:
     sandbox: str
     tests_passed: int = 0
     tests_total: int = 0
+    agent: str = "builtin"
+    kind: str = "python"
+    context: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    action: dict[str, Any] = field(default_factory=dict)
 
     @property
     def success(self) -> float:
         return 1.0 if self.status == "passed" else 0.0
+
+    @property
+    def reward(self) -> float:
+        # The score (fraction of tests passing) with a bonus for a full pass: partial progress counts,
+        # a green suite counts most.
+        return round(0.5 * self.score + 0.5 * self.success, 6)
 
 
 def ema(previous: float | None, value: float, alpha: float) -> float:
@@ -79,11 +102,17 @@ def ema(previous: float | None, value: float, alpha: float) -> float:
     return value if previous is None else alpha * value + (1 - alpha) * previous
 
 
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
 class ProfileStore:
     """Thread-safe handle on the state database (one connection, serialized by a lock)."""
 
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_state_path()
+        self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -95,9 +124,9 @@ class ProfileStore:
             with self._transaction():
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
-        self._lock = threading.Lock()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -110,52 +139,141 @@ class ProfileStore:
             raise
         self._db.execute("COMMIT")
 
-    def record(self, outcome: Outcome, alpha: float) -> dict[str, Any]:
-        """Log one execution and fold it into its stage x profile EMA, atomically. Returns the new stats."""
+    def _query(self, sql: str, args: tuple | list = ()) -> list[dict[str, Any]]:
+        try:
+            with self._lock:
+                return _rows(self._db.execute(sql, args))
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from None
+
+    def record(self, outcome: Outcome, alpha: float, learn: bool = True) -> dict[str, Any] | None:
+        """Log one execution and (unless `learn` is false) fold it into its stage x profile EMA, atomically.
+        Returns the new stats row."""
         now = time.time()
+        stats = None
         try:
             with self._lock, self._transaction():
-                row = self._db.execute(
-                    "SELECT executions, successes, ema_success, ema_score, ema_duration_ms"
-                    " FROM profile_stats WHERE stage = ? AND profile = ?",
-                    (outcome.stage, outcome.profile),
-                ).fetchone()
-                n, wins, s, sc, d = row if row else (0, 0, None, None, None)
-                stats = {
-                    "stage": outcome.stage,
-                    "profile": outcome.profile,
-                    "executions": n + 1,
-                    "successes": wins + int(outcome.success),
-                    "ema_success": ema(s, outcome.success, alpha),
-                    "ema_score": ema(sc, outcome.score, alpha),
-                    "ema_duration_ms": ema(d, outcome.duration_ms, alpha),
-                    "updated_at": now,
-                }
+                if learn:
+                    stats = self._fold(outcome, alpha, now)
                 self._db.execute(
-                    "INSERT OR REPLACE INTO profile_stats VALUES"
-                    " (:stage, :profile, :executions, :successes, :ema_success, :ema_score, :ema_duration_ms,"
-                    " :updated_at)",
-                    stats,
-                )
-                self._db.execute(
-                    "INSERT INTO executions (at, task_id, stage, profile, status, score, duration_ms, sandbox,"
-                    " tests_passed, tests_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (now, outcome.task_id, outcome.stage, outcome.profile, outcome.status, outcome.score,
-                     outcome.duration_ms, outcome.sandbox, outcome.tests_passed, outcome.tests_total),
+                    "INSERT INTO executions (at, task_id, stage, profile, agent, status, score, reward, duration_ms,"
+                    " sandbox, tests_passed, tests_total, kind, context, state, action, learned)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (now, outcome.task_id, outcome.stage, outcome.profile, outcome.agent, outcome.status,
+                     outcome.score, outcome.reward, outcome.duration_ms, outcome.sandbox, outcome.tests_passed,
+                     outcome.tests_total, outcome.kind, outcome.context, orjson.dumps(outcome.state).decode(),
+                     orjson.dumps(outcome.action).decode(), int(learn)),
                 )
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
         return stats
 
+    def _fold(self, outcome: Outcome, alpha: float, now: float) -> dict[str, Any]:
+        row = self._db.execute(
+            "SELECT executions, successes, ema_success, ema_score, ema_duration_ms"
+            " FROM profile_stats WHERE stage = ? AND profile = ?",
+            (outcome.stage, outcome.profile),
+        ).fetchone()
+        n, wins, s, sc, d = row if row else (0, 0, None, None, None)
+        stats = {
+            "stage": outcome.stage,
+            "profile": outcome.profile,
+            "executions": n + 1,
+            "successes": wins + int(outcome.success),
+            "ema_success": ema(s, outcome.success, alpha),
+            "ema_score": ema(sc, outcome.score, alpha),
+            "ema_duration_ms": ema(d, outcome.duration_ms, alpha),
+            "updated_at": now,
+        }
+        self._db.execute(
+            "INSERT OR REPLACE INTO profile_stats VALUES (:stage, :profile, :executions, :successes,"
+            " :ema_success, :ema_score, :ema_duration_ms, :updated_at)",
+            stats,
+        )
+        return stats
+
+    # -- reading -----------------------------------------------------------------------------------------------
     def stats(self) -> list[dict[str, Any]]:
-        with self._lock:
-            cur = self._db.execute("SELECT * FROM profile_stats ORDER BY stage, profile")
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return self._query("SELECT * FROM profile_stats ORDER BY stage, profile")
 
     def execution_count(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM executions").fetchone()[0]
+        return self._query("SELECT COUNT(*) AS n FROM executions")[0]["n"]
+
+    def arm_stats(self, stage: str, context: str | None = None) -> dict[str, dict[str, float]]:
+        """Per profile: learned runs, successes and mean duration for `stage` (optionally one context bucket).
+        What the bandit decides from."""
+        sql = ("SELECT profile, COUNT(*) AS runs, SUM(status = 'passed') AS successes, AVG(duration_ms) AS mean_ms"
+               " FROM executions WHERE learned = 1 AND stage = ?")
+        args: list[Any] = [stage]
+        if context is not None:
+            sql += " AND context = ?"
+            args.append(context)
+        return {r["profile"]: r for r in self._query(sql + " GROUP BY profile", args)}
+
+    def trend(self, last: int) -> list[dict[str, Any]]:
+        """Per stage x profile: success rate and mean time over the last `last` runs and the `last` before."""
+        rows = self._query(
+            "SELECT stage, profile, status, duration_ms, ROW_NUMBER() OVER"
+            " (PARTITION BY stage, profile ORDER BY id DESC) AS age FROM executions WHERE learned = 1"
+        )
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in rows:
+            if r["age"] > 2 * last:
+                continue
+            key = (r["stage"], r["profile"])
+            bucket = "recent" if r["age"] <= last else "before"
+            agg = out.setdefault(key, {"stage": key[0], "profile": key[1], "recent": [], "before": []})
+            agg[bucket].append((r["status"] == "passed", r["duration_ms"]))
+        result = []
+        for agg in out.values():
+            row = {"stage": agg["stage"], "profile": agg["profile"]}
+            for bucket in ("recent", "before"):
+                runs = agg[bucket]
+                row[f"{bucket}_runs"] = len(runs)
+                row[f"{bucket}_success"] = sum(ok for ok, _ in runs) / len(runs) if runs else None
+                row[f"{bucket}_mean_ms"] = sum(ms for _, ms in runs) / len(runs) if runs else None
+            result.append(row)
+        return sorted(result, key=lambda r: (r["stage"], r["profile"]))
+
+    def by_context(self) -> list[dict[str, Any]]:
+        return self._query(
+            "SELECT stage, context, profile, COUNT(*) AS runs, SUM(status = 'passed') AS successes,"
+            " AVG(score) AS mean_score, AVG(duration_ms) AS mean_ms FROM executions WHERE learned = 1"
+            " GROUP BY stage, context, profile ORDER BY stage, context, profile"
+        )
+
+    def executions(self, since: float | None = None, stage: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM executions WHERE 1 = 1", []
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(since)
+        if stage:
+            sql += " AND stage = ?"
+            args.append(stage)
+        rows = self._query(sql + " ORDER BY task_id, id", args)
+        for r in rows:
+            r["state"], r["action"] = orjson.loads(r["state"]), orjson.loads(r["action"])
+        return rows
+
+    # -- export / import / reset ---------------------------------------------------------------------------------
+    def export(self) -> dict[str, Any]:
+        return {"format": "chain-profiles", "version": SCHEMA_VERSION, "stats": self.stats()}
+
+    def import_stats(self, payload: dict[str, Any], replace: bool = False) -> int:
+        """Load `export()` output; rows for the same stage x profile are replaced (or kept, unless `replace`)."""
+        if payload.get("format") != "chain-profiles":
+            raise StateError("not a chain profiles export (missing \"format\": \"chain-profiles\")")
+        keys = ("stage", "profile", "executions", "successes", "ema_success", "ema_score", "ema_duration_ms",
+                "updated_at")
+        try:
+            rows = [tuple(row[k] for k in keys) for row in payload.get("stats", [])]
+        except (KeyError, TypeError) as exc:
+            raise StateError(f"profiles export row is missing {exc}") from None
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._lock, self._transaction():
+            for row in rows:
+                self._db.execute(f"{verb} INTO profile_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return len(rows)
 
     def reset(self, stage: str | None = None, profile: str | None = None) -> int:
         """Forget learned stats (and their execution log), optionally for one stage and/or profile."""
@@ -173,8 +291,10 @@ class ProfileStore:
         return removed
 
     def integrity_check(self) -> str:
-        with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        return self._query("PRAGMA integrity_check")[0]["integrity_check"]
 
     def close(self) -> None:
         self._db.close()
+
+
+__all__ = ["Outcome", "ProfileStore", "default_state_path", "ema"]
