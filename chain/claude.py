@@ -137,21 +137,34 @@ class ClaudeHarvester:
 
 
 def harvest(batches: Iterable[Batch]) -> Iterator[Batch]:
-    """Pass every line through; after each Claude `result` line, add the task its run produced (if any)."""
+    """Pass every line through; after each Claude `result` line, add the task its run produced (if any).
+
+    A stage downstream of another chain stage sees the same Claude lines again, followed by the upstream's
+    event for the task it harvested (same deterministic id). The harvested task is therefore held until the
+    next line: if that line already carries the task, the upstream did the work and nothing is added.
+    """
     harvester = ClaudeHarvester()
+    pending: Item | None = None
     for batch in batches:
-        if not batch.n_items:
+        if not batch.n_items and pending is None:
             yield batch
             continue
         out = Batch(n_items=batch.n_items)
         for item in batch:
+            is_item = item.__class__ is Item
+            if pending is not None:
+                if not (is_item and item.kind == "task" and item.task.id == pending.task.id):
+                    out.append(pending)
+                    out.n_items += 1
+                pending = None
             out.append(item)
-            if item.__class__ is Item and item.source is not None and item.source.get("type") in CLAUDE_TYPES:
+            if is_item and item.source is not None and item.source.get("type") in CLAUDE_TYPES:
                 task = harvester.see(item.source)
                 if task is not None:
-                    out.append(Item("task", item.lineno, b"", task=task))
-                    out.n_items += 1
+                    pending = Item("task", item.lineno, b"", task=task)
         yield out
+    if pending is not None:
+        yield Batch([pending], n_items=1)
 
 
 def to_claude_input(result: Result) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import stat
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from .claude import harvest, to_claude_input
 from .context import StageContext
@@ -19,7 +19,8 @@ from .pipeline import Counters, StageProcessor
 from .protocol import Result
 from .registry import StageSpec
 from .store import ProfileStore
-from .stream import Batch, Flush, Item, StreamWriter, read_batches
+from .execute import TaskRunner
+from .stream import Batch, Flush, Item, StreamWriter, classify_batch, dump, read_batches
 
 OUTPUT_FORMATS = ("stream-json", "claude-input")
 
@@ -35,7 +36,14 @@ class StageRun:
     fail_on: frozenset[str] = frozenset()
     log: Callable[[str], None] = lambda msg: None
     on_result: Callable[[Result], None] | None = None
+    runner: TaskRunner | None = None
     counters: Counters = field(default_factory=Counters)
+
+    def processor(self) -> StageProcessor:
+        proc = StageProcessor(self.spec, self.ctx, store=self.store, concurrency=self.concurrency,
+                              ordered=self.ordered, log=self.log, on_result=self.on_result, runner=self.runner)
+        self.counters = proc.counters
+        return proc
 
 
 def _emit(writer: StreamWriter, out: Item | bytes | list, fmt: str) -> None:
@@ -55,29 +63,55 @@ def _emit(writer: StreamWriter, out: Item | bytes | list, fmt: str) -> None:
         writer.write_raw(out.raw)
 
 
-def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
-    processor = StageProcessor(
-        run.spec, run.ctx, store=run.store, concurrency=run.concurrency, ordered=run.ordered,
-        log=run.log, on_result=run.on_result,
-    )
-    run.counters = processor.counters
-    restore = _install_signal_handlers(processor)
-    _watch_reader(stdout, processor)
+def as_input(outputs: Iterable[Any], stage: str) -> Iterator[Batch]:
+    """Turn one stage's output into the next stage's input exactly as a shell pipe would: every emitted line
+    is serialized and classified again, batches end where the upstream flushed."""
+    lines: list[bytes] = []
+    lineno = 1
+    for out in outputs:
+        cls = out.__class__
+        if cls is Flush:
+            if lines:
+                yield classify_batch(lines, lineno, stage)
+                lineno += len(lines)
+                lines = []
+        elif cls is Batch or cls is list:
+            lines.extend(out)
+        elif cls is bytes:
+            lines.append(out)
+        elif out.event is not None:
+            lines.append(dump(out.event).rstrip(b"\n"))
+        else:
+            lines.append(out.raw)
+    if lines:
+        yield classify_batch(lines, lineno, stage)
+
+
+def drive(run: StageRun | list[StageRun], stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
+    """Run one stage, or several chained in-process (`chain run`), from stdin to stdout."""
+    runs = run if isinstance(run, list) else [run]
+    processors = [r.processor() for r in runs]
+    restore = _install_signal_handlers(processors)
+    _watch_reader(stdout, processors)
     writer = StreamWriter(stdout)
-    outputs = processor(harvest(read_batches(stdin, run.spec.name)))
+    stream: Iterable[Any] = harvest(read_batches(stdin, runs[0].spec.name))
+    for i, (r, proc) in enumerate(zip(runs, processors)):
+        stream = proc(harvest(as_input(stream, r.spec.name)) if i else stream)
+    fmt = runs[-1].output_format
     pipe_closed = False
     try:
-        for out in outputs:
+        for out in stream:
             if pipe_closed:
                 continue  # drain so sandboxes are reaped, but write nothing more
             try:
                 if out.__class__ is Flush:
                     writer.flush()
                 else:
-                    _emit(writer, out, run.output_format)
+                    _emit(writer, out, fmt)
             except BrokenPipeError:
                 pipe_closed = True
-                processor.cancel("stdout closed")
+                for proc in processors:
+                    proc.cancel("stdout closed")
         if not pipe_closed:
             try:
                 writer.flush()
@@ -87,21 +121,22 @@ def drive(run: StageRun, stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
         restore()
         if pipe_closed:
             _silence_stdout()
-    counters = processor.counters
-    if processor.cancel_reason == "SIGINT":
+    reasons = {p.cancel_reason for p in processors}
+    if "SIGINT" in reasons:
         return ExitStatus.INTERRUPTED
-    if processor.cancel_reason == "SIGTERM":
+    if "SIGTERM" in reasons:
         return ExitStatus.TERMINATED
-    if pipe_closed or processor.cancel_reason == "stdout closed":
+    if pipe_closed or "stdout closed" in reasons:
         return ExitStatus.BROKEN_PIPE
-    if counters.bad_lines:
+    if any(p.counters.bad_lines for p in processors):
         return ExitStatus.BAD_INPUT
-    if any(counters.statuses.get(s) for s in run.fail_on):
+    last = processors[-1].counters
+    if any(last.statuses.get(s) for s in runs[-1].fail_on):
         return ExitStatus.TASKS_FAILED
     return ExitStatus.OK
 
 
-def _watch_reader(stdout: BinaryIO, processor: StageProcessor) -> None:
+def _watch_reader(stdout: BinaryIO, processors: list[StageProcessor]) -> None:
     """Notice when the reader of our stdout pipe goes away even while we are not writing (e.g. `| head -1`
     while a long test runs), so in-flight sandboxes are killed at once instead of at the next write."""
     try:
@@ -117,7 +152,8 @@ def _watch_reader(stdout: BinaryIO, processor: StageProcessor) -> None:
         while True:
             for _, events in poller.poll():
                 if events & (select.POLLERR | select.POLLHUP):
-                    processor.cancel("stdout closed")
+                    for processor in processors:
+                        processor.cancel("stdout closed")
                     return
 
     threading.Thread(target=watch, name="chain-stdout-watch", daemon=True).start()
@@ -132,17 +168,19 @@ def _silence_stdout() -> None:
         pass
 
 
-def _install_signal_handlers(processor: StageProcessor) -> Callable[[], None]:
+def _install_signal_handlers(processors: list[StageProcessor]) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     seen: list[int] = []
 
     def handler(signum, _frame):
         if seen:  # a second signal: the user means it
-            processor.ctx.sandbox.kill_all()
+            for processor in processors:
+                processor.ctx.sandbox.kill_all()
             os._exit(128 + signum)
         seen.append(signum)
-        processor.cancel(signal.Signals(signum).name)
+        for processor in processors:
+            processor.cancel(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 

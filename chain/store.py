@@ -61,6 +61,17 @@ CREATE INDEX IF NOT EXISTS executions_by_context ON executions (stage, context, 
 CREATE INDEX IF NOT EXISTS executions_by_task ON executions (task_id, at);
 """
 
+# Columns added to `executions` after its first release, with their declarations (for older databases).
+EXECUTION_COLUMNS_ADDED = {
+    "agent": "TEXT NOT NULL DEFAULT 'builtin'",
+    "reward": "REAL NOT NULL DEFAULT 0",
+    "kind": "TEXT NOT NULL DEFAULT 'python'",
+    "context": "TEXT NOT NULL DEFAULT ''",
+    "state": "TEXT NOT NULL DEFAULT '{}'",
+    "action": "TEXT NOT NULL DEFAULT '{}'",
+    "learned": "INTEGER NOT NULL DEFAULT 1",
+}
+
 
 def default_state_path() -> Path:
     env = os.environ.get("CHAIN_STATE")
@@ -123,10 +134,19 @@ class ProfileStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             with self._transaction():
                 for statement in filter(str.strip, SCHEMA.split(";")):
+                    if "CREATE INDEX" in statement:
+                        self._add_missing_columns()
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring an executions table written by an older chain up to date (columns are only ever added)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(executions)")}
+        for column, decl in EXECUTION_COLUMNS_ADDED.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE executions ADD COLUMN {column} {decl}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

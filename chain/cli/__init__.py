@@ -54,6 +54,7 @@ def cli() -> None:
 cli.add_command(task_cmd.task)
 cli.add_command(schema_cmd.schema)
 cli.add_command(profiles_cmd.profiles)
+cli.add_command(stage_cmd.run_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,16 +1,21 @@
-"""`chain <stage>`: the options every stage shares, turned into a `StageRun` for `chain.driver`."""
+"""`chain <stage>` and `chain run`: the options every stage shares, turned into `StageRun`s for
+`chain.driver`. A new shared option is one entry in STAGE_OPTIONS; stages read it from `ctx.options`."""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
 from ..api import make_context
 from ..driver import OUTPUT_FORMATS, StageRun, drive
-from ..protocol import Result
-from ..registry import StageSpec, get
+from ..errors import ConfigError
+from ..execute import TaskRunner
+from ..profiles import load_all, load_profile
+from ..registry import StageSpec, stage as lookup_stage
+from ..resilience import CircuitBreaker
 from ..store import ProfileStore, default_state_path
 from .log import Reporter
 
@@ -27,43 +32,110 @@ def _fail_on(_ctx, _param, value: str | None) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _race(_ctx, _param, value: str | None) -> list[str]:
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if len(names) == 1:
+        raise click.BadParameter("a race needs at least two profiles, e.g. --race conservative,aggressive")
+    return names
+
+
+STAGE_OPTIONS = [
+    click.option("--profile", "-p", default="balanced", show_default=True,
+                 help="Strategy profile (`chain profiles`), or `auto` to let the learned stats choose per task."),
+    click.option("--race", callback=_race, default=None, metavar="P1,P2,...",
+                 help="Run each task under these profiles at once; the first to pass wins, the rest are stopped."),
+    click.option("--race-deadline", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="With --race: stop waiting after this many seconds and take the best finished result."),
+    click.option("--concurrency", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+                 show_default=True, help="Tasks run at once."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="Wall-clock seconds per sandbox run (default: the profile's)."),
+    click.option("--sandbox", default="local", show_default=True, help="Sandbox backend."),
+    click.option("--state", type=click.Path(dir_okay=False), default=None,
+                 help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
+    click.option("--no-learn", is_flag=True, help="Do not update the profile statistics."),
+    click.option("--unordered", is_flag=True, help="Emit results as they finish instead of in input order."),
+    click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="stream-json", show_default=True,
+                 help="claude-input: one user message per result, for `claude -p --input-format stream-json`."),
+    click.option("--fail-on", callback=_fail_on, default=None,
+                 help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for any randomized choice."),
+    click.option("--verbose", "-v", count=True,
+                 help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output."),
+]
+
+
+def stage_options(func):
+    for option in reversed(STAGE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | None, reporter: Reporter,
+              profile: str | None = None) -> StageRun:
+    profile = profile or options["profile"]
+    race = options.get("race") or []
+    auto = profile == "auto"
+    profiles = load_all() if (auto or race) else None
+    if race:
+        missing = [n for n in race if n not in profiles]
+        if missing:
+            raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
+    base = "balanced" if auto or race else profile
+    verbose = options.get("verbose", 0)
+    ctx = make_context(spec.name, base, options["sandbox"], options.get("timeout"), log=reporter.log,
+                       verbose=reporter.mirror if verbose >= 2 else None, seed=options.get("seed", 0))
+    ctx.options = dict(options)
+    ctx.breaker = CircuitBreaker(f"sandbox {ctx.sandbox.name}", notify=lambda *a, **k: None)
+    runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race,
+                        race_deadline_s=options.get("race_deadline"), log=reporter.log)
+    if auto and load_profile("balanced") is None:  # pragma: no cover - load_profile raises instead
+        raise ConfigError("profile 'balanced' is required as the base for --profile auto")
+    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=options["concurrency"],
+                    ordered=not options["unordered"], output_format=options["output_format"],
+                    fail_on=options["fail_on"], log=reporter.log, on_result=reporter.result, runner=runner)
+
+
+def execute(specs: list[tuple[StageSpec, str | None]], options: dict[str, Any]) -> int:
+    store = None if options["no_learn"] else ProfileStore(options["state"])
+    reporters = [Reporter(spec.name, verbose=options.get("verbose", 0)) for spec, _ in specs]
+    runs: list[StageRun] = []
+    try:
+        for (spec, profile), reporter in zip(specs, reporters):
+            runs.append(build_run(spec, options, store, reporter, profile))
+        return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))
+    finally:
+        for run in runs:
+            run.ctx.sandbox.close()
+        for run, reporter in zip(runs, reporters):
+            reporter.close(run.counters)
+        if store:
+            store.close()
+
+
 def make_stage_command(spec: StageSpec) -> click.Command:
     @click.command(name=spec.name, help=f"{spec.help}\n\nReads NDJSON on stdin, writes NDJSON on stdout.")
-    @click.option("--profile", "-p", default="balanced", show_default=True, help="Strategy profile (`chain profiles`).")
-    @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-                  help="Tasks run at once.")
-    @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-                  help="Wall-clock seconds per sandbox run (default: the profile's).")
-    @click.option("--sandbox", default="local", show_default=True, help="Sandbox backend.")
-    @click.option("--state", type=click.Path(dir_okay=False), default=None,
-                  help=f"State database [env CHAIN_STATE; default {default_state_path()}].")
-    @click.option("--no-learn", is_flag=True, help="Do not update the profile statistics.")
-    @click.option("--unordered", is_flag=True, help="Emit results as they finish instead of in input order.")
-    @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="stream-json", show_default=True,
-                  help="claude-input: one user message per result, for `claude -p --input-format stream-json`.")
-    @click.option("--fail-on", callback=_fail_on, default=None,
-                  help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for any randomized choice.")
-    @click.option("--verbose", "-v", count=True,
-                  help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output.")
-    def command(profile, concurrency, timeout, sandbox, state, no_learn, unordered, output_format, fail_on, seed,
-                verbose):
-        reporter = Reporter(spec.name, verbose=verbose)
-        ctx = make_context(spec.name, profile, sandbox, timeout, log=reporter.log,
-                           verbose=reporter.mirror if verbose >= 2 else None, seed=seed)
-        store = None if no_learn else ProfileStore(state)
-        run = StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency, ordered=not unordered,
-                       output_format=output_format, fail_on=fail_on, log=reporter.log, on_result=reporter.result)
-        try:
-            status = drive(run, sys.stdin.buffer, sys.stdout.buffer)
-        finally:
-            ctx.sandbox.close()
-            if store:
-                store.close()
-            reporter.close(run.counters)
-        click.get_current_context().exit(int(status))
+    @stage_options
+    def command(**options):
+        click.get_current_context().exit(execute([(spec, None)], options))
 
     return command
 
 
-__all__ = ["make_stage_command", "Result", "get"]
+@click.command(name="run")
+@click.argument("stages", nargs=-1, required=True, metavar="STAGE[:PROFILE]...")
+@stage_options
+def run_command(stages, **options):
+    """Run several stages chained in one process, with exactly the events and learning of the shell pipe.
+
+    \b
+    chain run analyze process:aggressive optimize < tasks.ndjson
+    # same as: chain analyze | chain process --profile aggressive | chain optimize
+
+    Options apply to every stage; `stage:profile` overrides --profile for one stage.
+    """
+    specs = []
+    for arg in stages:
+        name, _, profile = arg.partition(":")
+        specs.append((lookup_stage(name), profile or None))
+    click.get_current_context().exit(execute(specs, options))
