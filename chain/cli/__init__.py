@@ -12,7 +12,7 @@ import click
 
 from .. import __version__, registry
 from ..errors import ChainError, ExitStatus
-from . import profiles_cmd, schema_cmd, stage_cmd, task_cmd
+from . import profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
 
 
 class ChainGroup(click.Group):
@@ -55,6 +55,8 @@ cli.add_command(task_cmd.task)
 cli.add_command(schema_cmd.schema)
 cli.add_command(profiles_cmd.profiles)
 cli.add_command(stage_cmd.run_command)
+cli.add_command(trajectories_cmd.trajectories)
+cli.add_command(stats_cmd.stats)
 
 
 def main(argv: list[str] | None = None) -> None:
