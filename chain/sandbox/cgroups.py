@@ -119,6 +119,7 @@ class RunCgroup:
         with _counter_lock:
             name = f"chain-{os.getpid()}-{next(_counter)}"
         self.dirs = [root / name for root in info.roots]
+        self.extra_pids, self.extra_memory_mb = extra_pids, extra_memory_mb
         self.pids_max = limits.nproc + extra_pids
         self.memory_bytes = (limits.memory_mb + extra_memory_mb) << 20
         created = []
@@ -154,6 +155,14 @@ class RunCgroup:
                 self._file("memory.swap.max").write_text("0")
             except OSError:
                 pass
+
+    def set_limits(self, limits: Limits) -> None:
+        """New caps for the next run (a warm worker's cgroup serves one run after another)."""
+        pids_max = limits.nproc + self.extra_pids
+        memory_bytes = (limits.memory_mb + self.extra_memory_mb) << 20
+        if (pids_max, memory_bytes) != (self.pids_max, self.memory_bytes):
+            self.pids_max, self.memory_bytes = pids_max, memory_bytes
+            self._write_limits(str(pids_max))
 
     def join_prefix(self) -> list[str]:
         """argv prefix that puts the command in this cgroup before it runs anything."""

@@ -1,0 +1,115 @@
+"""The bubblewrap backend: everything the local backend does, inside namespaces.
+
+The command sees a read-only root, its run directory as a private /tmp (the workspace is /tmp/ws and the
+only writable place besides /tmp itself), a fresh /dev and /proc, no network (`--unshare-net`: a loopback
+of its own, so nothing on the host is reachable), its own PID namespace (it cannot see or signal chain or
+anything else on the host; when the namespace's init dies every process in it dies), its own session
+(`--new-session`), and a cleared environment. `--die-with-parent` takes the sandbox down if chain dies.
+The per-run cgroup, rlimits (prlimit inside the sandbox), timeout and output cap come from LocalSandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .base import RunSpec
+from .local import LocalSandbox, prlimit_prefix
+from .workspace import RunDir, scrubbed_env
+
+SANDBOX_TMP = "/tmp"  # where the run directory is mounted inside the sandbox
+SANDBOX_UID = 65534  # the command runs as "nobody" inside its user namespace (mapped to chain's uid outside)
+
+
+@lru_cache(maxsize=1)
+def bwrap_path() -> str | None:
+    return os.environ.get("CHAIN_BWRAP") or shutil.which("bwrap")
+
+
+@lru_cache(maxsize=1)
+def version() -> str | None:
+    exe = bwrap_path()
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.strip().split()[-1] if out.strip() else None
+
+
+def namespace_args(*, user: bool = True) -> list[str]:
+    args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if user:
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    return args + ["--die-with-parent", "--new-session"]
+
+
+def mount_args(host_root: Path) -> list[str]:
+    """Read-only host, fresh /dev and /proc, `host_root` as the private, writable /tmp."""
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    parent = host_root.parent
+    if str(parent) != SANDBOX_TMP and parent != Path("/"):
+        args += ["--tmpfs", str(parent)]  # hide sibling run directories (CHAIN_TMPDIR outside /tmp)
+    return args + ["--bind", str(host_root), SANDBOX_TMP]
+
+
+def env_args(env: dict[str, str]) -> list[str]:
+    args = ["--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return args
+
+
+@lru_cache(maxsize=1)
+def probe() -> tuple[bool, str]:
+    """Does bubblewrap actually work here (installed, and namespaces permitted)?"""
+    exe = bwrap_path()
+    if not exe:
+        return False, "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    probe_dir = Path(os.environ.get("CHAIN_TMPDIR") or "/tmp")
+    cmd = [exe, *mount_args(probe_dir), *namespace_args(), "--", "/bin/true"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bwrap failed to start: {exc}"
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return False, f"bwrap cannot create namespaces here: {why}"
+    return True, ""
+
+
+class BwrapSandbox(LocalSandbox):
+    name = "bwrap"
+    root_inside = SANDBOX_TMP
+
+    def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
+        # The environment is passed as --setenv (and cleared first) so bwrap itself hands over nothing else.
+
+        env = scrubbed_env(run, spec.env, SANDBOX_TMP)
+        return [
+            bwrap_path(), *mount_args(run.root), *namespace_args(), *env_args(env),
+            "--chdir", f"{SANDBOX_TMP}/{run.workspace.relative_to(run.root)}",
+            "--", *prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command,
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "backend": self.name,
+            "bwrap": version(),
+            "network": "none (own network namespace)",
+            "filesystem": "read-only root; writable workspace and private /tmp only",
+            "pid_namespace": True,
+            "user_namespace": True,
+            "env": "cleared",
+            "uid_inside": SANDBOX_UID,
+        }
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return probe()

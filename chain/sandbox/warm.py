@@ -1,0 +1,384 @@
+"""The warm pool: long-lived sandboxed pytest workers that fork a fresh child per run.
+
+A cold run pays for starting Python, importing pytest and registering its plugins (hundreds of ms); a
+warm run pays for a fork and the test session itself. Each worker runs inside exactly the sandbox a cold
+run of its backend gets (`local-warm`: rlimits + cgroup; `bwrap-warm`: the bwrap namespaces too) and
+serves one run at a time, so runs never share a process, a /tmp or a PID namespace with each other:
+
+- its directory is the run directory (bwrap: its private /tmp), emptied after every run;
+- its cgroup takes the run's process and memory caps before each run, and after each run everything in
+  it but the worker itself is killed (setsid'd daemons included);
+- the child gets the run's environment, cwd and rlimits, its own session, and no access to the control
+  socket; a run that kills its worker (or the sandbox's init) only costs a respawn.
+
+Only commands that are plain pytest invocations (`python -m pytest ARGS`, `pytest ARGS`) run warm; any
+other command (pipes, env assignments, other programs) runs cold on the same backend, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .base import Limits, RunOutcome, RunSpec, Sandbox
+from .bwrap import BwrapSandbox, SANDBOX_TMP, bwrap_path, env_args, mount_args, namespace_args
+from .local import Capture, LocalSandbox, new_cgroup, pump
+from .workspace import RunDir, scrubbed_env
+
+WORKER_SCRIPT = Path(__file__).with_name("warm_worker.py")
+READY_TIMEOUT_S = 60.0
+REPLY_TIMEOUT_S = 10.0
+WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
+SHELL_SYNTAX = set(";|&<>$`(){}*?[]~!#\n\\")
+PYTHONS = {"python", "python3", f"python3.{sys.version_info.minor}"}
+
+
+class WorkerFailed(Exception):
+    pass
+
+
+def pytest_invocation(command: str) -> tuple[list[str], bool] | None:
+    """(pytest args, whether cwd goes first on sys.path) when `command` is a plain pytest run, else None."""
+    if SHELL_SYNTAX & set(command):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if len(words) >= 3 and words[0] in PYTHONS and words[1:3] == ["-m", "pytest"]:
+        return words[3:], True
+    if words and words[0] in ("pytest", "py.test"):
+        return words[1:], False
+    return None
+
+
+class Worker:
+    """One warm worker process, its control socket, directory and cgroup."""
+
+    def __init__(self, cold: LocalSandbox):
+        self.cold = cold
+        self.root = Path(tempfile.mkdtemp(prefix="chain-warm-", dir=os.environ.get("CHAIN_TMPDIR")))
+        self.broken = False
+        self.cgroup = new_cgroup(Limits(), [], extra_pids=8, extra_memory_mb=WORKER_MEMORY_MB)
+        self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = scrubbed_env(self._rundir(), {}, cold.root_inside)
+        env["CHAIN_HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
+        argv = [*(self.cgroup.join_prefix() if self.cgroup else []), *self._wrapper(env),
+                sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
+        self._log = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=self._log, pass_fds=[inner.fileno()],
+                                         start_new_session=True)
+        except OSError as exc:
+            self.close()
+            raise WorkerFailed(f"cannot start a warm worker: {exc}") from exc
+        finally:
+            inner.close()
+        try:
+            ready = self._receive(READY_TIMEOUT_S)
+        except TimeoutError:
+            ready = {"error": f"no answer within {READY_TIMEOUT_S:g}s"}
+        if ready is None or ready.get("op") != "ready" or ready.get("error"):
+            why = (ready or {}).get("error") or self._log_tail() or "it exited during start-up"
+            self.close()
+            raise WorkerFailed(f"warm worker failed to start: {why}")
+        self.kill_all = bool(ready.get("kill_all"))
+        self.keep = frozenset(self.cgroup.pids()) if self.cgroup else frozenset()  # the worker's own pids
+
+    def _rundir(self) -> RunDir:
+        return RunDir(self.root, self.root / "ws", self.root / "tmp", self.root / "report.json")
+
+    def _wrapper(self, env: dict[str, str]) -> list[str]:
+        if isinstance(self.cold, BwrapSandbox):
+            return [bwrap_path(), *mount_args(self.root), *namespace_args(), *env_args(env),
+                    "--chdir", SANDBOX_TMP, "--"]
+        return []
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-2000:].decode("utf-8", "replace").strip()
+
+    # -- control socket ----------------------------------------------------------------------------------
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None when the worker is gone; raises TimeoutError."""
+        ready, _, _ = select.select([self.ctrl], [], [], max(0.0, timeout))
+        if not ready:
+            raise TimeoutError
+        try:
+            data = self.ctrl.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            self.broken = True
+            return None
+        return json.loads(data)
+
+    def interrupt(self) -> None:
+        """Kill the run in flight (not the worker); safe from any thread."""
+        try:
+            self.ctrl.send(b'{"op": "kill"}')
+        except OSError:
+            pass
+        if self.cgroup is not None:
+            for pid in self.cgroup.pids():
+                if pid not in self.keep:
+                    try:
+                        os.kill(pid, 9)
+                    except OSError:
+                        pass
+
+    # -- one run -----------------------------------------------------------------------------------------
+    def run(self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None,
+            started: float, mirror) -> RunOutcome:
+        run = RunDir.create(spec.files, root=self.root)
+        inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
+        cwd = str(inside / run.workspace.relative_to(self.root))
+        notes: list[str] = []
+        forks_before = ooms_before = 0
+        if self.cgroup is not None:
+            self.cgroup.set_limits(spec.limits)
+            forks_before, ooms_before = self.cgroup.forks_refused(), self.cgroup.oom_kills()
+        request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path,
+                   "env": scrubbed_env(run, spec.env, self.cold.root_inside),
+                   "limits": {"cpu_s": spec.limits.cpu_s, "memory_mb": spec.limits.memory_mb,
+                              "file_mb": spec.limits.file_mb, "nproc": spec.limits.nproc}}
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            socket.send_fds(self.ctrl, [json.dumps(request).encode()], [out_w, err_w])
+        except OSError as exc:
+            self.broken = True
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise WorkerFailed(f"warm worker is gone: {exc}") from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        handle = _WarmHandle(self)
+        out, err = Capture(spec.limits.output_bytes, "stdout"), Capture(spec.limits.output_bytes, "stderr")
+        with open(out_r, "rb", buffering=0) as out_pipe, open(err_r, "rb", buffering=0) as err_pipe:
+            timed_out, cancelled = pump(handle, [(out_pipe, out), (err_pipe, err)], started + spec.timeout_s,
+                                        cancel, mirror)
+            if not handle.poll():
+                handle.kill()
+                if not handle.wait(REPLY_TIMEOUT_S):
+                    self.broken = True
+        if self.cgroup is not None:
+            self.cgroup.kill(keep=frozenset() if self.broken else self.keep)  # the run's leftovers, daemons too
+            notes.extend(self.cgroup.notes(forks_before, ooms_before))
+        if handle.worker_died:
+            notes.append("the run killed its warm worker (replaced for the next run)")
+        exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9
+        outcome = RunOutcome(
+            exit_code=exit_code,
+            duration_ms=(time.monotonic() - started) * 1000,
+            stdout=out.text(), stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total,
+            timed_out=timed_out, cancelled=cancelled,
+            report=None if (timed_out or cancelled) else run.read_report(),
+            notes=notes + out.note() + err.note(),
+        )
+        if not self.broken:
+            try:
+                run.empty()
+            except OSError:
+                self.broken = True
+        return outcome
+
+    def close(self) -> None:
+        self.broken = True
+        try:
+            self.ctrl.close()
+        except OSError:
+            pass
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, 9)
+            except OSError:
+                pass
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        if proc is not None:
+            proc.wait()
+        self._log.close() if hasattr(self, "_log") else None
+        self._rundir().remove()
+
+
+class _WarmHandle:
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.status: int | None = None
+        self.finished = self.worker_died = False
+
+    def _check(self, timeout: float) -> bool:
+        if self.finished:
+            return True
+        try:
+            message = self.worker._receive(timeout)
+        except TimeoutError:
+            return False
+        if message is None:
+            self.finished = self.worker_died = True
+        elif message.get("op") == "done":
+            self.finished, self.status = True, message.get("status")
+        return self.finished
+
+    def poll(self) -> bool:
+        return self._check(0.0)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._check(max(0.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def kill(self) -> None:
+        self.worker.interrupt()
+
+
+class WarmPool:
+    """Idle workers ready to take a run; grows to the number of runs in flight."""
+
+    def __init__(self, cold: LocalSandbox):
+        self.cold = cold
+        # Workers are started from these long-lived threads: bwrap's --die-with-parent fires when the
+        # *thread* that started it exits, so a worker must not be started from a short-lived thread.
+        self._starter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chain-warm-start")
+        self._idle: deque[Worker] = deque()
+        self._busy: set[Worker] = set()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def acquire(self) -> Worker:
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                self._busy.add(worker)
+                return worker
+        worker = self._starter.submit(Worker, self.cold).result()
+        with self._lock:
+            self._busy.add(worker)
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            keep = not (worker.broken or self.closed)
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.close()
+
+    def prewarm(self, count: int) -> None:
+        """Start `count` workers in the background so the first runs do not wait for them."""
+        def start() -> None:
+            try:
+                worker = Worker(self.cold)
+            except WorkerFailed:
+                return  # the first run will try again and report why
+            with self._lock:
+                closed = self.closed
+                if not closed:
+                    self._idle.append(worker)
+            if closed:
+                worker.close()
+
+        for _ in range(count):
+            self._starter.submit(start)
+
+    def interrupt_all(self) -> None:
+        for worker in list(self._busy):
+            worker.interrupt()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            workers = [*self._idle, *self._busy]
+            self._idle.clear()
+        for worker in workers:
+            worker.close()
+        self._starter.shutdown(wait=False, cancel_futures=True)
+
+
+class WarmSandbox(Sandbox):
+    """Warm mode of a cold backend (`cold_class`): same sandbox, same limits, a pool of workers."""
+
+    cold_class: type[LocalSandbox] = LocalSandbox
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.cold = self.cold_class(**kwargs)
+        self.name = f"{self.cold.name}-warm"
+        self.pool = WarmPool(self.cold)
+        self._unavailable: str | None = None
+        self.pool.prewarm(os.cpu_count() or 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.cold.describe(), "backend": self.name, "warm": self._unavailable is None}
+
+    def _cold(self, spec: RunSpec, cancel: threading.Event | None, why: str | None) -> RunOutcome:
+        outcome = self.cold.run(spec, cancel)
+        outcome.isolation = {**outcome.isolation, "backend": self.name, "warm": False}
+        if why:
+            outcome.notes.append(why)
+        return outcome
+
+    def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
+        invocation = pytest_invocation(spec.command)
+        if invocation is None:
+            return self._cold(spec, cancel, None)  # not a plain pytest run: exactly what the cold backend does
+        if self._unavailable:
+            return self._cold(spec, cancel, f"ran cold: {self._unavailable}")
+        try:
+            worker = self.pool.acquire()
+        except WorkerFailed as exc:
+            self._unavailable = str(exc)
+            return self._cold(spec, cancel, f"ran cold: {exc}")
+        started = time.monotonic()  # a run's time and timeout start when it has a worker
+        mirror = self.cold._mirror(spec)
+        try:
+            outcome = worker.run(spec, invocation[0], invocation[1], cancel, started, mirror)
+        except (OSError, ValueError, WorkerFailed) as exc:
+            worker.broken = True
+            return RunOutcome(None, (time.monotonic() - started) * 1000, error=f"warm run failed: {exc}",
+                              isolation=self.describe())
+        finally:
+            self.pool.release(worker)
+        outcome.isolation = self.describe()
+        return outcome
+
+    def kill_all(self) -> None:
+        self.cold.kill_all()
+        self.pool.interrupt_all()
+
+    def close(self) -> None:
+        self.pool.close()
+        self.cold.close()
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return cls.cold_class.available()
+
+
+class LocalWarmSandbox(WarmSandbox):
+    name = "local-warm"
+    cold_class = LocalSandbox
+
+
+class BwrapWarmSandbox(WarmSandbox):
+    name = "bwrap-warm"
+    cold_class = BwrapSandbox
