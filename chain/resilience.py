@@ -47,31 +47,32 @@ class CircuitBreaker:
         self._trial_out = False
         self._lock = threading.Lock()
 
-    def before(self) -> None:
+    def before(self, notify: Notify | None = None) -> None:
+        notify = notify or self.notify
         with self._lock:
             if self.state == "open":
                 if time.monotonic() - self._opened_at < self.cooldown_s:
                     raise CircuitOpen(f"{self.name}: circuit open after {self._failures} consecutive failures")
                 self.state = "half_open"
                 self._trial_out = False
-                self.notify("circuit_half_open", f"{self.name}: trying again after {self.cooldown_s:g}s")
+                notify("circuit_half_open", f"{self.name}: trying again after {self.cooldown_s:g}s")
             if self.state == "half_open":
                 if self._trial_out:
                     raise CircuitOpen(f"{self.name}: circuit half-open, trial run in progress")
                 self._trial_out = True
 
-    def success(self) -> None:
+    def success(self, notify: Notify | None = None) -> None:
         with self._lock:
             if self.state != "closed":
-                self.notify("circuit_closed", f"{self.name}: recovered")
+                (notify or self.notify)("circuit_closed", f"{self.name}: recovered")
             self.state, self._failures, self._trial_out = "closed", 0, False
 
-    def failure(self, reason: str) -> None:
+    def failure(self, reason: str, notify: Notify | None = None) -> None:
         with self._lock:
             self._failures += 1
             if self.state == "half_open" or (self.state == "closed" and self._failures >= self.threshold):
                 self.state, self._opened_at, self._trial_out = "open", time.monotonic(), False
-                self.notify("circuit_open", f"{self.name}: circuit open after {self._failures} consecutive "
+                (notify or self.notify)("circuit_open", f"{self.name}: circuit open after {self._failures} consecutive "
                                             f"failures (last: {reason}); failing fast for {self.cooldown_s:g}s")
 
 
@@ -94,15 +95,15 @@ def call_with_retries(
     while True:
         attempt += 1
         if breaker:
-            breaker.before()
+            breaker.before(notify)
         result = attempt_once()
         reason = failed(result)
         if reason is None:
             if breaker:
-                breaker.success()
+                breaker.success(notify)
             return result
         if breaker:
-            breaker.failure(reason)
+            breaker.failure(reason, notify)
         if attempt > retries or cancelled():
             return result
         delay = backoff.delay(attempt, rng)

@@ -86,7 +86,7 @@ def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | No
     ctx = make_context(spec.name, base, options["sandbox"], options.get("timeout"), log=reporter.log,
                        verbose=reporter.mirror if verbose >= 2 else None, seed=options.get("seed", 0))
     ctx.options = dict(options)
-    ctx.breaker = CircuitBreaker(f"sandbox {ctx.sandbox.name}", notify=lambda *a, **k: None)
+    ctx.breaker = CircuitBreaker(f"sandbox {ctx.sandbox.name}")
     runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race,
                         race_deadline_s=options.get("race_deadline"), log=reporter.log)
     if auto and load_profile("balanced") is None:  # pragma: no cover - load_profile raises instead

@@ -1,0 +1,52 @@
+from chain.bandit import ThompsonChooser, task_context
+from chain.protocol import HistoryEntry, TestCounts
+from chain.store import Outcome, ProfileStore
+from tests.conftest import make_task
+
+PROFILES = ["aggressive", "balanced", "conservative"]
+
+
+def seed_store(path, wins: dict[str, tuple[int, int, float]], stage="process"):
+    store = ProfileStore(path)
+    for profile, (runs, successes, ms) in wins.items():
+        for i in range(runs):
+            status = "passed" if i < successes else "failed"
+            store.record(Outcome(f"t{i}", stage, profile, status, 1.0 if status == "passed" else 0.0, ms, "local",
+                                 context="python/small/unknown"), alpha=0.4)
+    return store
+
+
+def choices(store, seed, n=30):
+    chooser = ThompsonChooser(store, "process", PROFILES, seed=seed)
+    return [chooser.choose(make_task(f"task{i}")).profile for i in range(n)]
+
+
+def test_same_seed_same_choices_different_seed_different_choices(tmp_path):
+    store = ProfileStore(tmp_path / "s.db")  # no data: every arm is uncertain, choices spread out
+    first, again, other = choices(store, 7), choices(store, 7), choices(store, 8)
+    assert first == again
+    assert first != other
+    assert len(set(first)) == 3  # it explores all arms
+
+
+def test_prefers_the_arm_with_more_successes_per_minute(tmp_path):
+    store = seed_store(tmp_path / "s.db", {
+        "aggressive": (20, 18, 1000.0),   # 90% in 1 s
+        "balanced": (20, 10, 1000.0),     # 50% in 1 s
+        "conservative": (20, 19, 4000.0), # 95% but 4x slower
+    })
+    picked = choices(store, 1, n=40)
+    assert picked.count("aggressive") > 30
+    why = ThompsonChooser(store, "process", PROFILES, seed=1).choose(make_task("x")).why
+    assert why["arms"]["aggressive"]["runs"] == 20 and why["arms"]["aggressive"]["successes"] == 18
+    assert why["method"] == "thompson" and why["scope"] in ("context", "stage")
+
+
+def test_context_buckets_size_and_failing_tests():
+    task = make_task()
+    assert task_context(task) == "python/small/unknown"
+    entry = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
+                         tests=TestCounts(passed=1, failed=2, total=3), duration_ms=1, sandbox="local")
+    assert task_context(task.model_copy(update={"history": [entry]})) == "python/small/fail2+"
+    big = make_task(code="x = 1\n" * 700)
+    assert task_context(big).startswith("python/large/")
