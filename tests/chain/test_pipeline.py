@@ -92,3 +92,43 @@ def test_timeout_status_is_reported_and_stream_continues():
     out = parse_lines(res.stdout_bytes)
     assert out[0]["status"] == "timeout" and "timed out after 1s" in out[0]["result"]
     assert out[1]["status"] == "passed"
+
+
+def test_input_is_not_read_far_ahead_of_a_slow_task():
+    """Memory stays flat on an endless stream: while the head task runs, the reader stops pulling input."""
+    import threading
+    import time
+
+    from chain.api import make_context
+    from chain.pipeline import StageProcessor
+    from chain.registry import stage
+    from chain.stream import Batch, classify_batch
+
+    pulled = []
+
+    def endless():
+        yield classify_batch([orjson.dumps(SLOW.model_dump(mode="json"))], 1)
+        n = 0
+        while True:
+            n += 1
+            pulled.append(n)
+            yield Batch([b'{"type":"log","n":%d}' % i for i in range(1000)])
+
+    proc = StageProcessor(stage("analyze"), make_context("analyze"), concurrency=1)
+    outputs = proc(endless())
+    first = None
+    timer = threading.Timer(5, lambda: proc.cancel("test"))
+    timer.start()
+    try:
+        for out in outputs:
+            if hasattr(out, "event") and out.event is not None:
+                first = out.event
+                break
+    finally:
+        timer.cancel()
+        proc.cancel("done")
+        for _ in outputs:
+            pass
+    assert first is not None and first.task_id == "slow"
+    # While the 1.5 s test ran, only the window's worth of lines (a couple of batches) was read.
+    assert len(pulled) <= proc.line_window // 1000 + 3

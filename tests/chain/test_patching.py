@@ -1,0 +1,37 @@
+import difflib
+
+import pytest
+
+from chain.patching import PatchError, apply_unified_diff
+
+BEFORE = "def f(x):\n    y = x + 1\n    return y\n\n\ndef g():\n    return 2\n"
+AFTER = "def f(x):\n    y = x - 1\n    return y\n\n\ndef g():\n    return 3\n"
+
+
+def diff(a, b, path="m.py"):
+    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
+def test_applies_a_difflib_patch():
+    assert apply_unified_diff({"m.py": BEFORE}, diff(BEFORE, AFTER)) == {"m.py": AFTER}
+
+
+def test_hunk_found_at_an_offset():
+    shifted = "import os\nimport sys\n" + BEFORE
+    out = apply_unified_diff({"m.py": shifted}, diff(BEFORE, AFTER))
+    assert out["m.py"] == "import os\nimport sys\n" + AFTER
+
+
+def test_new_and_deleted_files():
+    patch = ("--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+a = 1\n+b = 2\n"
+             "--- a/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
+    assert apply_unified_diff({"old.py": "x\n"}, patch) == {"new.py": "a = 1\nb = 2\n"}
+
+
+def test_mismatch_and_garbage_are_patch_errors():
+    with pytest.raises(PatchError, match="does not match"):
+        apply_unified_diff({"m.py": "something else\n"}, diff(BEFORE, AFTER))
+    with pytest.raises(PatchError, match="no file headers"):
+        apply_unified_diff({"m.py": BEFORE}, "not a diff")
+    with pytest.raises(PatchError, match="does not have"):
+        apply_unified_diff({}, diff(BEFORE, AFTER))
