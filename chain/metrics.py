@@ -42,7 +42,7 @@ def exposition(store: ProfileStore) -> str:
     ):
         family(metric, "gauge", help_text)
         for r in stats:
-            value = r[column] / scale
-            lines.append(f"{metric}{_labels(stage=r['stage'], profile=r['profile'])} {value:.6f}"
-                         if isinstance(value, float) else f"{metric}{_labels(stage=r['stage'], profile=r['profile'])} {value}")
+            value = r[column] / scale if scale != 1 else r[column]
+            text = f"{value:.6f}" if isinstance(value, float) else str(value)
+            lines.append(f"{metric}{_labels(stage=r['stage'], profile=r['profile'])} {text}")
     return "\n".join(lines) + "\n"
