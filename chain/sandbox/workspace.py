@@ -60,6 +60,7 @@ class RunDir:
 
     def empty(self) -> None:
         """Delete everything inside the root but keep the root (a warm worker's directory is bind-mounted)."""
+        os.chmod(self.root, stat.S_IRWXU)  # the code may have chmod-ed it (it is the sandbox's /tmp)
         with os.scandir(self.root) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):

@@ -1,0 +1,224 @@
+"""The hostile-code suite, through the library (one sandbox per backend, shared by every case so that
+"the next task runs normally" is checked on the very sandbox, and for warm backends the very pool, that
+just ran the hostile one). `test_hostile_pipeline.py` runs more cases through real `chain analyze`.
+
+Each case ends with a clear status and reason, leaves no process behind (found by a unique word in
+/proc/*/cmdline) and no file outside the workspace, and the next run is normal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+
+import pytest
+
+from chain.sandbox import Limits
+from tests.chain.sandbox.conftest import (NORMAL, assert_next_run_is_normal, evaluate, files_for, marker,
+                                          processes_with, requires, requires_process_cap)
+
+
+def assert_no_leftovers(word: str) -> None:
+    deadline = time.monotonic() + 2.0  # SIGKILLed processes need a moment to be reaped
+    while processes_with(word) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(word) == [], f"processes marked {word} outlived the run"
+
+
+def test_fork_bomb_is_capped_and_killed(sandbox):
+    requires_process_cap(sandbox)
+    word = marker()
+    ev = evaluate(sandbox, files_for(f"""
+        import subprocess, sys, time
+
+        BOMB = "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass\\n"
+
+        def test_bomb():
+            subprocess.Popen([sys.executable, "-c", BOMB, "{word}"])
+            time.sleep(600)
+    """), limits=Limits(nproc=32))
+    assert ev.status == "timeout", ev.summary
+    assert "process limit reached" in ev.summary
+    assert_no_leftovers(word)
+    assert_next_run_is_normal(sandbox)
+
+
+def test_allocating_30_gb_fails_fast_under_the_memory_limit(sandbox):
+    ev = evaluate(sandbox, files_for("""
+        def test_alloc():
+            block = bytearray(30 << 30)
+            assert len(block) == 30 << 30
+    """), timeout=20)
+    assert ev.status == "failed", ev.summary
+    assert ev.duration_ms < 20_000
+    (case,) = ev.cases
+    assert "MemoryError" in (case.message or "")
+    assert_next_run_is_normal(sandbox)
+
+
+@pytest.mark.parametrize("body", ["while True:\n        pass", "import time\n    time.sleep(10**6)"],
+                         ids=["cpu-spin", "sleep-forever"])
+def test_endless_test_times_out(sandbox, body):
+    word = marker()
+    ev = evaluate(sandbox, files_for(f"def test_endless():\n    {body}\n", name=f"test_{word}.py"),
+                  command=f"python -m pytest -q test_{word}.py")
+    assert ev.status == "timeout", ev.summary
+    assert "timed out after 2s" in ev.summary
+    assert 1_900 <= ev.duration_ms < 10_000
+    assert_no_leftovers(word)
+    assert_next_run_is_normal(sandbox)
+
+
+def test_cannot_connect_to_a_host_socket(sandbox):
+    requires(sandbox, "network", "host", "shares the host network")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        ev = evaluate(sandbox, files_for(f"""
+            import socket
+
+            def test_connect():
+                socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"leaked")
+        """))
+        with pytest.raises(socket.timeout):
+            listener.accept()  # nothing reached the host
+    assert ev.status == "failed", ev.summary
+    assert "ConnectionRefusedError" in ev.cases[0].message or "OSError" in ev.cases[0].message
+
+
+@pytest.fixture
+def host_dir():
+    """A host directory outside /tmp (which the sandbox replaces with its own), visible read-only inside."""
+    path = tempfile.mkdtemp(prefix="chain-hostile-", dir="/var/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_writes_outside_the_workspace_do_not_appear(sandbox, host_dir):
+    requires(sandbox, "filesystem", "host", "shares the host filesystem")
+    word = marker()
+    outside = [f"{host_dir}/escaped.txt", f"/tmp/{word}.txt", f"/var/tmp/{word}.txt"]
+    ev = evaluate(sandbox, files_for(f"""
+        import os
+
+        def test_escape():
+            wrote = []
+            for path in {[str(p) for p in outside]!r} + ["../../{word}.txt"]:
+                try:
+                    with open(path, "w") as fh:
+                        fh.write("escaped")
+                    wrote.append(path)
+                except OSError as exc:
+                    print("refused:", path, exc)
+            # /tmp inside the sandbox is the run's own directory: writing there works and vanishes with it.
+            assert wrote == ["/tmp/{word}.txt"], wrote
+    """), command="python -m pytest -q -s")
+    for path in outside:
+        assert not os.path.exists(path), f"{path} appeared on the host"
+    assert not any(word in p for p in os.listdir("/tmp")), "a file escaped into the host /tmp"
+    assert ev.status == "passed", ev.summary + ev.outcome.stdout
+    assert ev.outcome.stdout.count("Read-only file system") == 3, ev.outcome.stdout
+    assert_next_run_is_normal(sandbox)
+
+
+def test_parent_environment_is_not_visible(sandbox, monkeypatch):
+    secret = marker()
+    monkeypatch.setenv("CHAIN_HOSTILE_SECRET", secret)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    ev = evaluate(sandbox, files_for(f"""
+        import os
+
+        def test_secret():
+            assert "{secret}" not in repr(dict(os.environ))
+            assert "CHAIN_HOSTILE_SECRET" not in os.environ
+    """))
+    assert ev.status == "passed", ev.summary
+
+
+def test_200_mb_of_output_is_capped_and_memory_stays_flat(sandbox):
+    def rss_mb() -> float:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    before = rss_mb()
+    ev = evaluate(sandbox, files_for("""
+        import os
+
+        def test_flood():
+            chunk = b"x" * (1 << 20)
+            for _ in range(200):
+                os.write(1, chunk)
+    """), command="python -m pytest -q -s", timeout=30)
+    grown = rss_mb() - before
+    out = ev.outcome
+    assert out.stdout_bytes >= 200 << 20
+    assert len(out.stdout.encode()) <= out.stdout_bytes and len(out.stdout) <= 1 << 20
+    assert "stdout truncated" in ev.summary
+    assert ev.status == "passed", ev.summary
+    assert grown < 40, f"chain's RSS grew by {grown:.0f} MB while capturing 200 MB"
+
+
+def test_killing_parent_and_pid_1_is_survived(sandbox):
+    ev = evaluate(sandbox, files_for("""
+        import os, signal
+
+        def test_kill():
+            for pid in (1, os.getppid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError as exc:
+                    print(pid, exc)
+    """), timeout=10)
+    assert ev.status in ("failed", "error"), ev.summary
+    assert "SIGKILL" in ev.summary
+    assert_next_run_is_normal(sandbox)
+    assert_next_run_is_normal(sandbox)
+
+
+def test_daemonized_child_is_gone_after_the_run(sandbox):
+    requires_process_cap(sandbox)  # a setsid'd child leaves the process group: only a cgroup or PID namespace finds it
+    if sandbox.describe().get("cgroups") is None and not sandbox.describe().get("pid_namespace"):
+        pytest.skip(f"{sandbox.name}: no cgroup and no PID namespace to find a setsid'd child")
+    word = marker()
+    ev = evaluate(sandbox, files_for(f"""
+        import subprocess, sys
+
+        def test_daemon():
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{word}"],
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """))
+    assert ev.status == "passed", ev.summary
+    assert_no_leftovers(word)
+    assert_next_run_is_normal(sandbox)
+
+
+@pytest.mark.parametrize("attack", [
+    "shutil.rmtree(os.getcwd())",
+    "for root, dirs, files in os.walk('.'):\n        [os.chmod(os.path.join(root, n), 0) for n in dirs + files]\n"
+    "    os.chmod('.', 0)",
+    "os.chmod('..', 0)",
+], ids=["delete", "chmod-workspace", "chmod-run-dir"])
+def test_wrecking_its_own_workspace_is_harmless(sandbox, attack):
+    ev = evaluate(sandbox, files_for(f"""
+        import os, shutil
+
+        def test_wreck():
+            {attack}
+    """))
+    assert ev.status in ("passed", "failed", "error"), ev.summary
+    assert ev.summary
+    assert_next_run_is_normal(sandbox)
+    assert_next_run_is_normal(sandbox)
+
+
+def test_many_runs_leave_the_sandbox_reusable(sandbox):
+    for _ in range(3):
+        ev = evaluate(sandbox, NORMAL, timeout=30)
+        assert ev.status == "passed", ev.summary
