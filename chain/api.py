@@ -1,19 +1,70 @@
-"""The Python API: run a stage over events without a subprocess or a CLI."""
+"""The Python API: build and run stages without a subprocess; the CLI is a thin layer over `prepare_run`."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import registry
-from .context import StageContext
-from .pipeline import StageProcessor, stage_events
-from .profiles import load_profile
-from .protocol import Task
-from .store import ProfileStore
 from .claude import harvest
+from .context import StageContext
+from .driver import StageRun
+from .errors import ConfigError
+from .execute import TaskRunner
+from .pipeline import stage_events
+from .profiles import load_all, load_profile
+from .protocol import Result, Task
+from .registry import StageSpec
+from .resilience import CircuitBreaker
+from .store import ProfileStore
 from .stream import Batch, batches, classify_batch, dump
+
+
+def make_context(stage: str, profile: str = "balanced", sandbox: str = "local", timeout: float | None = None,
+                 log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
+    return StageContext(
+        stage=stage, profile=load_profile(profile), sandbox=registry.sandbox(sandbox, verbose=verbose),
+        timeout_s=timeout, log=log, seed=seed, breaker=CircuitBreaker(f"sandbox {sandbox}"),
+    )
+
+
+def prepare_run(
+    spec: StageSpec,
+    *,
+    profile: str = "balanced",
+    race: list[str] | None = None,
+    race_deadline: float | None = None,
+    sandbox: str = "local",
+    timeout: float | None = None,
+    seed: int = 0,
+    store: ProfileStore | None = None,
+    concurrency: int | None = None,
+    ordered: bool = True,
+    output_format: str = "stream-json",
+    fail_on: frozenset[str] = frozenset(),
+    log: Callable[[str], None] = lambda msg: None,
+    mirror: Callable[[str], None] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    options: dict[str, Any] | None = None,
+) -> StageRun:
+    """Everything one stage needs to run: context, profile strategy (fixed / auto / race), learning."""
+    race = race or []
+    auto = profile == "auto"
+    profiles = load_all() if (auto or race) else None
+    if race:
+        missing = [n for n in race if n not in profiles]
+        if missing:
+            raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
+    # auto and race decide per task; the base profile only names results of tasks cancelled before they ran.
+    ctx = make_context(spec.name, "balanced" if auto or race else profile, sandbox, timeout, log=log,
+                       verbose=mirror, seed=seed)
+    ctx.options = dict(options or {})
+    runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline,
+                        log=log)
+    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency or os.cpu_count() or 1,
+                    ordered=ordered, output_format=output_format, fail_on=fail_on, log=log, on_result=on_result,
+                    runner=runner)
 
 
 def _as_batches(events: Iterable[Any]) -> Iterable[Batch]:
@@ -24,36 +75,24 @@ def _as_batches(events: Iterable[Any]) -> Iterable[Batch]:
         lineno += len(group)
 
 
-def make_context(stage: str, profile: str = "balanced", sandbox: str = "local", timeout: float | None = None,
-                 log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
-    return StageContext(
-        stage=stage, profile=load_profile(profile), sandbox=registry.sandbox(sandbox, verbose=verbose),
-        timeout_s=timeout, log=log, seed=seed,
-    )
-
-
 def run_stage_on(
     stage: str,
     events: Iterable[Task | dict | bytes],
     *,
-    profile: str = "balanced",
-    sandbox: str = "local",
     state: str | Path | None = None,
-    concurrency: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
     learn: bool = True,
+    **kwargs: Any,
 ) -> list[Any]:
     """Run `stage` over `events` (tasks, chain results or any other lines) and return what it emits:
-    Result / ErrorEvent models for chain events and raw bytes for lines passed through."""
-    spec = registry.stage(stage)
-    ctx = make_context(stage, profile, sandbox, timeout)
+    Result / ErrorEvent / Notice models for chain events and raw bytes for lines passed through.
+    Keyword arguments are those of `prepare_run` (profile="auto", race=[...], sandbox=..., ...)."""
     store = ProfileStore(state) if learn else None
-    processor = StageProcessor(spec, ctx, store=store, concurrency=concurrency or os.cpu_count() or 1,
-                               ordered=ordered)
+    run = prepare_run(registry.stage(stage), store=store, **kwargs)
+    processor = run.processor()
     try:
-        return [out if out.__class__ is bytes else out.event if out.event is not None else out.raw for out in stage_events(processor(harvest(_as_batches(events))))]
+        return [out if out.__class__ is bytes else out.event if out.event is not None else out.raw
+                for out in stage_events(processor(harvest(_as_batches(events))))]
     finally:
-        ctx.sandbox.close()
+        run.ctx.sandbox.close()
         if store:
             store.close()

@@ -9,13 +9,9 @@ from typing import Any
 
 import click
 
-from ..api import make_context
+from ..api import prepare_run
 from ..driver import OUTPUT_FORMATS, StageRun, drive
-from ..errors import ConfigError
-from ..execute import TaskRunner
-from ..profiles import load_all, load_profile
 from ..registry import StageSpec, stage as lookup_stage
-from ..resilience import CircuitBreaker
 from ..store import ProfileStore, default_state_path
 from .log import Reporter
 
@@ -73,27 +69,14 @@ def stage_options(func):
 
 def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | None, reporter: Reporter,
               profile: str | None = None) -> StageRun:
-    profile = profile or options["profile"]
-    race = options.get("race") or []
-    auto = profile == "auto"
-    profiles = load_all() if (auto or race) else None
-    if race:
-        missing = [n for n in race if n not in profiles]
-        if missing:
-            raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
-    base = "balanced" if auto or race else profile
-    verbose = options.get("verbose", 0)
-    ctx = make_context(spec.name, base, options["sandbox"], options.get("timeout"), log=reporter.log,
-                       verbose=reporter.mirror if verbose >= 2 else None, seed=options.get("seed", 0))
-    ctx.options = dict(options)
-    ctx.breaker = CircuitBreaker(f"sandbox {ctx.sandbox.name}")
-    runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race,
-                        race_deadline_s=options.get("race_deadline"), log=reporter.log)
-    if auto and load_profile("balanced") is None:  # pragma: no cover - load_profile raises instead
-        raise ConfigError("profile 'balanced' is required as the base for --profile auto")
-    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=options["concurrency"],
-                    ordered=not options["unordered"], output_format=options["output_format"],
-                    fail_on=options["fail_on"], log=reporter.log, on_result=reporter.result, runner=runner)
+    return prepare_run(
+        spec, profile=profile or options["profile"], race=options.get("race"),
+        race_deadline=options.get("race_deadline"), sandbox=options["sandbox"], timeout=options.get("timeout"),
+        seed=options.get("seed", 0), store=store, concurrency=options["concurrency"],
+        ordered=not options["unordered"], output_format=options["output_format"], fail_on=options["fail_on"],
+        log=reporter.log, mirror=reporter.mirror if options.get("verbose", 0) >= 2 else None,
+        on_result=reporter.result, options=options,
+    )
 
 
 def execute(specs: list[tuple[StageSpec, str | None]], options: dict[str, Any]) -> int:
