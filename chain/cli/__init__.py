@@ -57,6 +57,9 @@ cli.add_command(profiles_cmd.profiles)
 cli.add_command(stage_cmd.run_command)
 cli.add_command(trajectories_cmd.trajectories)
 cli.add_command(stats_cmd.stats)
+from .doctor_cmd import doctor  # noqa: E402  (sandbox isolation report)
+
+cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> None:

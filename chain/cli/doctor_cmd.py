@@ -1,0 +1,64 @@
+"""`chain doctor`: which isolation is in effect on this machine (namespaces, cgroups, uid, rlimits)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from ..sandbox.doctor import diagnose
+
+
+def _yes(value) -> str:
+    return "yes" if value else "no"
+
+
+def _rows(report: dict) -> list[tuple[str, str, str]]:
+    iso = report["isolation"] or {}
+    bw, cg, rl = report["bwrap"], report["cgroups"], report["rlimits"]
+    rows = [
+        ("backend", iso.get("backend", "unavailable"), f"--sandbox {report['sandbox']}"),
+        ("uid", str(report["uid"]), "root" if report["root"] else "unprivileged"),
+        ("bubblewrap", bw["version"] or "not installed", "works" if bw["works"] else bw.get("reason", "")),
+        ("user namespace", _yes(iso.get("user_namespace")),
+         f"runs as uid {iso['uid_inside']} inside" if iso.get("uid_inside") is not None else "host uid"),
+        ("pid namespace", _yes(iso.get("pid_namespace")), "cannot see or signal host processes"
+         if iso.get("pid_namespace") else "can signal any process of the same uid"),
+        ("network", str(iso.get("network", "?")), ""),
+        ("filesystem", str(iso.get("filesystem", "?")), ""),
+        ("environment", str(iso.get("env", "?")), ""),
+        ("cgroups", f"v{cg['version']}" if cg["version"] else "none", cg["detail"]),
+        ("process cap", str(iso.get("process_cap") or "none"), rl["nproc_note"] or "RLIMIT_NPROC"),
+        ("rlimits", "prlimit" if rl["prlimit"] else "none", "cpu, address space, file size, nproc, core"),
+    ]
+    warm = report.get("warm_pool")
+    if warm is not None:
+        detail = f"worker ready in {warm['worker_start_ms']} ms" if warm.get("warm") else warm.get("warm_error", "cold")
+        rows.append(("warm pool", _yes(warm.get("warm")), detail))
+    return rows
+
+
+@click.command()
+@click.option("--sandbox", default="auto", show_default=True, help="The backend to report on.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--no-worker", is_flag=True, help="Do not start a warm worker to check the pool.")
+def doctor(sandbox, as_json, no_worker):
+    """Report which isolation sandboxed runs get here: namespaces, cgroups, uid, rlimits, bwrap."""
+    report = diagnose(sandbox, start_worker=not no_worker)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
+        return
+    table = Table(title="chain doctor: sandbox isolation in effect")
+    for col in ("check", "state", "detail"):
+        table.add_column(col)
+    for row in _rows(report):
+        table.add_row(*row)
+    console = Console(width=120)
+    console.print(table)
+    backends = ", ".join(f"{n}{'' if b['available'] else ' (unavailable)'}" for n, b in report["backends"].items())
+    console.print(f"backends: {backends}")
+    for warning in report["warnings"]:
+        click.echo(f"chain doctor: warning: {warning}", err=True)
