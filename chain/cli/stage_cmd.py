@@ -46,7 +46,9 @@ STAGE_OPTIONS = [
                  show_default=True, help="Tasks run at once."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Wall-clock seconds per sandbox run (default: the profile's)."),
-    click.option("--sandbox", default="local", show_default=True, help="Sandbox backend."),
+    click.option("--sandbox", default="auto", show_default=True,
+                 help="Sandbox backend: auto (bwrap if it works, else local; warm pool), auto-cold, bwrap, local, "
+                      "bwrap-warm, local-warm (see docs/sandbox.md and `chain doctor`)."),
     click.option("--state", type=click.Path(dir_okay=False), default=None,
                  help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
     click.option("--no-learn", is_flag=True, help="Do not update the profile statistics."),
