@@ -1,0 +1,152 @@
+"""Backend choice, what each backend says about itself, warm-mode routing, cgroups and `chain doctor`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from chain import registry
+from chain.sandbox import Limits, RunSpec, cgroups
+from chain.sandbox.bwrap import BwrapSandbox
+from chain.sandbox.warm import pytest_invocation
+from tests.chain.sandbox.conftest import NORMAL, evaluate, marker, processes_with
+from tests.conftest import make_task, ndjson, parse_lines, run_chain
+
+needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available()[0], reason=f"bwrap: {BwrapSandbox.available()[1]}")
+needs_cgroups = pytest.mark.skipif(cgroups.support().version is None, reason=f"cgroups: {cgroups.support().reason}")
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("python -m pytest -q", (["-q"], True)),
+    ("python3 -m pytest -x -k 'a and b'", (["-x", "-k", "a and b"], True)),
+    ("pytest tests/test_x.py", (["tests/test_x.py"], False)),
+    ("python -m pytest -q | tee log", None),
+    ("FOO=1 python -m pytest", None),
+    ("python -m pytest; rm -rf .", None),
+    ("python script.py", None),
+    ("python -m pytest $ARGS", None),
+])
+def test_only_plain_pytest_commands_run_warm(command, expected):
+    assert pytest_invocation(command) == expected
+
+
+def test_non_pytest_commands_run_cold_on_the_same_backend():
+    box = registry.sandbox("local-warm")
+    try:
+        ev = evaluate(box, NORMAL, command="python -m pytest -q && echo done-cold", timeout=30)
+        assert ev.status == "passed", ev.summary
+        assert "done-cold" in ev.outcome.stdout
+        assert ev.outcome.isolation["warm"] is False and ev.outcome.isolation["backend"] == "local-warm"
+        ev = evaluate(box, NORMAL, timeout=30)
+        assert ev.outcome.isolation["warm"] is True
+    finally:
+        box.close()
+
+
+@needs_bwrap
+@pytest.mark.parametrize("name, warm", [("bwrap", None), ("bwrap-warm", True)])
+def test_bwrap_results_record_the_isolation_they_got(name, warm):
+    box = registry.sandbox(name)
+    try:
+        ev = evaluate(box, {"test_who.py": "import os\n\ndef test_who():\n    print(os.getuid(), os.getpid())\n"},
+                      command="python -m pytest -q -s", timeout=30)
+        assert ev.status == "passed", ev.summary
+        iso = ev.outcome.isolation
+        assert iso["backend"] == name and iso.get("warm") == warm
+        assert iso["pid_namespace"] and iso["network"].startswith("none") and iso["env"] == "cleared"
+        uid, pid = map(int, ev.outcome.stdout.split()[:2])
+        assert uid == iso["uid_inside"] == 65534  # what it says is what the code saw
+        assert pid < 10  # a fresh PID namespace
+    finally:
+        box.close()
+
+
+def test_local_results_say_host_network_and_filesystem():
+    box = registry.sandbox("local")
+    ev = evaluate(box, NORMAL, timeout=30)
+    assert ev.outcome.isolation["network"] == "host" and ev.outcome.isolation["pid_namespace"] is False
+
+
+def test_auto_falls_back_to_local_with_one_warning_line():
+    proc = run_chain(["analyze", "--sandbox", "auto", "--no-learn"], ndjson(make_task("a"), make_task("b")),
+                     env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
+    assert proc.returncode == 0, proc.stderr.decode()
+    warnings = [l for l in proc.stderr.decode().splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "bubblewrap" in warnings[0] and "local-warm" in warnings[0]
+    assert {r["sandbox"] for r in parse_lines(proc.stdout)} == {"local-warm"}
+
+
+@needs_bwrap
+def test_default_sandbox_is_bwrap_when_it_works():
+    proc = run_chain(["analyze", "--no-learn"], ndjson(make_task("a")))
+    assert proc.returncode == 0, proc.stderr.decode()
+    (result,) = parse_lines(proc.stdout)
+    assert result["sandbox"] == "bwrap-warm" and result["isolation"]["pid_namespace"] is True
+    assert b"warning" not in proc.stderr
+
+
+def test_local_sandbox_still_selectable():
+    proc = run_chain(["analyze", "--sandbox", "local", "--no-learn"], ndjson(make_task("a")))
+    (result,) = parse_lines(proc.stdout)
+    assert result["sandbox"] == "local" and result["status"] == "passed"
+
+
+@needs_cgroups
+def test_cgroup_kill_spares_only_the_kept_processes():
+    word = marker()
+    group = cgroups.RunCgroup(Limits(nproc=16))
+    try:
+        keeper = subprocess.Popen([*group.join_prefix(), sys.executable, "-c", "import time; time.sleep(60)", word])
+        victim = subprocess.Popen([*group.join_prefix(), "/bin/sh", "-c", f"setsid sleep 61 & sleep 62 # {word}"])
+        deadline = time.monotonic() + 5
+        while len(group.pids()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(group.pids()) >= 3
+        group.kill(keep=frozenset({keeper.pid}))
+        victim.wait(timeout=5)
+        assert group.pids() == [keeper.pid]
+        assert keeper.poll() is None
+        assert open(group.dirs[0] / "pids.max").read().strip() == "16"  # caps restored after the kill
+    finally:
+        group.remove()
+    keeper.wait(timeout=5)
+    assert processes_with(word) == []
+
+
+@needs_cgroups
+def test_memory_cap_is_the_cgroup_s_not_just_rlimit_as():
+    """Touching pages (not just reserving address space) past the cap gets the process killed, and says why."""
+    group = cgroups.RunCgroup(Limits(memory_mb=100))
+    try:
+        proc = subprocess.run([*group.join_prefix(), sys.executable, "-c",
+                               "blocks = [bytearray(16 << 20) for _ in range(40)]"], capture_output=True, timeout=60)
+        assert proc.returncode == -9
+        assert any("memory limit reached" in note for note in group.notes())
+    finally:
+        group.remove()
+
+
+def test_doctor_json_reports_the_isolation_in_effect():
+    proc = run_chain(["doctor", "--json", "--no-worker"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = orjson.loads(proc.stdout)
+    assert report["uid"] == os.getuid()
+    assert report["cgroups"]["version"] == cgroups.support().version
+    assert report["bwrap"]["works"] == BwrapSandbox.available()[0]
+    assert report["isolation"]["backend"] == ("bwrap-warm" if report["bwrap"]["works"] else "local-warm")
+    assert report["rlimits"]["nproc_enforced"] == (os.getuid() != 0)
+    assert {"local", "bwrap", "auto", "local-warm", "bwrap-warm"} <= set(report["backends"])
+
+
+def test_doctor_table_starts_a_worker_and_says_so():
+    proc = run_chain(["doctor", "--sandbox", "local-warm"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode()
+    for row in ("backend", "uid", "pid namespace", "cgroups", "process cap", "rlimits", "warm pool"):
+        assert row in text
+    assert "local-warm" in text and "worker ready in" in text
