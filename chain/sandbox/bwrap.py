@@ -108,6 +108,7 @@ class BwrapSandbox(LocalSandbox):
             "user_namespace": True,
             "env": "cleared",
             "uid_inside": SANDBOX_UID,
+            "capabilities": "none",
         }
 
     @classmethod

@@ -33,7 +33,7 @@ def describe_backend(name: str) -> dict[str, Any]:
     cls = _resolve(name)
     if issubclass(cls, WarmSandbox):
         cold = cls.cold_class()
-        return {**cold.describe(), "backend": f"{cold.name}-warm", "warm": True}
+        return {**cold.describe(), **cls.describe_overrides, "backend": f"{cold.name}-warm", "warm": True}
     try:
         return cls().describe()
     except Exception as exc:  # a third-party backend that needs configuration (keys, templates)

@@ -17,11 +17,13 @@ other command (pipes, env assignments, other programs) runs cold on the same bac
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
 import shlex
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -64,67 +66,149 @@ def pytest_invocation(command: str) -> tuple[list[str], bool] | None:
     return None
 
 
-class Worker:
-    """One warm worker process, its control socket, directory and cgroup."""
+def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None, list[int], int | None]:
+    """(message or None when the peer is gone, passed fds, sender's host pid when SO_PASSCRED is on)."""
+    ready, _, _ = select.select([sock], [], [], max(0.0, timeout))
+    if not ready:
+        raise TimeoutError
+    try:
+        data, ancdata, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 8) + socket.CMSG_SPACE(12))
+    except OSError:
+        return None, [], None
+    fds: list[int] = []
+    pid = None
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
+        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("3i", payload[:12])[0]  # translated by the kernel into our PID namespace
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, [], None
+    return json.loads(data), fds, pid
+
+
+class Template:
+    """The process that imports pytest once and forks workers (inside bwrap for bwrap-warm)."""
 
     def __init__(self, cold: LocalSandbox):
         self.cold = cold
-        self.root = Path(tempfile.mkdtemp(prefix="chain-warm-", dir=os.environ.get("CHAIN_TMPDIR")))
+        self.namespaced = isinstance(cold, BwrapSandbox)
+        self.dir = Path(tempfile.mkdtemp(prefix="chain-warm-", dir=os.environ.get("CHAIN_TMPDIR")))
+        self.lock = threading.Lock()
         self.broken = False
-        self.cgroup = new_cgroup(Limits(), [], extra_pids=8, extra_memory_mb=WORKER_MEMORY_MB)
         self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = scrubbed_env(self._rundir(), {}, cold.root_inside)
-        env["CHAIN_HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
-        argv = [*(self.cgroup.join_prefix() if self.cgroup else []), *self._wrapper(env),
-                sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
+        env = scrubbed_env(RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {},
+                           cold.root_inside)
+        argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
+        if self.namespaced:
+            argv.append("--namespaces")
         self._log = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(argv, cwd=self.root, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=self._log, pass_fds=[inner.fileno()],
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=self._log, pass_fds=[inner.fileno()], start_new_session=True)
         except OSError as exc:
+            self.proc = None
             self.close()
-            raise WorkerFailed(f"cannot start a warm worker: {exc}") from exc
+            raise WorkerFailed(f"cannot start the warm template: {exc}") from exc
         finally:
             inner.close()
         try:
-            ready = self._receive(READY_TIMEOUT_S)
+            ready, _, _ = _receive(self.ctrl, READY_TIMEOUT_S)
         except TimeoutError:
             ready = {"error": f"no answer within {READY_TIMEOUT_S:g}s"}
-        if ready is None or ready.get("op") != "ready" or ready.get("error"):
+        if ready is None or ready.get("error"):
             why = (ready or {}).get("error") or self._log_tail() or "it exited during start-up"
             self.close()
-            raise WorkerFailed(f"warm worker failed to start: {why}")
-        self.kill_all = bool(ready.get("kill_all"))
-        self.keep = frozenset(self.cgroup.pids()) if self.cgroup else frozenset()  # the worker's own pids
-
-    def _rundir(self) -> RunDir:
-        return RunDir(self.root, self.root / "ws", self.root / "tmp", self.root / "report.json")
+            raise WorkerFailed(f"warm template failed to start: {why}")
 
     def _wrapper(self, env: dict[str, str]) -> list[str]:
-        if isinstance(self.cold, BwrapSandbox):
-            return [bwrap_path(), *mount_args(self.root), *namespace_args(), *env_args(env),
-                    "--chdir", SANDBOX_TMP, "--"]
-        return []
+        if not self.namespaced:
+            return []
+        # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
+        # namespaces of its own; workers drop every capability before running anything of a task's.
+        return [bwrap_path(), *mount_args(self.dir), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--unshare-user", "--uid", "0", "--gid", "0",
+                "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env), "--chdir", SANDBOX_TMP,
+                "--"]
 
     def _log_tail(self) -> str:
         self._log.seek(0)
         return self._log.read()[-2000:].decode("utf-8", "replace").strip()
 
-    # -- control socket ----------------------------------------------------------------------------------
+    def spawn(self, directory: str) -> socket.socket:
+        with self.lock:
+            try:
+                self.ctrl.send(json.dumps({"op": "spawn", "dir": directory}).encode())
+                reply, fds, _ = _receive(self.ctrl, REPLY_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                reply, fds = None, []
+                why = str(exc) or type(exc).__name__
+            else:
+                why = "it exited"
+        if reply is None or not fds:
+            self.broken = True
+            raise WorkerFailed(f"warm template cannot fork a worker: {why}")
+        return socket.socket(fileno=fds[0])
+
+    def close(self) -> None:
+        self.broken = True
+        try:
+            self.ctrl.close()
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+            self.proc.wait()
+        self._log.close()
+        RunDir(self.dir, self.dir, self.dir, self.dir).remove()
+
+
+class Worker:
+    """One warm worker: a fork of the template with its own directory, cgroup and (bwrap) namespaces."""
+
+    _ids = itertools.count()
+
+    def __init__(self, template: Template):
+        self.cold = template.cold
+        self.broken = False
+        self.pid: int | None = None
+        name = f"w{next(self._ids)}"
+        self.root = template.dir / name
+        self.root.mkdir()
+        self.cgroup = new_cgroup(Limits(), [], extra_pids=4, extra_memory_mb=WORKER_MEMORY_MB)
+        try:
+            self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
+        except WorkerFailed:
+            self.ctrl = None
+            self.close()
+            raise
+        try:
+            self.ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            self.ctrl.send(b'{"op": "hello"}')
+            ready, _, self.pid = _receive(self.ctrl, READY_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            ready = {"error": str(exc) or type(exc).__name__}
+        if ready is None or ready.get("error") or not self.pid:
+            self.close()
+            raise WorkerFailed(f"warm worker failed to start: {(ready or {}).get('error') or 'it exited'}")
+        if self.cgroup is not None:
+            self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
+        self.kill_all = bool(ready.get("kill_all"))
+        self.keep = frozenset({self.pid})
+
     def _receive(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None when the worker is gone; raises TimeoutError."""
-        ready, _, _ = select.select([self.ctrl], [], [], max(0.0, timeout))
-        if not ready:
-            raise TimeoutError
-        try:
-            data = self.ctrl.recv(1 << 20)
-        except OSError:
-            data = b""
-        if not data:
+        message, fds, _ = _receive(self.ctrl, timeout)
+        for fd in fds:
+            os.close(fd)
+        if message is None:
             self.broken = True
-            return None
-        return json.loads(data)
+        return message
 
     def interrupt(self) -> None:
         """Kill the run in flight (not the worker); safe from any thread."""
@@ -199,22 +283,19 @@ class Worker:
 
     def close(self) -> None:
         self.broken = True
-        try:
-            self.ctrl.close()
-        except OSError:
-            pass
-        proc = getattr(self, "proc", None)
-        if proc is not None:
+        if self.ctrl is not None:
             try:
-                os.killpg(proc.pid, 9)
+                self.ctrl.close()
+            except OSError:
+                pass
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)  # (bwrap) PID 1 of its namespace: everything in there goes with it
             except OSError:
                 pass
         if self.cgroup is not None:
             self.cgroup.remove()
-        if proc is not None:
-            proc.wait()
-        self._log.close() if hasattr(self, "_log") else None
-        self._rundir().remove()
+        RunDir(self.root, self.root, self.root, self.root).remove()
 
 
 class _WarmHandle:
@@ -251,17 +332,38 @@ class _WarmHandle:
 
 
 class WarmPool:
-    """Idle workers ready to take a run; grows to the number of runs in flight."""
+    """Idle workers ready to take a run; grows to the number of runs in flight (a new worker is a fork)."""
 
     def __init__(self, cold: LocalSandbox):
         self.cold = cold
-        # Workers are started from these long-lived threads: bwrap's --die-with-parent fires when the
-        # *thread* that started it exits, so a worker must not be started from a short-lived thread.
-        self._starter = ThreadPoolExecutor(max_workers=8, thread_name_prefix="chain-warm-start")
+        # The template is started from this long-lived thread: bwrap's --die-with-parent fires when the
+        # *thread* that started it exits, so it must not be started from a short-lived one.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-warm-start")
+        self._template: Template | None = None
+        self._template_lock = threading.Lock()
         self._idle: deque[Worker] = deque()
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
         self.closed = False
+
+    def template(self) -> Template:
+        with self._template_lock:
+            if self.closed:
+                raise WorkerFailed("the warm pool is closed")
+            if self._template is None or self._template.broken:
+                if self._template is not None:
+                    self._template.close()
+                    self._template = None
+                self._template = self._starter.submit(Template, self.cold).result()
+            return self._template
+
+    def _new_worker(self) -> Worker:
+        try:
+            return Worker(self.template())
+        except WorkerFailed:
+            if self._template is None or not self._template.broken:
+                raise
+            return Worker(self.template())  # the template died (a local run can kill it): one restart
 
     def acquire(self) -> Worker:
         with self._lock:
@@ -269,7 +371,7 @@ class WarmPool:
                 worker = self._idle.pop()
                 self._busy.add(worker)
                 return worker
-        worker = self._starter.submit(Worker, self.cold).result()
+        worker = self._new_worker()
         with self._lock:
             self._busy.add(worker)
         return worker
@@ -284,21 +386,21 @@ class WarmPool:
             worker.close()
 
     def prewarm(self, count: int) -> None:
-        """Start `count` workers in the background so the first runs do not wait for them."""
+        """Start the template and `count` workers in the background so the first runs do not wait."""
         def start() -> None:
             try:
-                worker = Worker(self.cold)
+                workers = [self._new_worker() for _ in range(count)]
             except WorkerFailed:
                 return  # the first run will try again and report why
             with self._lock:
                 closed = self.closed
                 if not closed:
-                    self._idle.append(worker)
+                    self._idle.extend(workers)
             if closed:
-                worker.close()
+                for worker in workers:
+                    worker.close()
 
-        for _ in range(count):
-            self._starter.submit(start)
+        threading.Thread(target=start, name="chain-warm-prewarm", daemon=True).start()
 
     def interrupt_all(self) -> None:
         for worker in list(self._busy):
@@ -311,6 +413,9 @@ class WarmPool:
             self._idle.clear()
         for worker in workers:
             worker.close()
+        with self._template_lock:
+            if self._template is not None:
+                self._template.close()
         self._starter.shutdown(wait=False, cancel_futures=True)
 
 
@@ -327,12 +432,15 @@ class WarmSandbox(Sandbox):
         self._unavailable: str | None = None
         self.pool.prewarm(os.cpu_count() or 1)
 
+    describe_overrides: dict[str, Any] = {}
+
     def describe(self) -> dict[str, Any]:
-        return {**self.cold.describe(), "backend": self.name, "warm": self._unavailable is None}
+        return {**self.cold.describe(), **self.describe_overrides, "backend": self.name,
+                "warm": self._unavailable is None}
 
     def _cold(self, spec: RunSpec, cancel: threading.Event | None, why: str | None) -> RunOutcome:
         outcome = self.cold.run(spec, cancel)
-        outcome.isolation = {**outcome.isolation, "backend": self.name, "warm": False}
+        outcome.isolation = {**outcome.isolation, "backend": self.name, "warm": False}  # the cold backend's own
         if why:
             outcome.notes.append(why)
         return outcome
@@ -382,3 +490,6 @@ class LocalWarmSandbox(WarmSandbox):
 class BwrapWarmSandbox(WarmSandbox):
     name = "bwrap-warm"
     cold_class = BwrapSandbox
+    # Workers are PID 1 of their own namespaces and run as uid 0 *of their user namespace* with every
+    # capability dropped (bounding set empty, no_new_privs): bwrap maps a single uid, so it stays 0.
+    describe_overrides = {"uid_inside": 0, "capabilities": "none"}

@@ -176,8 +176,12 @@ def test_killing_parent_and_pid_1_is_survived(sandbox):
                 except OSError as exc:
                     print(pid, exc)
     """), timeout=10)
-    assert ev.status in ("failed", "error"), ev.summary
-    assert "SIGKILL" in ev.summary
+    # Where the parent is PID 1 of the run's namespace (bwrap-warm) the kernel ignores both kills and the
+    # test passes; elsewhere the parent dies and the result says the command was killed.
+    if sandbox.name == "bwrap-warm":
+        assert ev.status == "passed", ev.summary
+    else:
+        assert ev.status in ("failed", "error") and "SIGKILL" in ev.summary, ev.summary
     assert_next_run_is_normal(sandbox)
     assert_next_run_is_normal(sandbox)
 
