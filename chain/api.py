@@ -21,7 +21,7 @@ from .store import ProfileStore
 from .stream import Batch, batches, classify_batch, dump
 
 
-def make_context(stage: str, profile: str = "balanced", sandbox: str = "local", timeout: float | None = None,
+def make_context(stage: str, profile: str = "balanced", sandbox: str = "auto", timeout: float | None = None,
                  log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
     return StageContext(
         stage=stage, profile=load_profile(profile), sandbox=registry.sandbox(sandbox, verbose=verbose),
@@ -35,7 +35,7 @@ def prepare_run(
     profile: str = "balanced",
     race: list[str] | None = None,
     race_deadline: float | None = None,
-    sandbox: str = "local",
+    sandbox: str = "auto",
     timeout: float | None = None,
     seed: int = 0,
     store: ProfileStore | None = None,

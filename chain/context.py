@@ -118,13 +118,21 @@ class StageContext:
         self.notices.append(Notice(kind=kind, message=message, task_id=self.task_id, stage=self.stage, **fields))
         self.log(f"{self.task_id or ''}: {message}")
 
+    def _run_guarded(self, spec: RunSpec) -> RunOutcome:
+        # A backend that raises (instead of reporting outcome.error) must not cost the task its result:
+        # the failure is the sandbox's, and it is retried like one.
+        try:
+            return self.sandbox.run(spec, self.cancel)
+        except Exception as exc:
+            return RunOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}", isolation=self.sandbox.describe())
+
     def run_tests(self, files: dict[str, str], command: str, label: str = "") -> Evaluation:
         """Run `command` over `files` in the sandbox. Sandbox failures (not test failures) are retried with
         exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
         spec = RunSpec(files=files, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
         try:
             outcome = call_with_retries(
-                lambda: self.sandbox.run(spec, self.cancel),
+                lambda: self._run_guarded(spec),
                 lambda out: out.error,
                 retries=self.profile.run.retries,
                 breaker=self.breaker,

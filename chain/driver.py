@@ -130,6 +130,8 @@ def drive(run: StageRun | list[StageRun], stdin: BinaryIO, stdout: BinaryIO) -> 
         return ExitStatus.BROKEN_PIPE
     if any(p.counters.bad_lines for p in processors):
         return ExitStatus.BAD_INPUT
+    if any(p.counters.internal_errors for p in processors):
+        return ExitStatus.FAILURE
     last = processors[-1].counters
     if any(last.statuses.get(s) for s in runs[-1].fail_on):
         return ExitStatus.TASKS_FAILED

@@ -24,7 +24,7 @@ class ExitStatus(enum.IntEnum):
 
 EXIT_STATUS_HELP = {
     ExitStatus.OK: "every input line was handled (tests may still have failed: see --fail-on)",
-    ExitStatus.FAILURE: "internal error (a bug): the message names it",
+    ExitStatus.FAILURE: "internal error (a bug): each task it hit became an `error` event naming the task; the rest ran",
     ExitStatus.USAGE: "bad command line",
     ExitStatus.BAD_INPUT: "some input lines were malformed; each one became an `error` event and the stream went on",
     ExitStatus.CONFIG: "unusable profile file, state database or option value",

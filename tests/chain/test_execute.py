@@ -83,7 +83,7 @@ def test_sandbox_failures_are_retried_with_notices_and_trip_the_breaker(tmp_path
     # A real failure of the backend: its workspace directory cannot be created.
     monkeypatch.setenv("CHAIN_TMPDIR", str(tmp_path / "does-not-exist"))
     tasks = [make_task(f"t{i}") for i in range(4)]
-    res = CliRunner().invoke(cli, ["analyze", "-p", "conservative", "-j", "1"], input=ndjson(*tasks))
+    res = CliRunner().invoke(cli, ["analyze", "-p", "conservative", "-j", "1", "--sandbox", "local"], input=ndjson(*tasks))
     events = parse_lines(res.stdout_bytes)
     results = [e for e in events if e["type"] == "result"]
     assert [r["status"] for r in results] == ["error"] * 4
@@ -91,7 +91,7 @@ def test_sandbox_failures_are_retried_with_notices_and_trip_the_breaker(tmp_path
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "retrying.toml").write_text("[run]\nretries = 2\n")
     monkeypatch.setenv("CHAIN_PROFILE_PATH", str(tmp_path / "profiles"))
-    res = CliRunner().invoke(cli, ["analyze", "-p", "retrying", "-j", "1"], input=ndjson(*tasks))
+    res = CliRunner().invoke(cli, ["analyze", "-p", "retrying", "-j", "1", "--sandbox", "local"], input=ndjson(*tasks))
     events = parse_lines(res.stdout_bytes)
     kinds = [(e["type"], e.get("kind"), e.get("task_id")) for e in events]
     # t0: two retries, then its result; the 5th consecutive failure (t1's 2nd retry) opens the circuit.
