@@ -77,7 +77,24 @@ def support() -> Support:
         if not _writable(parent):
             return Support(None, f"{parent} is not writable (run as root or delegate it)")
         roots.append(parent)
+    _remove_stale(roots)
     return Support(1, "cgroup v1: " + ", ".join(str(r) for r in roots), tuple(roots))
+
+
+def _remove_stale(roots) -> None:
+    """Remove empty run cgroups left by chain processes that were SIGKILLed (named chain-PID-N)."""
+    for root in roots:
+        try:
+            entries = list(Path(root).glob("chain-*-*"))
+        except OSError:
+            continue
+        for entry in entries:
+            pid = entry.name.split("-")[1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                try:
+                    entry.rmdir()
+                except OSError:
+                    pass  # still has processes, or not ours to remove
 
 
 def _support_v2() -> Support:
@@ -94,6 +111,7 @@ def _support_v2() -> Support:
         (parent / "cgroup.subtree_control").write_text("+pids +memory")
     except OSError as exc:
         return Support(None, f"cannot set up {parent}: {exc.strerror or exc}")
+    _remove_stale([parent])
     return Support(2, f"cgroup v2: {parent}", (parent,))
 
 

@@ -89,13 +89,22 @@ def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None
     return json.loads(data), fds, pid
 
 
+def _remove_stale_dirs() -> None:
+    """Template directories of chain processes that died without cleaning up (SIGKILL, a second ^C)."""
+    for path in Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir()).glob("chain-warm-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            RunDir(path, path, path, path).remove()
+
+
 class Template:
     """The process that imports pytest once and forks workers (inside bwrap for bwrap-warm)."""
 
     def __init__(self, cold: LocalSandbox):
         self.cold = cold
         self.namespaced = isinstance(cold, BwrapSandbox)
-        self.dir = Path(tempfile.mkdtemp(prefix="chain-warm-", dir=os.environ.get("CHAIN_TMPDIR")))
+        _remove_stale_dirs()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"chain-warm-{os.getpid()}-", dir=os.environ.get("CHAIN_TMPDIR")))
         self.lock = threading.Lock()
         self.broken = False
         self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -179,7 +188,10 @@ class Worker:
         self.pid: int | None = None
         name = f"w{next(self._ids)}"
         self.root = template.dir / name
-        self.root.mkdir()
+        try:
+            self.root.mkdir()
+        except OSError as exc:  # the template was closed meanwhile
+            raise WorkerFailed(f"cannot make a worker directory: {exc}") from exc
         self.cgroup = new_cgroup(Limits(), [], extra_pids=4, extra_memory_mb=WORKER_MEMORY_MB)
         try:
             self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
@@ -390,7 +402,7 @@ class WarmPool:
         def start() -> None:
             try:
                 workers = [self._new_worker() for _ in range(count)]
-            except WorkerFailed:
+            except (WorkerFailed, OSError):
                 return  # the first run will try again and report why
             with self._lock:
                 closed = self.closed
