@@ -94,7 +94,7 @@ def naive_rate(python: str, count: int) -> float:
             dirs.append(d)
 
         def one(d: Path) -> int:
-            return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=d,
+            return subprocess.run([python, "-m", "pytest", "-q"], cwd=d,
                                   capture_output=True).returncode
 
         started = time.monotonic()

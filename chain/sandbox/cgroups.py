@@ -207,13 +207,17 @@ class RunCgroup:
     def _exists(self, name: str) -> bool:
         return any((d / name).exists() for d in self.dirs)
 
-    def notes(self, forks_before: int = 0, ooms_before: int = 0) -> list[str]:
+    def counts(self) -> tuple[int, int]:
+        return self.forks_refused(), self.oom_kills()
+
+    def notes(self, forks_before: int = 0, ooms_before: int = 0, now: tuple[int, int] | None = None) -> list[str]:
         """Human-readable limits this cgroup hit (since the given counts)."""
         out = []
-        forks = self.forks_refused() - forks_before
+        forks_now, ooms_now = now or self.counts()
+        forks = forks_now - forks_before
         if forks > 0:
             out.append(f"process limit reached: {forks} fork(s) refused at {self.pids_max} processes")
-        ooms = self.oom_kills() - ooms_before
+        ooms = ooms_now - ooms_before
         if ooms > 0:
             out.append(f"memory limit reached: {ooms} process(es) killed at {self.memory_bytes >> 20} MB")
         return out

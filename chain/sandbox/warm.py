@@ -212,6 +212,7 @@ class Worker:
             self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
         self.kill_all = bool(ready.get("kill_all"))
         self.keep = frozenset({self.pid})
+        self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)  # limit hits so far
 
     def _receive(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None when the worker is gone; raises TimeoutError."""
@@ -243,10 +244,8 @@ class Worker:
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
         notes: list[str] = []
-        forks_before = ooms_before = 0
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
-            forks_before, ooms_before = self.cgroup.forks_refused(), self.cgroup.oom_kills()
         request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path,
                    "env": scrubbed_env(run, spec.env, self.cold.root_inside),
                    "limits": {"cpu_s": spec.limits.cpu_s, "memory_mb": spec.limits.memory_mb,
@@ -273,8 +272,13 @@ class Worker:
                 if not handle.wait(REPLY_TIMEOUT_S):
                     self.broken = True
         if self.cgroup is not None:
-            self.cgroup.kill(keep=frozenset() if self.broken else self.keep)  # the run's leftovers, daemons too
-            notes.extend(self.cgroup.notes(forks_before, ooms_before))
+            if self.broken or timed_out or cancelled or not self.kill_all:
+                # The run's leftovers, daemons too. (A namespaced worker has already killed everything in its
+                # PID namespace, which is everything in its cgroup but itself.)
+                self.cgroup.kill(keep=frozenset() if self.broken else self.keep)
+            now = self.cgroup.counts()
+            notes.extend(self.cgroup.notes(*self._counts, now=now))
+            self._counts = now
         if handle.worker_died:
             notes.append("the run killed its warm worker (replaced for the next run)")
         exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9

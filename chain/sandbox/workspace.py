@@ -26,18 +26,32 @@ class RunDir:
     @classmethod
     def create(cls, files: dict[str, str], root: Path | None = None) -> "RunDir":
         """A fresh run directory; `root` (an existing, empty directory) lets a warm worker reuse its own."""
+        fresh = root is None
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
         run = cls(root, root / "ws", root / "tmp", root / "report.json")
-        run.workspace.mkdir()
-        run.tmp.mkdir()
-        for rel, content in files.items():
-            target = (run.workspace / rel).resolve()
-            if not target.is_relative_to(run.workspace.resolve()):
-                raise ValueError(f"file path escapes the workspace: {rel!r}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
+        try:
+            run._populate(files)
+        except (OSError, ValueError):
+            run.remove() if fresh else run.empty()
+            raise
         return run
+
+    def _populate(self, files: dict[str, str]) -> None:
+        self.workspace.mkdir()
+        self.tmp.mkdir()
+        base = str(self.workspace)
+        for rel, content in files.items():
+            # The workspace is new and holds only what we write here (no symlinks), so a lexical check is
+            # exact: no absolute paths, no climbing out with "..".
+            norm = os.path.normpath(rel)
+            if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
+                raise ValueError(f"file path escapes the workspace: {rel!r}")
+            target = os.path.join(base, norm)
+            if os.sep in norm:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(content)
 
     def read_report(self) -> dict[str, Any] | None:
         try:
