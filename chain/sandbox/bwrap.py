@@ -27,7 +27,8 @@ SANDBOX_UID = 65534  # the command runs as "nobody" inside its user namespace (m
 
 @lru_cache(maxsize=1)
 def bwrap_path() -> str | None:
-    return os.environ.get("CHAIN_BWRAP") or shutil.which("bwrap")
+    """The bwrap binary ($CHAIN_BWRAP overrides the PATH lookup, e.g. to test the fallback)."""
+    return shutil.which(os.environ.get("CHAIN_BWRAP") or "bwrap")
 
 
 @lru_cache(maxsize=1)

@@ -151,3 +151,13 @@ def test_doctor_table_starts_a_worker_and_says_so():
     for row in ("backend", "uid", "pid namespace", "cgroups", "process cap", "rlimits", "warm pool"):
         assert row in text
     assert "local-warm" in text and "worker ready in" in text
+
+
+def test_doctor_warns_when_namespaces_are_unavailable():
+    proc = run_chain(["doctor", "--json", "--no-worker"], env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
+    report = orjson.loads(proc.stdout)
+    assert report["bwrap"]["works"] is False and "not installed" in report["bwrap"]["reason"]
+    assert report["isolation"]["backend"] == "local-warm" and report["isolation"]["pid_namespace"] is False
+    assert any("no namespace isolation" in w for w in report["warnings"])
+    table = run_chain(["doctor", "--no-worker"], env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
+    assert b"warning: no namespace isolation" in table.stderr
