@@ -16,7 +16,8 @@ from .. import registry
 from . import bwrap, cgroups
 from .bwrap import BwrapSandbox
 from .local import LocalSandbox, _prlimit
-from .warm import BwrapWarmSandbox, LocalWarmSandbox, WarmPool, WarmSandbox, WorkerFailed
+from .warm import BwrapWarmSandbox, LocalWarmSandbox, WarmSandbox
+from .warm_pool import WarmPool, WorkerFailed
 
 
 def _resolve(name: str) -> type:

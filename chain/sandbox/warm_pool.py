@@ -1,0 +1,409 @@
+"""The warm pool's processes, seen from chain: the template, its workers, and the pool that lends them out.
+
+See `warm_worker.py` for the other side of the sockets and `warm.py` for the backends that use the pool.
+A template is one long-lived process (inside bubblewrap for bwrap-warm) with pytest imported and
+configured; a worker is a fork of it with its own directory, cgroup and (bwrap) namespaces, serving one run
+at a time; each run is a fresh fork of a worker. chain learns a worker's host PID from the kernel-checked
+credentials on its socket and moves it into its cgroup before its first run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .base import Limits, RunOutcome, RunSpec
+from .bwrap import BwrapSandbox, SANDBOX_TMP, bwrap_path, env_args, mount_args
+from .local import Capture, LocalSandbox, new_cgroup, pump
+from .workspace import RunDir, scrubbed_env
+
+WORKER_SCRIPT = Path(__file__).with_name("warm_worker.py")
+READY_TIMEOUT_S = 60.0
+REPLY_TIMEOUT_S = 10.0
+WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
+
+
+class WorkerFailed(Exception):
+    pass
+
+
+def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None, list[int], int | None]:
+    """(message or None when the peer is gone, passed fds, sender's host pid when SO_PASSCRED is on)."""
+    ready, _, _ = select.select([sock], [], [], max(0.0, timeout))
+    if not ready:
+        raise TimeoutError
+    try:
+        data, ancdata, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 8) + socket.CMSG_SPACE(12))
+    except OSError:
+        return None, [], None
+    fds: list[int] = []
+    pid = None
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
+        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("3i", payload[:12])[0]  # translated by the kernel into our PID namespace
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, [], None
+    return json.loads(data), fds, pid
+
+
+def _remove_stale_dirs() -> None:
+    """Template directories of chain processes that died without cleaning up (SIGKILL, a second ^C)."""
+    for path in Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir()).glob("chain-warm-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            RunDir(path, path, path, path).remove()
+
+
+class Template:
+    """The process that imports pytest once and forks workers (inside bwrap for bwrap-warm)."""
+
+    def __init__(self, cold: LocalSandbox):
+        self.cold = cold
+        self.namespaced = isinstance(cold, BwrapSandbox)
+        _remove_stale_dirs()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"chain-warm-{os.getpid()}-", dir=os.environ.get("CHAIN_TMPDIR")))
+        self.lock = threading.Lock()
+        self.broken = False
+        self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = scrubbed_env(RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {},
+                           cold.root_inside)
+        argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
+        if self.namespaced:
+            argv.append("--namespaces")
+        self._log = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=self._log, pass_fds=[inner.fileno()], start_new_session=True)
+        except OSError as exc:
+            self.proc = None
+            self.close()
+            raise WorkerFailed(f"cannot start the warm template: {exc}") from exc
+        finally:
+            inner.close()
+        try:
+            ready, _, _ = _receive(self.ctrl, READY_TIMEOUT_S)
+        except TimeoutError:
+            ready = {"error": f"no answer within {READY_TIMEOUT_S:g}s"}
+        if ready is None or ready.get("error"):
+            why = (ready or {}).get("error") or self._log_tail() or "it exited during start-up"
+            self.close()
+            raise WorkerFailed(f"warm template failed to start: {why}")
+
+    def _wrapper(self, env: dict[str, str]) -> list[str]:
+        if not self.namespaced:
+            return []
+        # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
+        # namespaces of its own; workers drop every capability before running anything of a task's.
+        return [bwrap_path(), *mount_args(self.dir), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--unshare-user", "--uid", "0", "--gid", "0",
+                "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env), "--chdir", SANDBOX_TMP,
+                "--"]
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-2000:].decode("utf-8", "replace").strip()
+
+    def spawn(self, directory: str) -> socket.socket:
+        with self.lock:
+            try:
+                self.ctrl.send(json.dumps({"op": "spawn", "dir": directory}).encode())
+                reply, fds, _ = _receive(self.ctrl, REPLY_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                reply, fds = None, []
+                why = str(exc) or type(exc).__name__
+            else:
+                why = "it exited"
+        if reply is None or not fds:
+            self.broken = True
+            raise WorkerFailed(f"warm template cannot fork a worker: {why}")
+        return socket.socket(fileno=fds[0])
+
+    def close(self) -> None:
+        self.broken = True
+        try:
+            self.ctrl.close()
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+            self.proc.wait()
+        self._log.close()
+        RunDir(self.dir, self.dir, self.dir, self.dir).remove()
+
+
+class Worker:
+    """One warm worker: a fork of the template with its own directory, cgroup and (bwrap) namespaces."""
+
+    _ids = itertools.count()
+
+    def __init__(self, template: Template):
+        self.cold = template.cold
+        self.broken = False
+        self.pid: int | None = None
+        name = f"w{next(self._ids)}"
+        self.root = template.dir / name
+        try:
+            self.root.mkdir()
+        except OSError as exc:  # the template was closed meanwhile
+            raise WorkerFailed(f"cannot make a worker directory: {exc}") from exc
+        self.cgroup = new_cgroup(Limits(), [], extra_pids=4, extra_memory_mb=WORKER_MEMORY_MB)
+        try:
+            self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
+        except WorkerFailed:
+            self.ctrl = None
+            self.close()
+            raise
+        try:
+            self.ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            self.ctrl.send(b'{"op": "hello"}')
+            ready, _, self.pid = _receive(self.ctrl, READY_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            ready = {"error": str(exc) or type(exc).__name__}
+        if ready is None or ready.get("error") or not self.pid:
+            self.close()
+            raise WorkerFailed(f"warm worker failed to start: {(ready or {}).get('error') or 'it exited'}")
+        if self.cgroup is not None:
+            self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
+        self.kill_all = bool(ready.get("kill_all"))
+        self.keep = frozenset({self.pid})
+        self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)  # limit hits so far
+
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None when the worker is gone; raises TimeoutError."""
+        message, fds, _ = _receive(self.ctrl, timeout)
+        for fd in fds:
+            os.close(fd)
+        if message is None:
+            self.broken = True
+        return message
+
+    def interrupt(self) -> None:
+        """Kill the run in flight (not the worker); safe from any thread."""
+        try:
+            self.ctrl.send(b'{"op": "kill"}')
+        except OSError:
+            pass
+        if self.cgroup is not None:
+            for pid in self.cgroup.pids():
+                if pid not in self.keep:
+                    try:
+                        os.kill(pid, 9)
+                    except OSError:
+                        pass
+
+    # -- one run -----------------------------------------------------------------------------------------
+    def run(self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None,
+            started: float, mirror) -> RunOutcome:
+        run = RunDir.create(spec.files, root=self.root)
+        inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
+        cwd = str(inside / run.workspace.relative_to(self.root))
+        notes: list[str] = []
+        if self.cgroup is not None:
+            self.cgroup.set_limits(spec.limits)
+        request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path,
+                   "env": scrubbed_env(run, spec.env, self.cold.root_inside),
+                   "limits": {"cpu_s": spec.limits.cpu_s, "memory_mb": spec.limits.memory_mb,
+                              "file_mb": spec.limits.file_mb, "nproc": spec.limits.nproc}}
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            socket.send_fds(self.ctrl, [json.dumps(request).encode()], [out_w, err_w])
+        except OSError as exc:
+            self.broken = True
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise WorkerFailed(f"warm worker is gone: {exc}") from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        handle = _WarmHandle(self)
+        out, err = Capture(spec.limits.output_bytes, "stdout"), Capture(spec.limits.output_bytes, "stderr")
+        with open(out_r, "rb", buffering=0) as out_pipe, open(err_r, "rb", buffering=0) as err_pipe:
+            timed_out, cancelled = pump(handle, [(out_pipe, out), (err_pipe, err)], started + spec.timeout_s,
+                                        cancel, mirror)
+            if not handle.poll():
+                handle.kill()
+                if not handle.wait(REPLY_TIMEOUT_S):
+                    self.broken = True
+        if self.cgroup is not None:
+            if self.broken or timed_out or cancelled or not self.kill_all:
+                # The run's leftovers, daemons too. (A namespaced worker has already killed everything in its
+                # PID namespace, which is everything in its cgroup but itself.)
+                self.cgroup.kill(keep=frozenset() if self.broken else self.keep)
+            now = self.cgroup.counts()
+            notes.extend(self.cgroup.notes(*self._counts, now=now))
+            self._counts = now
+        if handle.worker_died:
+            notes.append("the run killed its warm worker (replaced for the next run)")
+        exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9
+        outcome = RunOutcome(
+            exit_code=exit_code,
+            duration_ms=(time.monotonic() - started) * 1000,
+            stdout=out.text(), stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total,
+            timed_out=timed_out, cancelled=cancelled,
+            report=None if (timed_out or cancelled) else run.read_report(),
+            notes=notes + out.note() + err.note(),
+        )
+        if not self.broken:
+            try:
+                run.empty()
+            except OSError:
+                self.broken = True
+        return outcome
+
+    def close(self) -> None:
+        self.broken = True
+        if self.ctrl is not None:
+            try:
+                self.ctrl.close()
+            except OSError:
+                pass
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)  # (bwrap) PID 1 of its namespace: everything in there goes with it
+            except OSError:
+                pass
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        RunDir(self.root, self.root, self.root, self.root).remove()
+
+
+class _WarmHandle:
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.status: int | None = None
+        self.finished = self.worker_died = False
+
+    def _check(self, timeout: float) -> bool:
+        if self.finished:
+            return True
+        try:
+            message = self.worker._receive(timeout)
+        except TimeoutError:
+            return False
+        if message is None:
+            self.finished = self.worker_died = True
+        elif message.get("op") == "done":
+            self.finished, self.status = True, message.get("status")
+        return self.finished
+
+    def poll(self) -> bool:
+        return self._check(0.0)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._check(max(0.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    def kill(self) -> None:
+        self.worker.interrupt()
+
+
+class WarmPool:
+    """Idle workers ready to take a run; grows to the number of runs in flight (a new worker is a fork)."""
+
+    def __init__(self, cold: LocalSandbox):
+        self.cold = cold
+        # The template is started from this long-lived thread: bwrap's --die-with-parent fires when the
+        # *thread* that started it exits, so it must not be started from a short-lived one.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-warm-start")
+        self._template: Template | None = None
+        self._template_lock = threading.Lock()
+        self._idle: deque[Worker] = deque()
+        self._busy: set[Worker] = set()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def template(self) -> Template:
+        with self._template_lock:
+            if self.closed:
+                raise WorkerFailed("the warm pool is closed")
+            if self._template is None or self._template.broken:
+                if self._template is not None:
+                    self._template.close()
+                    self._template = None
+                self._template = self._starter.submit(Template, self.cold).result()
+            return self._template
+
+    def _new_worker(self) -> Worker:
+        try:
+            return Worker(self.template())
+        except WorkerFailed:
+            if self._template is None or not self._template.broken:
+                raise
+            return Worker(self.template())  # the template died (a local run can kill it): one restart
+
+    def acquire(self) -> Worker:
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                self._busy.add(worker)
+                return worker
+        worker = self._new_worker()
+        with self._lock:
+            self._busy.add(worker)
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            keep = not (worker.broken or self.closed)
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.close()
+
+    def prewarm(self, count: int) -> None:
+        """Start the template and `count` workers in the background so the first runs do not wait."""
+        def start() -> None:
+            try:
+                workers = [self._new_worker() for _ in range(count)]
+            except (WorkerFailed, OSError):
+                return  # the first run will try again and report why
+            with self._lock:
+                closed = self.closed
+                if not closed:
+                    self._idle.extend(workers)
+            if closed:
+                for worker in workers:
+                    worker.close()
+
+        threading.Thread(target=start, name="chain-warm-prewarm", daemon=True).start()
+
+    def interrupt_all(self) -> None:
+        for worker in list(self._busy):
+            worker.interrupt()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            workers = [*self._idle, *self._busy]
+            self._idle.clear()
+        for worker in workers:
+            worker.close()
+        with self._template_lock:
+            if self._template is not None:
+                self._template.close()
+        self._starter.shutdown(wait=False, cancel_futures=True)
