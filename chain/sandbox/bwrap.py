@@ -56,7 +56,21 @@ def mount_args(host_root: Path) -> list[str]:
     parent = host_root.parent
     if str(parent) != SANDBOX_TMP and parent != Path("/"):
         args += ["--tmpfs", str(parent)]  # hide sibling run directories (CHAIN_TMPDIR outside /tmp)
-    return args + ["--bind", str(host_root), SANDBOX_TMP]
+    args += ["--bind", str(host_root), SANDBOX_TMP]
+    # The private /tmp hides the host's /tmp: re-expose, read-only, the interpreter and chain itself when they
+    # live there (a checkout or venv under /tmp, as in a CI clone), or nothing could start.
+    for path in _needed_under_sandbox_tmp():
+        args += ["--ro-bind", path, path]
+    return args
+
+
+def _needed_under_sandbox_tmp() -> list[str]:
+    import sys
+
+    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+              str(Path(__file__).resolve().parents[2])}  # the directory chain is imported from
+    under = sorted(p for p in wanted if p.startswith(SANDBOX_TMP + "/"))
+    return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
 
 
 def env_args(env: dict[str, str]) -> list[str]:

@@ -250,6 +250,14 @@ class Namespaces:
 
     CLONE = {"mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
+    MS_RDONLY, MS_REMOUNT = 1, 32
+
+    @staticmethod
+    def _needed_under_tmp():
+        wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+                  os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+        under = sorted(p for p in wanted if p.startswith("/tmp/"))
+        return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
     PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 
     def __init__(self):
@@ -270,6 +278,16 @@ class Namespaces:
             flags |= flag
         self._check(self.libc.unshare(flags), "unshare")
         self._check(self.libc.mount(None, b"/", None, self.MS_REC | self.MS_PRIVATE, None), "make / private")
+        # The worker's own /tmp would hide an interpreter or chain checkout that lives under /tmp (a CI
+        # clone): carry them into the worker directory first, read-only, so they stay where they were.
+        for path in self._needed_under_tmp():
+            target = os.path.join(directory, os.path.relpath(path, "/tmp"))
+            os.makedirs(target, exist_ok=True)
+            self._check(self.libc.mount(path.encode(), target.encode(), None, self.MS_BIND | self.MS_REC, None),
+                        f"expose {path}")
+            self._check(self.libc.mount(None, target.encode(), None,
+                                        self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY, None),
+                        f"make {path} read-only")
         self._check(self.libc.mount(directory.encode(), b"/tmp", None, self.MS_BIND | self.MS_REC, None),
                     "bind the worker directory on /tmp")
         if os.fork() != 0:
