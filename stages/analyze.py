@@ -1,25 +1,86 @@
-"""analyze: run the task's tests in the sandbox and record each test's outcome and duration."""
+"""analyze: run the task's tests in the sandbox and find out what is wrong.
+
+Records each test's outcome and duration; reruns failing tests (profile.run.repeats times) to tell flaky
+tests from real failures; ranks suspicious lines by Ochiai over per-test coverage; reports syntax and
+import errors with file and line; measures functions, lines and cyclomatic complexity.
+"""
 
 from __future__ import annotations
 
+import shlex
+
+from chain.analysis.spectrum import localize
+from chain.analysis.static import import_errors, metrics, syntax_errors
 from chain.context import StageContext
 from chain.protocol import Result, Task, make_result
 
-HELP = "Run each task's tests in the sandbox; record per-test outcome and duration."
+HELP = "Run the tests; find flaky tests, rank suspicious lines (Ochiai), report syntax/import errors and metrics."
+MAX_RERUN_IDS = 50
+
+
+def _rerun_command(test: str, nodeids: list[str]) -> str | None:
+    """The task's pytest command narrowed to `nodeids` (None when the command is not plain pytest)."""
+    try:
+        argv = shlex.split(test)
+    except ValueError:
+        return None
+    if argv[:3] not in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]) and argv[:1] != ["pytest"]:
+        return None
+    base = argv[:3] if argv[0].startswith("python") else argv[:1]
+    flags = [a for a in argv[len(base):] if a.startswith("-")]
+    return " ".join(shlex.quote(a) for a in [*base, *flags, *nodeids])
+
+
+def flaky_tests(task: Task, failing: list[str], ctx: StageContext) -> list[str]:
+    """Failing tests that pass in at least one of `repeats` reruns."""
+    command = _rerun_command(task.test, failing[:MAX_RERUN_IDS])
+    if not failing or command is None:
+        return []
+    flaky: set[str] = set()
+    for i in range(ctx.profile.run.repeats):
+        rerun = ctx.run_tests(task.files, command, label=f"{task.id} rerun {i + 1}")
+        flaky |= {c.nodeid for c in rerun.cases if c.outcome == "passed"}
+        if ctx.cancel.is_set() or flaky >= set(failing):
+            break
+    return sorted(flaky)
 
 
 def run(task: Task, ctx: StageContext) -> Result:
     ev = ctx.run_tests(task.files, task.test, label=task.id)
+    failing = [c.nodeid for c in ev.failing]
     slowest = sorted(ev.cases, key=lambda c: c.duration_ms, reverse=True)[:5]
-    data = {
-        "failing": [c.nodeid for c in ev.failing],
+    data: dict = {
+        "failing": failing,
         "slowest": [{"nodeid": c.nodeid, "duration_ms": round(c.duration_ms, 3)} for c in slowest],
         "exit_code": ev.outcome.exit_code,
+        "metrics": metrics(task.files),
     }
+    errors = syntax_errors(task.files)
+    if errors:
+        data["syntax_errors"] = errors
+    report = ev.outcome.report or {}
+    if report.get("collect_errors"):
+        data["import_errors"] = import_errors(report["collect_errors"])
     if ev.status != "passed" and not ev.cases:
         data["output_tail"] = (ev.outcome.stdout + ev.outcome.stderr)[-2000:]
+    summary = ev.summary
+    if failing and ev.status in ("failed", "error") and not ctx.cancel.is_set():
+        flaky = flaky_tests(task, failing, ctx)
+        data["flaky"] = flaky
+        if flaky:
+            summary += f"; {len(flaky)} flaky"
+        if len(flaky) < len(failing):
+            ranking, why = localize(task.files, task.test, ev, ctx, task.id)
+            data["suspicious"] = [s.as_dict() for s in ranking]
+            if why:
+                data["localization"] = why
+            elif ranking:
+                top = ranking[0]
+                summary += f"; most suspicious: {top.file}:{top.line} ({top.score:.2f})"
+    if errors:
+        summary += f"; syntax error at {errors[0]['file']}:{errors[0]['line']}"
     return make_result(
         task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-        duration_ms=ev.duration_ms, sandbox=ctx.sandbox.name, summary=ev.summary, cases=ev.cases,
+        duration_ms=ev.duration_ms, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
         isolation=ev.outcome.isolation, data=data,
     )

@@ -1,0 +1,1 @@
+"""What analyze finds out about a task: spectrum-based fault localization, syntax/import errors, code metrics."""

@@ -1,0 +1,82 @@
+"""What the AST says without running anything: syntax errors with file and line, functions, lines and
+cyclomatic complexity (McCabe: 1 + decision points per function)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+DECISIONS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler, ast.With, ast.AsyncWith,
+             ast.Assert, ast.comprehension, ast.match_case)
+
+
+def syntax_errors(files: dict[str, str]) -> list[dict[str, Any]]:
+    errors = []
+    for path, source in sorted(files.items()):
+        if not path.endswith(".py"):
+            continue
+        try:
+            ast.parse(source, filename=path)
+        except SyntaxError as exc:
+            errors.append({"file": path, "line": exc.lineno, "column": exc.offset, "message": exc.msg,
+                           "code": (exc.text or "").strip()})
+    return errors
+
+
+IMPORT_ERROR = re.compile(r"^E\s+(?P<kind>ModuleNotFoundError|ImportError): (?P<message>.+)$", re.M)
+FRAME = re.compile(r"^(?P<file>[^\s:]+\.py):(?P<line>\d+): in ", re.M)
+
+
+def import_errors(collect_errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """File, line and message of import failures, from pytest's collection error reports."""
+    found = []
+    for err in collect_errors:
+        text = err.get("message") or ""
+        match = IMPORT_ERROR.search(text)
+        if not match:
+            continue
+        frames = FRAME.findall(text)
+        file, line = (frames[-1][0], int(frames[-1][1])) if frames else (err.get("nodeid"), None)
+        found.append({"file": file, "line": line, "kind": match["kind"], "message": match["message"].strip()})
+    return found
+
+
+def _complexity(func: ast.AST) -> int:
+    score = 1
+    for node in ast.walk(func):
+        if isinstance(node, DECISIONS):
+            score += 1
+        elif isinstance(node, ast.BoolOp):
+            score += len(node.values) - 1
+    return score
+
+
+def metrics(files: dict[str, str]) -> dict[str, Any]:
+    per_file = {}
+    for path, source in sorted(files.items()):
+        if not path.endswith(".py"):
+            continue
+        lines = source.splitlines()
+        entry: dict[str, Any] = {
+            "lines": len(lines),
+            "code_lines": sum(1 for l in lines if l.strip() and not l.strip().startswith("#")),
+        }
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            entry["parse_error"] = True
+            per_file[path] = entry
+            continue
+        funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        entry["functions"] = len(funcs)
+        entry["classes"] = sum(isinstance(n, ast.ClassDef) for n in ast.walk(tree))
+        entry["complexity"] = {f.name: _complexity(f) for f in funcs}
+        entry["max_complexity"] = max(entry["complexity"].values(), default=0)
+        per_file[path] = entry
+    return {
+        "files": per_file,
+        "functions": sum(f.get("functions", 0) for f in per_file.values()),
+        "lines": sum(f["lines"] for f in per_file.values()),
+        "max_complexity": max((f.get("max_complexity", 0) for f in per_file.values()), default=0),
+    }
