@@ -1,32 +1,23 @@
-"""process: change the code, then prove the change by running the tests again in the sandbox.
+"""process: repair what the tests show is broken, and prove it by running them again in the sandbox.
 
-This version applies two honest, mechanical edits: a unified diff carried in the task (metadata "patch"),
-then whitespace normalization of Python sources (CRLF -> LF, tabs in indentation -> 4 spaces, no trailing
-whitespace, one final newline). A change that makes the tests worse than the original code is rejected and
-the original files are kept.
+A unified diff carried in the task (metadata "patch") is applied first. If the tests still fail, the built-in
+search-based repair looks for the smallest edit that makes every test pass: mutation operators at the lines
+analyze ranked most suspicious (computed here when the task has no analysis), candidates evaluated in the
+sandbox in parallel, budgets from the profile. Nothing is called fixed unless the sandboxed tests pass.
 """
 
 from __future__ import annotations
 
 import difflib
+import time
 
+from chain.analysis.spectrum import localize
 from chain.context import StageContext
 from chain.patching import PatchError, apply_unified_diff
 from chain.protocol import Result, Task, make_result
+from chain.repair.search import search
 
-HELP = "Apply the task's patch and normalize formatting; rerun the tests to verify the change."
-
-
-def normalize(source: str) -> str:
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    out = []
-    for line in lines:
-        stripped = line.lstrip(" \t")
-        indent = line[: len(line) - len(stripped)].expandtabs(4)
-        out.append((indent + stripped).rstrip())
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out) + "\n" if out else ""
+HELP = "Repair failing tasks (patch from the task, then search-based repair at suspicious lines); verify by tests."
 
 
 def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
@@ -39,9 +30,22 @@ def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
     return "".join(chunks)
 
 
+def _known_suspicious(task: Task) -> list[dict] | None:
+    """analyze's ranking, if it was computed on exactly these files."""
+    entry = task.last("analyze")
+    if entry is None or "suspicious" not in entry.data:
+        return None
+    later = task.history[task.history.index(entry) + 1 :]
+    if any(h.data.get("diff") for h in later):
+        return None  # the code changed since: rank again
+    return entry.data["suspicious"]
+
+
 def run(task: Task, ctx: StageContext) -> Result:
+    started = time.monotonic()
     files = dict(task.files)
-    notes = []
+    notes: list[str] = []
+    data: dict = {}
     patch = task.metadata.get("patch")
     if patch:
         try:
@@ -49,23 +53,34 @@ def run(task: Task, ctx: StageContext) -> Result:
             notes.append("patch applied")
         except PatchError as exc:
             notes.append(f"patch rejected: {exc}")
-    files = {p: normalize(c) if p.endswith(".py") else c for p, c in files.items()}
-    changed = files != task.files
     ev = ctx.run_tests(files, task.test, label=task.id)
-    kept = True
-    if changed and ev.status != "passed":
-        baseline = ctx.run_tests(task.files, task.test, label=task.id)
-        if baseline.score > ev.score:
-            kept = False
-            notes.append("change rejected: the original code tests better")
-            ev = baseline
-    final = files if (changed and kept) else task.files
-    diff = unified_diff(task.files, final)
-    updated = task.model_copy(update={"files": final})
-    summary = ev.summary + (f" ({'; '.join(notes)})" if notes else "") + ("" if diff else " (no change)")
+    if ev.status in ("failed", "error") and ev.failing and not ctx.cancel.is_set():
+        suspicious = None if patch else _known_suspicious(task)
+        if suspicious is None:
+            ranking, why = localize(files, task.test, ev, ctx, task.id)
+            suspicious = [s.as_dict() for s in ranking]
+            if why:
+                notes.append(why)
+        found = search(files, task.test, [c.nodeid for c in ev.failing], suspicious, ctx, ev.duration_ms, task.id)
+        data["repair"] = {"candidates_evaluated": found.evaluated, "plausible": found.plausible,
+                          "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],
+                          "max_edits": ctx.profile.search.max_edits, "budget": ctx.profile.search.candidate_budget}
+        if found.fixed is not None:
+            files, ev = found.fixed.files, found.evaluation
+            data["repair"]["edits"] = [e.describe() for e in found.fixed.edits]
+            notes.append(f"repaired with {len(found.fixed.edits)} edit(s) after {found.evaluated} candidates")
+        else:
+            notes.append(f"no repair found in {found.evaluated} candidates"
+                         + (f" ({found.stopped})" if found.stopped else ""))
+    elif ev.status == "passed" and not patch:
+        notes.append("tests pass: nothing to repair")
+    diff = unified_diff(task.files, files)
+    data.update({"diff": diff, "notes": notes,
+                 "changed_files": sorted(p for p in set(task.files) | set(files) if task.files.get(p) != files.get(p))})
+    updated = task.model_copy(update={"files": files})
+    summary = ev.summary + (f" ({'; '.join(notes)})" if notes else "")
     return make_result(
         task=updated, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-        duration_ms=ev.duration_ms, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
-        isolation=ev.outcome.isolation, data={"diff": diff, "changed_files": sorted(
-            p for p in set(task.files) | set(final) if task.files.get(p) != final.get(p)), "notes": notes},
+        duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
+        isolation=ev.outcome.isolation, data=data,
     )
