@@ -1,0 +1,2 @@
+def can_vote(age, citizen):
+    return age >= 18 or citizen

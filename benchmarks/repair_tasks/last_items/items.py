@@ -1,0 +1,4 @@
+def last(items, k):
+    if k <= 0:
+        return []
+    return items[-k + 1:]

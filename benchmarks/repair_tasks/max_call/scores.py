@@ -1,0 +1,4 @@
+def best(scores):
+    if not scores:
+        return None
+    return min(scores)

@@ -1,0 +1,5 @@
+def first_word(text):
+    words = text.split()
+    if words:
+        return ""
+    return words[0]
