@@ -1,0 +1,73 @@
+"""analyze through the library path, real sandbox runs."""
+
+from chain.api import run_stage_on
+from tests.conftest import make_task
+
+BUGGY = make_task("median", code="""\
+def median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    if n % 2 == 1:
+        return ordered[mid]
+    return (ordered[mid] + ordered[mid + 1]) / 2
+""", tests="""\
+from mod import median
+
+def test_odd():
+    assert median([5, 1, 3]) == 3
+
+def test_even():
+    assert median([4, 1, 3, 2]) == 2.5
+""")
+
+
+def analyze(task, **kw):
+    (result,) = run_stage_on("analyze", [task], learn=False, **kw)
+    return result, result.task.history[-1].data
+
+
+def test_ranks_the_faulty_line_first_and_records_metrics():
+    result, data = analyze(BUGGY)
+    assert result.status == "failed" and data["failing"] == ["test_mod.py::test_even"]
+    top = data["suspicious"][0]
+    assert (top["file"], top["line"]) == ("mod.py", 7) and top["score"] == 1.0
+    assert "mod.py:7" in result.result
+    assert all(not s["file"].startswith("test_") for s in data["suspicious"])
+    assert data["metrics"]["files"]["mod.py"]["complexity"] == {"median": 2}
+    assert data["flaky"] == []
+
+
+def test_flaky_test_is_detected_by_reruns(tmp_path):
+    counter = tmp_path / "count"
+    flaky = make_task("flaky", tests=f"""\
+import os
+
+def test_sometimes():
+    path = {str(counter)!r}
+    n = int(open(path).read()) if os.path.exists(path) else 0
+    open(path, "w").write(str(n + 1))
+    assert n % 2 == 1  # fails on the first run, passes on the second
+""")
+    result, data = analyze(flaky, sandbox="local")  # the test keeps its counter outside the workspace
+    assert data["flaky"] == ["test_mod.py::test_sometimes"]
+    assert "1 flaky" in result.result
+    assert "suspicious" not in data  # nothing left to localize: the only failure is flaky
+
+
+def test_syntax_error_is_reported_with_file_and_line():
+    broken = make_task("broken", code="def add(a, b)\n    return a + b\n")
+    result, data = analyze(broken)
+    assert result.status == "error"
+    (err,) = data["syntax_errors"]
+    assert (err["file"], err["line"]) == ("mod.py", 1) and "expected ':'" in err["message"]
+    assert "syntax error at mod.py:1" in result.result
+
+
+def test_import_error_is_reported_with_file_and_line():
+    missing = make_task("imports", code="import not_a_real_module\n\ndef add(a, b):\n    return a + b\n")
+    result, data = analyze(missing)
+    assert result.status == "error"
+    (err,) = data["import_errors"]
+    assert err["kind"] == "ModuleNotFoundError" and "not_a_real_module" in err["message"]
+    assert err["file"] == "mod.py" and err["line"] == 1
