@@ -1,46 +1,121 @@
-"""optimize: measure how fast the task's code runs, from repeated real runs in the sandbox.
+"""optimize: make passing code measurably faster, and prove it.
 
-Times the task's bench command (or its tests) `profile.run.repeats` times after one verifying test run and
-reports median, min and spread. Only tasks whose tests pass are timed: speed of broken code means nothing.
+Only for tasks whose tests pass. Times the task's bench command (wall clock) or its tests (the sum of the
+tests' own durations, so the sandbox's start-up does not drown the code's time) `profile.run.repeats` times;
+tries the semantics-preserving rewrites of `chain.optimize.rewrites` (and an agent's suggestions with
+--agent); keeps a candidate only if every test still passes and the bootstrap interval of the median-time
+ratio clears the profile's margin at its confidence. Reports the measured speedup and its interval.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 
 from chain.context import StageContext
+from chain.optimize.rewrites import Rewrite, candidates
+from chain.optimize.stats import bootstrap_speedup
 from chain.protocol import Result, Task, make_result
+from stages.process import unified_diff
 
-HELP = "Verify the tests pass, then time the bench command (or the tests) over repeated runs."
+HELP = "Time passing tasks; keep rewrites (memoize, set membership, hoisting, join) that are measurably faster."
+MAX_TRIES = 12
+
+
+def _agent_suggestions(task: Task, ctx: StageContext, timing: dict) -> list[Rewrite]:
+    agent = ctx.options.get("agent")
+    if not agent or agent == "builtin":
+        return []
+    from chain.agents.optimize import agent_rewrites  # imported only when an agent is asked for
+
+    return agent_rewrites(task, ctx, timing)
+
+
+class Timer:
+    def __init__(self, task: Task, ctx: StageContext):
+        self.task, self.ctx = task, ctx
+        self.command = task.bench or task.test
+        self.runs = 0
+
+    def measure(self, files: dict[str, str]) -> tuple[list[float] | None, str]:
+        """`repeats` timings of the files, or None with the reason when a run does not pass."""
+        if self.task.bench:
+            check = self.ctx.run_tests(files, self.task.test, label=self.task.id)
+            self.runs += 1
+            if check.status != "passed":
+                return None, f"tests: {check.summary}"
+        times = []
+        for _ in range(self.ctx.profile.run.repeats):
+            ev = self.ctx.run_tests(files, self.command, label=self.task.id)
+            self.runs += 1
+            if ev.status != "passed":
+                return None, ev.summary
+            times.append(ev.duration_ms if self.task.bench else sum(c.duration_ms for c in ev.cases))
+        return times, ""
+
+
+def _stats(times: list[float]) -> dict:
+    return {"median_ms": round(statistics.median(times), 4), "min_ms": round(min(times), 4),
+            "runs": len(times), "times_ms": [round(t, 4) for t in times]}
 
 
 def run(task: Task, ctx: StageContext) -> Result:
+    started = time.monotonic()
     ev = ctx.run_tests(task.files, task.test, label=task.id)
     data: dict = {}
-    summary = ev.summary
-    if ev.status == "passed":
-        command = task.bench or task.test
-        times = []
-        for _ in range(ctx.profile.run.repeats):
-            timed = ctx.run_tests(task.files, command, label=task.id)
-            if timed.status not in ("passed",):
-                data["bench_error"] = timed.summary
-                break
-            times.append(timed.duration_ms)
-        if times:
-            data["timing"] = {
-                "command": command,
-                "repeats": len(times),
-                "median_ms": round(statistics.median(times), 3),
-                "min_ms": round(min(times), 3),
-                "stdev_ms": round(statistics.stdev(times), 3) if len(times) > 1 else 0.0,
-            }
-            summary += f"; {command!r} median {data['timing']['median_ms']:.1f} ms over {len(times)} runs"
+    if ev.status != "passed":
+        return make_result(task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
+                           duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
+                           summary=ev.summary + "; not optimized (tests do not pass)", cases=ev.cases,
+                           isolation=ev.outcome.isolation, data={"diff": ""})
+    timer = Timer(task, ctx)
+    baseline, why = timer.measure(task.files)
+    if baseline is None:
+        data["bench_error"] = why
+        summary = ev.summary + f"; not timed ({why})"
+        return make_result(task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
+                           duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
+                           summary=summary, cases=ev.cases, isolation=ev.outcome.isolation, data=data)
+    accept = ctx.profile.accept
+    files, times = dict(task.files), baseline
+    applied, rejected, tried = [], [], set()
+    for _ in range(MAX_TRIES):
+        pending = [c for c in candidates(files) + _agent_suggestions(task, ctx, _stats(times))
+                   if (c.file, c.name) not in tried]
+        if not pending or ctx.cancel.is_set():
+            break
+        cand = pending[0]
+        tried.add((cand.file, cand.name))
+        trial = {**files, cand.file: cand.text}
+        trial_times, why = timer.measure(trial)
+        if trial_times is None:
+            rejected.append({"rewrite": cand.name, "file": cand.file, "reason": why})
+            continue
+        speedup = bootstrap_speedup(times, trial_times, accept.confidence, seed=ctx.seed)
+        if speedup.beats(accept.margin):
+            files, times = trial, trial_times
+            applied.append({"rewrite": cand.name, "file": cand.file, **speedup.as_dict()})
+        else:
+            rejected.append({"rewrite": cand.name, "file": cand.file, "reason": "not faster beyond the margin",
+                             **speedup.as_dict()})
+    total = bootstrap_speedup(baseline, times, accept.confidence, seed=ctx.seed)
+    final = ctx.run_tests(files, task.test, label=task.id) if applied else ev
+    data.update({
+        "timing": {"command": timer.command, "measure": "wall clock" if task.bench else "sum of test durations",
+                   "baseline": _stats(baseline), "optimized": _stats(times)},
+        "speedup": total.as_dict() if applied else None,
+        "margin": accept.margin,
+        "applied": applied,
+        "rejected": rejected,
+        "diff": unified_diff(task.files, files),
+    })
+    if applied:
+        summary = (f"{final.summary}; {total.ratio:.1f}x faster ({total.low:.1f}-{total.high:.1f}x at "
+                   f"{accept.confidence:.0%}) by {', '.join(a['rewrite'] for a in applied)}")
     else:
-        summary += "; not timed (tests do not pass)"
-    duration = ev.duration_ms + sum(times) if ev.status == "passed" else ev.duration_ms
-    return make_result(
-        task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-        duration_ms=duration, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
-        isolation=ev.outcome.isolation, data=data,
-    )
+        summary = (f"{final.summary}; median {statistics.median(baseline):.2f} ms over {len(baseline)} runs; "
+                   f"no rewrite was faster beyond {accept.margin:.0%}")
+    updated = task.model_copy(update={"files": files})
+    return make_result(task=updated, stage=ctx.stage, profile=ctx.profile.name, status=final.status,
+                       tests=final.tests, duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
+                       summary=summary, cases=final.cases, isolation=final.outcome.isolation, data=data)

@@ -6,4 +6,4 @@ def test_small():
 
 
 def test_larger():
-    assert fib(24) == 46368
+    assert fib(27) == 196418
