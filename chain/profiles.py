@@ -32,6 +32,7 @@ class SearchSettings(_Strict):
     max_edits: int = Field(1, ge=1, le=5)
     suspicious_lines: int = Field(5, ge=1)
     early_stop: bool = False
+    agent_rounds: int = Field(3, ge=1, le=20, description="--agent: ask/verify/feedback rounds per task.")
 
 
 class AcceptSettings(_Strict):

@@ -79,9 +79,9 @@ def run(task: Task, ctx: StageContext) -> Result:
     accept = ctx.profile.accept
     files, times = dict(task.files), baseline
     applied, rejected, tried = [], [], set()
+    suggested = _agent_suggestions(task, ctx, _stats(times))  # asked once; timed like the built-in rewrites
     for _ in range(MAX_TRIES):
-        pending = [c for c in candidates(files) + _agent_suggestions(task, ctx, _stats(times))
-                   if (c.file, c.name) not in tried]
+        pending = [c for c in candidates(files) + suggested if (c.file, c.name) not in tried]
         if not pending or ctx.cancel.is_set():
             break
         cand = pending[0]

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..agents import make_agent
 from ..api import prepare_run
 from ..driver import OUTPUT_FORMATS, StageRun, drive
 from ..registry import StageSpec, stage as lookup_stage
@@ -58,6 +59,10 @@ STAGE_OPTIONS = [
     click.option("--fail-on", callback=_fail_on, default=None,
                  help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for any randomized choice."),
+    click.option("--agent", default="builtin", show_default=True, metavar="builtin|cmd:'CMD'|openai:URL",
+                 help="Who proposes changes: chain's built-in search, a command (prompt on stdin, reply on "
+                      "stdout, e.g. cmd:'claude -p'), or an OpenAI-compatible server."),
+    click.option("--model", default=None, help="Model name for --agent openai:URL."),
     click.option("--verbose", "-v", count=True,
                  help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output."),
 ]
@@ -71,6 +76,7 @@ def stage_options(func):
 
 def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | None, reporter: Reporter,
               profile: str | None = None) -> StageRun:
+    make_agent(options.get("agent"), options.get("model"))  # a bad --agent is a usage error before any work
     return prepare_run(
         spec, profile=profile or options["profile"], race=options.get("race"),
         race_deadline=options.get("race_deadline"), sandbox=options["sandbox"], timeout=options.get("timeout"),
