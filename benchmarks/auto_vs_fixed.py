@@ -7,7 +7,8 @@ Prints a per-round table and, after the warm-up rounds, the mean successes per m
 
     python benchmarks/auto_vs_fixed.py [--suite tasks.ndjson] [--rounds 4] [--warmup 1] [--stage process]
 
-Without --suite, the suite is every project directory under benchmarks/repair_tasks/ and examples/projects/.
+Without --suite, the suite is every project under benchmarks/repair_tasks/ (single bugs a small edit repairs),
+benchmarks/hopeless_tasks/ (stubs no small edit repairs) and examples/projects/.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def chain(args: list[str], data: bytes, env: dict[str, str]) -> bytes:
 
 
 def default_suite(env: dict[str, str]) -> bytes:
-    dirs = sorted(p for base in ("benchmarks/repair_tasks", "examples/projects") for p in (ROOT / base).glob("*")
+    dirs = sorted(p for base in ("benchmarks/repair_tasks", "benchmarks/hopeless_tasks", "examples/projects") for p in (ROOT / base).glob("*")
                   if p.is_dir())
     return chain(["task", *map(str, dirs)], b"", env)
 

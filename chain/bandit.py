@@ -29,7 +29,7 @@ def task_context(task: Task) -> str:
         if entry.tests.total:
             failing = entry.tests.failed + entry.tests.errors
             break
-    fail = "unknown" if failing is None else "fail0" if failing == 0 else "fail1" if failing == 1 else "fail2+"
+    fail = "unknown" if failing is None else f"fail{failing}" if failing < 3 else "fail3+"
     return f"{task.kind}/{size}/{fail}"
 
 

@@ -47,6 +47,6 @@ def test_context_buckets_size_and_failing_tests():
     assert task_context(task) == "python/small/unknown"
     entry = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
                          tests=TestCounts(passed=1, failed=2, total=3), duration_ms=1, sandbox="local")
-    assert task_context(task.model_copy(update={"history": [entry]})) == "python/small/fail2+"
+    assert task_context(task.model_copy(update={"history": [entry]})) == "python/small/fail2"
     big = make_task(code="x = 1\n" * 700)
     assert task_context(big).startswith("python/large/")

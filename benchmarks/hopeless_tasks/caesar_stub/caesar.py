@@ -1,0 +1,2 @@
+def shift(text, k):
+    return text[k:] + text[:k]

@@ -1,0 +1,2 @@
+def my_sort(xs):
+    return list(xs)
