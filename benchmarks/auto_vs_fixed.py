@@ -8,7 +8,8 @@ Prints a per-round table and, after the warm-up rounds, the mean successes per m
     python benchmarks/auto_vs_fixed.py [--suite tasks.ndjson] [--rounds 4] [--warmup 1] [--stage process]
 
 Without --suite, the suite is every project under benchmarks/repair_tasks/ (single bugs a small edit repairs),
-benchmarks/hopeless_tasks/ (stubs no small edit repairs) and examples/projects/.
+benchmarks/two_bug_tasks/ (two bugs: need combined edits), benchmarks/hopeless_tasks/ (stubs no small
+edit repairs, with many suspicious lines) and examples/projects/.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def chain(args: list[str], data: bytes, env: dict[str, str]) -> bytes:
 
 
 def default_suite(env: dict[str, str]) -> bytes:
-    dirs = sorted(p for base in ("benchmarks/repair_tasks", "benchmarks/hopeless_tasks", "examples/projects") for p in (ROOT / base).glob("*")
+    dirs = sorted(p for base in ("benchmarks/repair_tasks", "benchmarks/two_bug_tasks", "benchmarks/hopeless_tasks",
+                                                          "examples/projects") for p in (ROOT / base).glob("*")
                   if p.is_dir())
     return chain(["task", *map(str, dirs)], b"", env)
 

@@ -46,7 +46,8 @@ class RepairResult:
 
 
 def narrowed_command(test: str, nodeids: list[str]) -> str | None:
-    """The task's pytest command limited to `nodeids`, stopping at the first failure (cheap screening)."""
+    """The task's pytest command limited to `nodeids` (cheap screening). All of them run, so a candidate that
+    fixes some but not all failing tests is seen, and kept as material for combined edits."""
     try:
         argv = shlex.split(test)
     except ValueError:
@@ -58,7 +59,7 @@ def narrowed_command(test: str, nodeids: list[str]) -> str | None:
     else:
         return None
     flags = [a for a in argv[len(base):] if a.startswith("-")]
-    return " ".join(shlex.quote(a) for a in [*base, *flags, "-x", *nodeids])
+    return " ".join(shlex.quote(a) for a in [*base, *flags, *nodeids])
 
 
 class Searcher:
