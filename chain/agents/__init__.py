@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..errors import ConfigError
+from ..resilience import CircuitBreaker
 
 SYSTEM = ("You fix and speed up Python code. Reply with complete files in fenced ```python blocks whose first "
           "line is `# file: <path>`, or with a unified diff. Do not change the tests.")
@@ -77,6 +79,17 @@ class OpenAIAgent:
             return payload["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise AgentError(f"{url}: reply has no choices[0].message.content") from None
+
+
+_BREAKERS: dict[str, CircuitBreaker] = {}
+_BREAKERS_LOCK = threading.Lock()
+
+
+def breaker_for(name: str) -> CircuitBreaker:
+    """One circuit breaker per agent endpoint and process: after repeated failures every task stops waiting
+    on a dead endpoint at once, instead of each retrying it."""
+    with _BREAKERS_LOCK:
+        return _BREAKERS.setdefault(name, CircuitBreaker(f"agent {name}", threshold=5, cooldown_s=60.0))
 
 
 def make_agent(spec: str | None, model: str | None = None):

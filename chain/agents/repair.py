@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from ..context import Evaluation, StageContext
 from ..protocol import Task
-from ..resilience import Backoff, call_with_retries
-from . import AgentError, make_agent
+from ..resilience import Backoff, CircuitOpen, call_with_retries
+from . import AgentError, breaker_for, make_agent
 from .prompts import repair_prompt
 from .replies import candidate_files
 
@@ -27,8 +27,12 @@ def ask_with_retries(agent, prompt: str, ctx: StageContext) -> str | None:
         except AgentError as exc:
             return None, str(exc)
 
-    reply, error = call_with_retries(once, lambda r: r[1], retries=ctx.profile.run.retries,
-                                     backoff=Backoff(base_s=1.0), notify=ctx.notify, cancelled=ctx.cancel.is_set)
+    try:
+        reply, error = call_with_retries(once, lambda r: r[1], retries=ctx.profile.run.retries,
+                                         backoff=Backoff(base_s=1.0), breaker=breaker_for(agent.name),
+                                         notify=ctx.notify, cancelled=ctx.cancel.is_set)
+    except CircuitOpen as exc:
+        reply, error = None, str(exc)
     if error:
         ctx.notify("agent_error", f"{agent.name}: {error}")
     return reply
