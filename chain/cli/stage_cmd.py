@@ -29,6 +29,13 @@ def _fail_on(_ctx, _param, value: str | None) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _e2b_template(_ctx, _param, value: str | None) -> str | None:
+    # backends are built with only `verbose`, so the template reaches the e2b backend through its env variable
+    if value:
+        os.environ["CHAIN_E2B_TEMPLATE"] = value
+    return value or os.environ.get("CHAIN_E2B_TEMPLATE")
+
+
 def _race(_ctx, _param, value: str | None) -> list[str]:
     names = [v.strip() for v in (value or "").split(",") if v.strip()]
     if len(names) == 1:
@@ -50,6 +57,8 @@ STAGE_OPTIONS = [
     click.option("--sandbox", default="auto", show_default=True,
                  help="Sandbox backend: auto (bwrap if it works, else local; warm pool), auto-cold, bwrap, local, "
                       "bwrap-warm, local-warm (see docs/sandbox.md and `chain doctor`)."),
+    click.option("--e2b-template", callback=_e2b_template, default=None, expose_value=True,
+                 help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base]."),
     click.option("--state", type=click.Path(dir_okay=False), default=None,
                  help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
     click.option("--no-learn", is_flag=True, help="Do not update the profile statistics."),

@@ -46,6 +46,7 @@ class RunOutcome:
     error: str | None = None  # the sandbox itself failed (not the code under test)
     isolation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the sandbox saw, e.g. "process limit reached: ..."
+    events: list = field(default_factory=list)  # the backend's own retries/breaker changes, shown as notices
 
     @property
     def truncated(self) -> bool:

@@ -6,6 +6,7 @@
     bwrap-warm  bwrap, with the warm pool inside the same sandbox
     auto        bwrap-warm where bubblewrap works, else local-warm with a one-line warning (the default)
     auto-cold   bwrap where bubblewrap works, else local with the same warning
+    e2b         a fresh E2B cloud sandbox per run (E2B_API_KEY; docs/e2b.md)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from typing import Any
 
 from .bwrap import BwrapSandbox
+from .e2b_backend import E2BSandbox
 from .local import LocalSandbox
 from .warm import BwrapWarmSandbox, LocalWarmSandbox
 
@@ -55,3 +57,4 @@ def register_sandboxes(register):
     register("bwrap-warm", BwrapWarmSandbox)
     register("auto", AutoSandbox)
     register("auto-cold", AutoColdSandbox)
+    register("e2b", E2BSandbox)
