@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/chain profiles --state $(DEMO_STATE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/passthrough.py
