@@ -7,33 +7,19 @@ import errors with file and line; measures functions, lines and cyclomatic compl
 
 from __future__ import annotations
 
-import shlex
-
 from chain.analysis.spectrum import localize
 from chain.analysis.static import import_errors, metrics, syntax_errors
 from chain.context import StageContext
+from chain.pytest_command import narrowed
 from chain.protocol import Result, Task, make_result
 
 HELP = "Run the tests; find flaky tests, rank suspicious lines (Ochiai), report syntax/import errors and metrics."
 MAX_RERUN_IDS = 50
 
 
-def _rerun_command(test: str, nodeids: list[str]) -> str | None:
-    """The task's pytest command narrowed to `nodeids` (None when the command is not plain pytest)."""
-    try:
-        argv = shlex.split(test)
-    except ValueError:
-        return None
-    if argv[:3] not in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]) and argv[:1] != ["pytest"]:
-        return None
-    base = argv[:3] if argv[0].startswith("python") else argv[:1]
-    flags = [a for a in argv[len(base):] if a.startswith("-")]
-    return " ".join(shlex.quote(a) for a in [*base, *flags, *nodeids])
-
-
 def flaky_tests(task: Task, failing: list[str], ctx: StageContext) -> list[str]:
     """Failing tests that pass in at least one of `repeats` reruns."""
-    command = _rerun_command(task.test, failing[:MAX_RERUN_IDS])
+    command = narrowed(task.test, failing[:MAX_RERUN_IDS])
     if not failing or command is None:
         return []
     flaky: set[str] = set()

@@ -17,6 +17,7 @@ import orjson
 
 from ..context import Evaluation, StageContext
 from ..protocol import TestCase
+from ..pytest_command import split_pytest
 
 COVERAGERC = ".chain-coveragerc"
 COVERAGERC_TEXT = "[run]\ndynamic_context = test_function\nbranch = false\ndata_file = .chain-coverage\n"
@@ -25,17 +26,10 @@ MARK = "CHAIN-SPECTRUM "
 
 def coverage_command(test: str) -> str | None:
     """The task's pytest command run under coverage with per-test contexts, or None if it is not pytest."""
-    try:
-        argv = shlex.split(test)
-    except ValueError:
+    parts = split_pytest(test)
+    if parts is None:
         return None
-    if argv[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]):
-        args = argv[3:]
-    elif argv[:1] == ["pytest"]:
-        args = argv[1:]
-    else:
-        return None
-    pytest = " ".join(shlex.quote(a) for a in ["-m", "pytest", *args])
+    pytest = " ".join(shlex.quote(a) for a in ["-m", "pytest", *parts[1]])
     return (f"python -m coverage run --rcfile={COVERAGERC} {pytest}; status=$?; "
             f"COVERAGE_FILE=.chain-coverage python -m chain_spectrum; exit $status")
 

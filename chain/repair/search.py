@@ -12,12 +12,12 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..context import Evaluation, StageContext
+from ..pytest_command import narrowed
 from .mutate import Edit, apply, mutations
 
 PARALLEL = max(1, min(4, os.cpu_count() or 1))
@@ -45,23 +45,6 @@ class RepairResult:
     stopped: str = ""
 
 
-def narrowed_command(test: str, nodeids: list[str]) -> str | None:
-    """The task's pytest command limited to `nodeids` (cheap screening). All of them run, so a candidate that
-    fixes some but not all failing tests is seen, and kept as material for combined edits."""
-    try:
-        argv = shlex.split(test)
-    except ValueError:
-        return None
-    if argv[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]):
-        base = argv[:3]
-    elif argv[:1] == ["pytest"]:
-        base = argv[:1]
-    else:
-        return None
-    flags = [a for a in argv[len(base):] if a.startswith("-")]
-    return " ".join(shlex.quote(a) for a in [*base, *flags, *nodeids])
-
-
 class Searcher:
     def __init__(self, task_files: dict[str, str], test: str, failing: list[str], ctx: StageContext,
                  baseline_ms: float, label: str):
@@ -69,7 +52,8 @@ class Searcher:
         # A mutant can loop forever: give each candidate run a few times the original's time, within the profile.
         limit = max(5.0, 10 * baseline_ms / 1000)
         self.ctx = replace(ctx, timeout_s=min(ctx.run_timeout, limit))
-        self.screen = narrowed_command(test, failing) if failing else None
+        # Screening runs only the failing tests, all of them: a candidate that fixes some is material for pairs.
+        self.screen = narrowed(test, failing) if failing else None
         self.budget = ctx.profile.search.candidate_budget
         self.evaluated = 0
         self.plausible: list[tuple[Candidate, Evaluation]] = []
