@@ -17,15 +17,19 @@ from .profiles import load_all, load_profile
 from .protocol import Result, Task
 from .registry import StageSpec
 from .resilience import CircuitBreaker
+from .sandbox import Sandbox
 from .store import ProfileStore
 from .stream import Batch, batches, classify_batch, dump
 
 
-def make_context(stage: str, profile: str = "balanced", sandbox: str = "auto", timeout: float | None = None,
-                 log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
+def make_context(stage: str, profile: str = "balanced", sandbox: "str | Sandbox" = "auto",
+                 timeout: float | None = None, log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
+    """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
+    pool across all its runs; the caller then owns closing it)."""
+    box = registry.sandbox(sandbox, verbose=verbose) if isinstance(sandbox, str) else sandbox
     return StageContext(
-        stage=stage, profile=load_profile(profile), sandbox=registry.sandbox(sandbox, verbose=verbose),
-        timeout_s=timeout, log=log, seed=seed, breaker=CircuitBreaker(f"sandbox {sandbox}"),
+        stage=stage, profile=load_profile(profile), sandbox=box,
+        timeout_s=timeout, log=log, seed=seed, breaker=CircuitBreaker(f"sandbox {box.name}"),
     )
 
 
@@ -35,7 +39,7 @@ def prepare_run(
     profile: str = "balanced",
     race: list[str] | None = None,
     race_deadline: float | None = None,
-    sandbox: str = "auto",
+    sandbox: "str | Sandbox" = "auto",
     timeout: float | None = None,
     seed: int = 0,
     store: ProfileStore | None = None,

@@ -17,6 +17,7 @@ class ExitStatus(enum.IntEnum):
     CONFIG = 4  # a profile file, state database or option value is unusable
     SANDBOX = 5  # the requested sandbox backend is not available on this machine
     TASKS_FAILED = 6  # --fail-on matched: some result had a status the caller asked to fail on
+    REGRESSION = 7  # `chain compare`: a metric got significantly worse beyond --threshold
     INTERRUPTED = 130  # SIGINT: in-flight tasks were emitted as `cancelled`
     BROKEN_PIPE = 141  # the reader of stdout went away (`| head -1`); stopped quietly
     TERMINATED = 143  # SIGTERM: in-flight tasks were emitted as `cancelled`
@@ -30,6 +31,7 @@ EXIT_STATUS_HELP = {
     ExitStatus.CONFIG: "unusable profile file, state database or option value",
     ExitStatus.SANDBOX: "the requested sandbox backend is not available here",
     ExitStatus.TASKS_FAILED: "`--fail-on` matched at least one result",
+    ExitStatus.REGRESSION: "`chain compare`: at least one metric regressed beyond `--threshold` (significant at `--confidence`)",
     ExitStatus.INTERRUPTED: "SIGINT: in-flight tasks were emitted as `cancelled`, state saved",
     ExitStatus.BROKEN_PIPE: "stdout was closed by its reader (e.g. `| head -1`); stopped quietly",
     ExitStatus.TERMINATED: "SIGTERM: in-flight tasks were emitted as `cancelled`, state saved",
@@ -61,6 +63,12 @@ class StateError(ConfigError):
 
 class SandboxUnavailable(ChainError):
     exit_status = ExitStatus.SANDBOX
+
+
+class RegressionFound(ChainError):
+    """`chain compare` found a metric that got significantly worse."""
+
+    exit_status = ExitStatus.REGRESSION
 
 
 class UnknownStage(ConfigError):
