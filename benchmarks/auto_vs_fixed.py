@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--show-choices", action="store_true", help="print auto's choice per task on stderr")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "CHAIN_STATE": str(Path(tmp) / "scratch.db")}
@@ -61,13 +62,14 @@ def main() -> None:
         print(f"suite: {len(lines)} tasks; stage: {args.stage}; rounds: {args.rounds} (warm-up {args.warmup}); "
               f"concurrency {args.concurrency}", file=sys.stderr)
         table: dict[str, list[tuple[int, float]]] = {}
-        for config in [*FIXED, "auto"]:
-            state = Path(tmp) / f"{config}.db"
-            rng = random.Random(args.seed)
-            for rnd in range(args.rounds):
-                order = lines[:]
-                rng.shuffle(order)  # same order for every configuration in a given round
-                run_env = {**env, "CHAIN_STATE": str(state)}
+        rng = random.Random(args.seed)
+        # Rounds are interleaved (round r of every configuration before round r+1 of any) so that load from
+        # other processes on a shared machine drifts over all configurations alike.
+        for rnd in range(args.rounds):
+            order = lines[:]
+            rng.shuffle(order)  # same order for every configuration in a given round
+            for config in [*FIXED, "auto"]:
+                run_env = {**env, "CHAIN_STATE": str(Path(tmp) / f"{config}.db")}
                 started = time.perf_counter()
                 out = chain([args.stage, "--profile", config, "--seed", str(args.seed + rnd), "-j",
                              str(args.concurrency)], b"\n".join(order) + b"\n", run_env)
@@ -75,7 +77,12 @@ def main() -> None:
                 results = [orjson.loads(l) for l in out.splitlines() if b'"type":"result"' in l]
                 wins = sum(r["status"] == "passed" for r in results)
                 table.setdefault(config, []).append((wins, elapsed))
-                print(f"  {config:<12} round {rnd + 1}: {wins}/{len(results)} passed in {elapsed:6.1f}s", file=sys.stderr)
+                print(f"  round {rnd + 1} {config:<12}: {wins}/{len(results)} passed in {elapsed:6.1f}s",
+                      file=sys.stderr)
+                if config == "auto" and args.show_choices:
+                    for r in results:
+                        print(f"      {r['task_id']:<20} {(r.get('choice') or {}).get('context', ''):<22} "
+                              f"{r['profile']:<13} {r['status']}", file=sys.stderr)
         print(f"{'profile':<12} " + " ".join(f"{'round ' + str(r + 1):>16}" for r in range(args.rounds))
               + f" {'after warm-up':>16}")
         best_fixed = 0.0

@@ -1,7 +1,7 @@
 """`--profile auto`: choose a strategy profile per task from what the store has learned.
 
 Thompson sampling over the profiles ("arms"), conditioned on the stage and the task's context bucket (kind,
-size, failing tests). The objective is successes per unit of time, the figure a pipeline owner cares about:
+size, failing tests), with the stage-wide stats as a weak prior inside each bucket. The objective is successes per unit of time, the figure a pipeline owner cares about:
 each arm's success probability is sampled from its Beta posterior and divided by its mean duration. Arms with
 little data get wide posteriors, so the bandit keeps exploring; `--seed` makes every choice reproducible.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from .protocol import Task
 from .store import ProfileStore
 
-MIN_CONTEXT_RUNS = 3  # below this many runs in the task's own bucket, fall back to the stage-wide stats
+PRIOR_WEIGHT = 2  # how many observations the stage-wide stats are worth inside a context bucket
 
 
 def task_context(task: Task) -> str:
@@ -55,23 +55,32 @@ class ThompsonChooser:
 
     def choose(self, task: Task) -> Choice:
         context = task_context(task)
-        stats = self.store.arm_stats(self.stage, context) if self.store else {}
-        scope = "context"
-        if sum(s["runs"] for s in stats.values()) < MIN_CONTEXT_RUNS * len(self.profiles) and self.store:
-            stats, scope = self.store.arm_stats(self.stage), "stage"
-        known = [s["mean_ms"] for s in stats.values() if s["mean_ms"]]
+        local = self.store.arm_stats(self.stage, context) if self.store else {}
+        overall = self.store.arm_stats(self.stage) if self.store else {}
+        known = [s["mean_ms"] for s in overall.values() if s["mean_ms"]]
         prior_ms = sum(known) / len(known) if known else 1000.0
         rng = self._rng(task)
         arms = {}
         for profile in self.profiles:
-            s = stats.get(profile, {})
-            runs, wins = int(s.get("runs") or 0), int(s.get("successes") or 0)
-            mean_ms = float(s.get("mean_ms") or prior_ms)
-            p = rng.betavariate(1 + wins, 1 + runs - wins)
-            arms[profile] = {"runs": runs, "successes": wins, "mean_ms": round(mean_ms, 1),
-                             "sampled_success": round(p, 4), "value": p / max(mean_ms, 1.0) * 60_000}
+            c, o = local.get(profile, {}), overall.get(profile, {})
+            runs, wins = int(c.get("runs") or 0), int(c.get("successes") or 0)
+            o_runs, o_wins = int(o.get("runs") or 0), int(o.get("successes") or 0)
+            # Hierarchical prior: the stage-wide record of this arm counts as at most PRIOR_WEIGHT observations,
+            # so a context with little data borrows from the rest, and its own outcomes soon outweigh them
+            # (a profile that shines on easy tasks must not be sent to hopeless ones for long).
+            weight = min(o_runs, PRIOR_WEIGHT)
+            rate = o_wins / o_runs if o_runs else 0.5
+            a = 1 + wins + weight * rate
+            b = 1 + (runs - wins) + weight * (1 - rate)
+            o_ms = float(o.get("mean_ms") or prior_ms)
+            mean_ms = (runs * float(c["mean_ms"]) + weight * o_ms) / (runs + weight) if runs else o_ms
+            p = rng.betavariate(a, b)
+            arms[profile] = {"runs": runs, "successes": wins, "stage_runs": o_runs, "stage_successes": o_wins,
+                             "mean_ms": round(mean_ms, 1), "sampled_success": round(p, 4),
+                             "value": p / max(mean_ms, 1.0) * 60_000}
         best = max(self.profiles, key=lambda name: (arms[name]["value"], name))
-        for a in arms.values():
-            a["value"] = round(a["value"], 3)  # sampled successes per minute
+        for arm in arms.values():
+            arm["value"] = round(arm["value"], 3)  # sampled successes per minute
         return Choice(best, {"method": "thompson", "objective": "successes per minute", "context": context,
-                             "scope": scope, "seed": self.seed, "arms": arms})
+                             "prior": f"stage-wide stats as up to {PRIOR_WEIGHT} observations", "seed": self.seed,
+                             "arms": arms})

@@ -39,7 +39,7 @@ def test_prefers_the_arm_with_more_successes_per_minute(tmp_path):
     assert picked.count("aggressive") > 30
     why = ThompsonChooser(store, "process", PROFILES, seed=1).choose(make_task("x")).why
     assert why["arms"]["aggressive"]["runs"] == 20 and why["arms"]["aggressive"]["successes"] == 18
-    assert why["method"] == "thompson" and why["scope"] in ("context", "stage")
+    assert why["method"] == "thompson" and why["context"] == "python/small/unknown"
 
 
 def test_context_buckets_size_and_failing_tests():
@@ -50,3 +50,29 @@ def test_context_buckets_size_and_failing_tests():
     assert task_context(task.model_copy(update={"history": [entry]})) == "python/small/fail2"
     big = make_task(code="x = 1\n" * 700)
     assert task_context(big).startswith("python/large/")
+
+
+def test_a_context_learns_its_own_best_arm_against_the_stage_wide_record(tmp_path):
+    # Stage-wide, aggressive wins everywhere it was tried (easy tasks); in the "fail3+" bucket it has failed
+    # slowly twice while conservative failed cheaply: there the bucket's own record must decide.
+    store = ProfileStore(tmp_path / "s.db")
+    for i in range(30):
+        store.record(Outcome(f"e{i}", "process", "aggressive", "passed", 1.0, 500.0, "local",
+                             context="python/small/fail1"), alpha=0.4)
+        store.record(Outcome(f"c{i}", "process", "conservative", "failed", 0.0, 500.0, "local",
+                             context="python/small/fail1"), alpha=0.4)
+    for i in range(2):
+        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 20000.0, "local",
+                             context="python/small/fail3+"), alpha=0.4)
+        store.record(Outcome(f"k{i}", "process", "conservative", "failed", 0.0, 1000.0, "local",
+                             context="python/small/fail3+"), alpha=0.4)
+    hopeless = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.0,
+                            tests=TestCounts(failed=4, total=4), duration_ms=1, sandbox="local")
+    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=5)
+    picks = [chooser.choose(make_task(f"h{i}").model_copy(update={"history": [hopeless]})).profile
+             for i in range(40)]
+    assert picks.count("conservative") > 30
+    easy = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
+                        tests=TestCounts(passed=1, failed=1, total=2), duration_ms=1, sandbox="local")
+    picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
+    assert picks.count("aggressive") > 35
