@@ -1,5 +1,6 @@
-"""Generated README sections: the event reference (quoted from `chain schema`) and the exit-code table (from
-`ExitStatus`). `python scripts/readme_sections.py --write` refreshes them; a test fails when they drift."""
+"""Generated doc sections: the event reference (quoted from `chain schema`), the exit-code table (from
+`ExitStatus`) and the bench report reference (from `chain.bench.results`). `make readme` refreshes them in
+README.md and docs/*.md; a test fails when they drift."""
 
 from __future__ import annotations
 
@@ -32,8 +33,24 @@ def _type_of(prop: dict | bool) -> str:
 
 def event_reference() -> str:
     schema = json_schema()
-    out = [f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved.", ""]
-    for name in ("Task", "Result", "ErrorEvent", "Notice", "HistoryEntry", "TestCase", "TestCounts"):
+    head = f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved."
+    return model_tables(schema, ["Task", "Result", "ErrorEvent", "Notice", "HistoryEntry", "TestCase", "TestCounts"],
+                        head)
+
+
+def bench_reference() -> str:
+    from .bench.results import BenchResults
+
+    schema = BenchResults.model_json_schema()
+    schema.setdefault("$defs", {})["BenchResults"] = {k: v for k, v in schema.items() if k != "$defs"}
+    names = ["BenchResults", "Suite", "Config", "Metrics", "Samples", "TaskOutcome", "EmaPoint", "Action"]
+    return model_tables(schema, names, "Generated from `chain.bench.results` (the pydantic models `results.json` "
+                        "is written and read with).")
+
+
+def model_tables(schema: dict, names: list[str], head: str) -> str:
+    out = [head, ""]
+    for name in names:
         model = schema["$defs"][name]
         out.append(f"#### `{name}`")
         if model.get("description"):
@@ -56,12 +73,13 @@ def exit_codes() -> str:
 
 
 SECTIONS = {"events": event_reference, "exit-codes": exit_codes}
+DOC_SECTIONS = {"docs/bench.md": {"bench-results": bench_reference}}
 
 
-def render(readme: str) -> str:
-    for name, make in SECTIONS.items():
+def render(readme: str, sections: dict | None = None) -> str:
+    for name, make in (SECTIONS if sections is None else sections).items():
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(readme):
-            raise ValueError(f"README has no <!-- {name}:begin/end --> markers")
+            raise ValueError(f"no <!-- {name}:begin/end --> markers")
         readme = pattern.sub(lambda m: m.group(1) + make() + m.group(2), readme)
     return readme

@@ -1,14 +1,19 @@
-"""Refresh (--write) or verify (--check, the default) the generated sections of README.md."""
+"""Refresh (--write) or verify (--check, the default) the generated sections of README.md and docs/*.md."""
 
 import sys
 from pathlib import Path
 
-from chain.docs import render
+from chain.docs import DOC_SECTIONS, SECTIONS, render
 
-readme = Path(__file__).resolve().parents[1] / "README.md"
-text = readme.read_text(encoding="utf-8")
-fresh = render(text)
-if "--write" in sys.argv:
-    readme.write_text(fresh, encoding="utf-8")
-elif fresh != text:
-    sys.exit("README.md is out of date: run `make readme`")
+root = Path(__file__).resolve().parents[1]
+stale = []
+for name, sections in {"README.md": SECTIONS, **DOC_SECTIONS}.items():
+    path = root / name
+    text = path.read_text(encoding="utf-8")
+    fresh = render(text, sections)
+    if "--write" in sys.argv:
+        path.write_text(fresh, encoding="utf-8")
+    elif fresh != text:
+        stale.append(name)
+if stale:
+    sys.exit(f"{', '.join(stale)} out of date: run `make readme`")

@@ -24,7 +24,7 @@ class Metrics(_Model):
     """Summary figures of one configuration over all its runs."""
 
     throughput: float = Field(description="Tasks finished per second (mean over runs).")
-    latency_p50_ms: float
+    latency_p50_ms: float = Field(description="Median task latency (see TaskOutcome.latency_ms).")
     latency_p95_ms: float
     latency_p99_ms: float
     success_rate: float = Field(ge=0, le=1, description="Fraction of tasks whose final result passed.")
@@ -64,15 +64,15 @@ class Config(_Model):
 class TaskOutcome(_Model):
     """One task's end in one run of one configuration (the per-task table)."""
 
-    config: str
-    run: int
+    config: str = Field(description="Id of the configuration.")
+    run: int = Field(description="Run number within the configuration, from 0.")
     task_id: str
     category: str = Field(description="Ground-truth category: bug, slow, correct; 'unknown' without ground truth.")
-    status: str
+    status: str = Field(description="Status of the final stage's result ('error' when it produced none).")
     profile: str = Field(description="Concrete profile of the final stage's result.")
-    latency_ms: float
-    optimality: float | None = None
-    location_hit: bool | None = None
+    latency_ms: float = Field(description="Start of the task's first stage execution to the end of its last.")
+    optimality: float | None = Field(None, description="See Metrics.optimality; None without ground truth.")
+    location_hit: bool | None = Field(None, description="Bug tasks: the edit touched every seeded line.")
 
 
 class EmaPoint(_Model):
@@ -100,19 +100,21 @@ class Action(_Model):
 
 
 class Suite(_Model):
-    path: str
-    tasks: int
+    """The suite the bench ran."""
+
+    path: str = Field(description="As given on the command line.")
+    tasks: int = Field(description="Number of tasks in it.")
     sha256: str = Field(description="Of the suite file, so compare can warn when two reports ran different suites.")
     generator: dict[str, Any] | None = Field(None, description="seed, mix, difficulty when made by `chain generate`.")
 
 
 class BenchResults(_Model):
-    chain_bench: int = RESULTS_VERSION
-    chain_version: str
-    created: str
+    chain_bench: int = Field(RESULTS_VERSION, description="Version of this format.")
+    chain_version: str = Field(description="chain version that measured it.")
+    created: str = Field(description="UTC time the report was written (ISO 8601).")
     machine: dict[str, Any] = Field(description="cores, python, platform, sandbox backend and its isolation.")
     suite: Suite
-    configs: list[Config]
-    tasks: list[TaskOutcome] = Field(default_factory=list)
-    ema: list[EmaPoint] = Field(default_factory=list)
-    timeline: list[Action] = Field(default_factory=list)
+    configs: list[Config] = Field(description="One entry per measured configuration, in run order.")
+    tasks: list[TaskOutcome] = Field(default_factory=list, description="Every task's end in every run.")
+    ema: list[EmaPoint] = Field(default_factory=list, description="The learned EMAs after each result.")
+    timeline: list[Action] = Field(default_factory=list, description="Every stage execution.")

@@ -6,7 +6,7 @@ import orjson
 from click.testing import CliRunner
 
 from chain.cli import cli
-from chain.docs import render
+from chain.docs import DOC_SECTIONS, render
 from chain.errors import ExitStatus
 from chain.protocol import Task, json_schema
 from tests.conftest import ROOT, make_task, ndjson, parse_lines
@@ -67,5 +67,8 @@ def test_profiles_json_and_reset(isolated_state):
 def test_readme_quotes_the_current_schema_and_exit_codes():
     readme = (ROOT / "README.md").read_text()
     assert render(readme) == readme, "README is stale: run `make readme`"
+    for name, sections in DOC_SECTIONS.items():
+        text = (ROOT / name).read_text()
+        assert render(text, sections) == text, f"{name} is stale: run `make readme`"
     for status in ExitStatus:
         assert f"| {status.value} | `{status.name}` |" in readme
