@@ -2,9 +2,13 @@
 
 One run = create a sandbox from the template (CHAIN_E2B_TEMPLATE / --e2b-template), upload the task's files and
 chain's pytest report plugin, run the command with the same report env as the local backends, download the report,
-kill the sandbox (always: finally, cancel watcher, kill_all). API failures (anything but the command's own exit)
-are retried with exponential backoff behind a circuit breaker shared by all runs; each retry and breaker change is
-recorded in `RunOutcome.events`, which StageContext.run_tests turns into `notice` events on stdout.
+kill the sandbox (always: finally, cancel watcher, kill_all). A command that may still be running (timed out,
+cancelled, interrupted) is killed by pid first: envd keeps a command running when its stream ends, and killing the
+sandbox does nothing where there is no control API (the SDK's debug mode). API failures (anything but the command's
+own exit or timeout; a sandbox dying under the command included) are retried with exponential backoff behind a
+circuit breaker shared by all runs; each retry and breaker change is recorded in `RunOutcome.events`, which
+StageContext.run_tests turns into `notice` events on stdout. tests/chain/sandbox/test_e2b_against_fake_envd.py
+checks this contract through the real SDK against a local envd fake.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +28,7 @@ from .workspace import PLUGIN_DIR, PLUGIN_MODULE
 ROOT_INSIDE = "/home/user/chain"  # the default E2B templates run as `user` with this home
 PLUGIN_SOURCE = Path(PLUGIN_DIR) / f"{PLUGIN_MODULE}.py"
 SANDBOX_GRACE_S = 60  # the sandbox's own lifetime outlives the command timeout, so a lost client cannot leak it
+KILL_TIMEOUT_S = 5  # a kill request that hangs must not hold up a timed-out or cancelled run
 
 
 def _env_int(name: str, default: int) -> int:
@@ -86,21 +92,22 @@ class E2BSandbox(Sandbox):
 
     def _attempt(self, spec: RunSpec, cancel: threading.Event | None) -> RunOutcome:
         from e2b import Sandbox as E2BClient
-        from e2b.exceptions import TimeoutException
+        from e2b.exceptions import SandboxNotRunningException, SandboxUnreachableException, TimeoutException
         from e2b.sandbox.commands.command_handle import CommandExitException
 
         started = time.monotonic()
         elapsed = lambda: (time.monotonic() - started) * 1000  # noqa: E731
         cap = spec.limits.output_bytes
         out, err = _Capped(cap), _Capped(cap)
-        box = None
+        live = None
         stop_watch = threading.Event()
         try:
-            box = E2BClient.create(template=self.template, timeout=int(spec.timeout_s) + SANDBOX_GRACE_S)
+            live = _Live(E2BClient.create(template=self.template, timeout=int(spec.timeout_s) + SANDBOX_GRACE_S))
+            box = live.box
             with self._lock:
-                self._live.add(box)
+                self._live.add(live)
             if cancel is not None:
-                threading.Thread(target=self._kill_on_cancel, args=(box, cancel, stop_watch), daemon=True).start()
+                threading.Thread(target=self._kill_on_cancel, args=(live, cancel, stop_watch), daemon=True).start()
             root = f"{ROOT_INSIDE}/{uuid.uuid4().hex[:12]}"
             uploads = [{"path": f"{root}/ws/{rel}", "data": text} for rel, text in spec.files.items()]
             uploads.append({"path": f"{root}/plugin/{PLUGIN_MODULE}.py", "data": PLUGIN_SOURCE.read_text()})
@@ -108,17 +115,32 @@ class E2BSandbox(Sandbox):
             envs = {"PYTHONPATH": f"{root}/plugin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
                     "PYTEST_PLUGINS": PLUGIN_MODULE, "PYTEST_ADDOPTS": "-p no:cacheprovider",
                     "CHAIN_PYTEST_REPORT": f"{root}/report.json", "HOME": f"{root}/ws", **spec.env}
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled()
+            command_started = time.monotonic()
+            # In the background, so the run knows the command's pid: ending the stream (the SDK's timeout,
+            # closing it) leaves the command running in the sandbox, so a timeout or a cancel kills it by pid.
+            handle = box.commands.run(spec.command, background=True, cwd=f"{root}/ws", envs=envs,
+                                      timeout=spec.timeout_s)
+            self._started(live, handle.pid)
             exit_code, timed_out = 0, False
             try:
-                box.commands.run(spec.command, cwd=f"{root}/ws", envs=envs, timeout=spec.timeout_s,
-                                 on_stdout=out.add, on_stderr=err.add)
+                handle.wait(on_stdout=out.add, on_stderr=err.add)
             except CommandExitException as exc:
                 exit_code = exc.exit_code
+            except (SandboxNotRunningException, SandboxUnreachableException):
+                raise  # the sandbox died or cannot be reached (both subclass TimeoutException): an API failure
             except TimeoutException:
-                if cancel is not None and cancel.is_set():
+                # The SDK also maps a proxy cancelling the stream to TimeoutException: only our own deadline
+                # having passed makes it the command's timeout.
+                if time.monotonic() - command_started < spec.timeout_s * 0.9 and not _is_set(cancel):
                     raise
                 exit_code, timed_out = None, True
-            cancelled = bool(cancel and cancel.is_set())
+            if not timed_out:
+                live.pid = None  # it ended: nothing left to kill
+            cancelled = _is_set(cancel)
+            if cancelled:
+                exit_code, timed_out = None, False
             report = None
             if not (timed_out or cancelled):
                 report = self._read_report(box, f"{root}/report.json")
@@ -126,15 +148,15 @@ class E2BSandbox(Sandbox):
                               stdout_bytes=out.total, stderr_bytes=err.total, timed_out=timed_out,
                               cancelled=cancelled, report=report)
         except Exception as exc:  # the SDK/API failed, not the code under test: retried by run()
-            if cancel is not None and cancel.is_set():
+            if _is_set(cancel):
                 return RunOutcome(exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
                                   cancelled=True)
             return RunOutcome(exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
                               error=f"{type(exc).__name__}: {exc}"[:500])
         finally:
             stop_watch.set()
-            if box is not None:
-                self._kill(box)
+            if live is not None:
+                self._kill(live)
 
     @staticmethod
     def _read_report(box: Any, path: str) -> dict[str, Any] | None:
@@ -147,30 +169,66 @@ class E2BSandbox(Sandbox):
         except (NotFoundException, ValueError):
             return None  # the command did not run pytest, or pytest died before writing
 
-    def _kill_on_cancel(self, box: Any, cancel: threading.Event, stop: threading.Event) -> None:
+    def _started(self, live: "_Live", pid: int) -> None:
+        with self._lock:
+            live.pid = pid
+            killed_meanwhile = live not in self._live
+        if killed_meanwhile:  # a cancel or kill_all came while the command was starting
+            self._kill_command(live.box, pid)
+
+    def _kill_on_cancel(self, live: "_Live", cancel: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
             if cancel.wait(0.1):
-                self._kill(box)
+                self._kill(live)
                 return
 
-    def _kill(self, box: Any) -> None:
+    def _kill(self, live: "_Live") -> None:
+        """Kill the command if it may still run, then the sandbox. Once per run, from whichever thread first."""
         with self._lock:
-            if box not in self._live:
+            if live not in self._live:
                 return
-            self._live.discard(box)
+            self._live.discard(live)
+            pid = live.pid
+        if pid is not None:
+            self._kill_command(live.box, pid)
         try:
-            box.kill()
+            live.box.kill()
         except Exception:  # already gone, or the API is down: its own timeout reaps it
+            pass
+
+    @staticmethod
+    def _kill_command(box: Any, pid: int) -> None:
+        # Killing the sandbox kills the command too, but only where the control API runs (not in debug mode or
+        # against a self-hosted envd); killing it first also ends its stream, so a cancelled run returns now.
+        try:
+            box.commands.kill(pid, request_timeout=KILL_TIMEOUT_S)
+        except Exception:  # it ended meanwhile, or the sandbox is gone
             pass
 
     def kill_all(self) -> None:
         with self._lock:
-            boxes = list(self._live)
-        for box in boxes:
-            threading.Thread(target=self._kill, args=(box,), daemon=True).start()
+            runs = list(self._live)
+        for live in runs:
+            threading.Thread(target=self._kill, args=(live,), daemon=True).start()
 
     def close(self) -> None:
         self.kill_all()
+
+
+class _Cancelled(Exception):
+    """The run was cancelled before its command started."""
+
+
+@dataclass(eq=False)
+class _Live:
+    """A sandbox this backend has to kill, and its command's pid while that may still be running."""
+
+    box: Any
+    pid: int | None = None
+
+
+def _is_set(event: threading.Event | None) -> bool:
+    return event is not None and event.is_set()
 
 
 class _Capped:

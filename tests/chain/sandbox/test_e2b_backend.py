@@ -1,6 +1,7 @@
-"""The e2b backend through the real e2b SDK. No envd fake yet: these tests use the SDK's debug mode
-(E2B_DEBUG=true: no control API, envd expected at localhost:49983) with NOTHING listening there, so every
-envd call fails for real and the backend's retries, backoff and circuit breaker are exercised end to end."""
+"""The e2b backend through the real e2b SDK with NOTHING listening for envd: the SDK's debug mode (E2B_DEBUG=true:
+no control API, envd expected at localhost:49983) against a closed port, so every envd call fails for real and the
+backend's retries, backoff and circuit breaker are exercised end to end. Runs against a local envd fake (passing,
+failing, timeout, cancel, transient failures) are in test_e2b_against_fake_envd.py."""
 
 from __future__ import annotations
 
