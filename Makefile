@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_STATE ?= .chain/demo.db
 JOBS   ?= auto
 
-.PHONY: demo test bench clean readme help
+.PHONY: demo test bench report clean readme help
 help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
 	@echo "make test   - run the test suite"
@@ -36,6 +36,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/passthrough.py
+
+# A small bench on a generated suite, its HTML report, and a full-page screenshot of it (headless Chromium).
+report: $(STAMP)
+	$(BIN)/chain generate --seed 7 --tasks 12 -o .chain/report/suite.ndjson
+	$(BIN)/chain bench .chain/report/suite.ndjson --concurrency 1,2 --report .chain/report
+	$(BIN)/python -m chain.bench.browser .chain/report/index.html .chain/report/index.png
 
 readme: $(STAMP)
 	$(BIN)/python scripts/readme_sections.py --write

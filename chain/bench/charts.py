@@ -1,5 +1,5 @@
-"""The report's six charts, each a static inline <svg class="chart" data-chart=NAME>, or None when the data
-cannot make a meaningful chart (the page then shows a "no data" note).
+"""The report's line and bar charts, each a static inline <svg class="chart" data-chart=NAME>, or None when the
+data cannot make a meaningful chart (the page then shows a "no data" note). outcomes.py has the status charts.
 
 Colours follow the profile everywhere (`Palette`); within a colour, dashes and marker shapes tell series
 apart, so the charts stay readable in greyscale. Every data mark has class "mark" and a <title> tooltip.
@@ -17,7 +17,6 @@ from .svg import (Area, LegendItem, Scale, box_swatch, chart, clip, finite, lege
                   nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis, y_axis)
 
 WIDE, HALF = 1160, 570  # chart widths: full row and half row of the page grid
-TIMELINE_MAX_ROWS = 40
 
 KNOWN_COLORS = {"conservative": "#1f6fb2", "balanced": "#2a9d5c", "aggressive": "#d1495b", "auto": "#7b52ab"}
 EXTRA_COLORS = ["#e07b00", "#00838f", "#b0417a", "#8a6d3b", "#3d5a80", "#6b7b2a", "#5c6b7a"]
@@ -56,17 +55,27 @@ class Series:
     color: str
     dash: str
     shape: str
-    points: list[tuple[float, float, str]] = field(default_factory=list)  # x, y, tooltip
+    points: list[tuple[float, float, str, str]] = field(default_factory=list)  # x, y, tooltip, episode
+    line_width: float = 2.0
+
+    def segments(self) -> list[list[tuple[float, float, str, str]]]:
+        """The points in x order, split wherever the episode changes (the line does not join episodes)."""
+        out: list[list] = []
+        for point in sorted(self.points, key=lambda p: (p[0], p[1])):
+            if not out or out[-1][-1][3] != point[3]:
+                out.append([])
+            out[-1].append(point)
+        return out
 
 
 def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, y_label: str,
                 x_ticks: list[float] | None = None, y_max: float | None = None, y_fmt=None,
-                target: tuple[float, str] | None = None) -> str | None:
+                target: tuple[float, str] | None = None, bands: list[tuple[float, float, str]] = ()) -> str | None:
     series = [s for s in series if s.points]
     if not series:
         return None
-    xs = [x for s in series for x, _, _ in s.points]
-    ys = [y for s in series for _, y, _ in s.points]
+    xs = [p[0] for s in series for p in s.points]
+    ys = [p[1] for s in series for p in s.points]
     top = y_max if y_max is not None else nice_top(max(ys) * 1.05)
     y_ticks = numeric_ticks(0, top, 5, y_fmt)
     left = 22 + max(text_width(label) for _, label in y_ticks) + 10
@@ -80,17 +89,22 @@ def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, 
         x = Scale(min(0.0, min(xs)), max(xs), area.left, area.right)
         x_tick_labels = numeric_ticks(x.low, x.high, 8)
     y = Scale(0, top, area.bottom, area.top)
-    body = [y_axis(area, y, y_ticks, y_label), x_axis(area, x, x_tick_labels, x_label)]
+    clamp = lambda v: x(min(max(v, x.low), x.high))  # noqa: E731
+    body = [tag("rect", {"class": "band", "x": clamp(start), "y": area.top, "width": max(clamp(end) - clamp(start), 0.0),
+                         "height": area.height}, title=label)
+            for index, (start, end, label) in enumerate(bands) if index % 2 == 0]
+    body += [y_axis(area, y, y_ticks, y_label), x_axis(area, x, x_tick_labels, x_label)]
     if target is not None:
         value, label = target
         body.append(tag("line", {"class": "target", "x1": area.left, "x2": area.right, "y1": y(value),
                                  "y2": y(value)}, title=label))
         body.append(text(area.right - 4, y(value) - 5, label, class_="target-label", text_anchor="end"))
     for s in series:
-        points = sorted(s.points)
-        if len(points) > 1:
-            body.append(polyline([(x(px), y(py)) for px, py, _ in points], s.color, s.dash, s.label))
-        body.extend(marker(s.shape, x(px), y(py), s.color, tip) for px, py, tip in points)
+        segments = s.segments()
+        body.append(polyline([[(x(p[0]), y(p[1])) for p in seg] for seg in segments], s.color, s.dash, s.label,
+                             s.line_width))
+        body.extend(marker(s.shape, x(px), y(py), s.color, tip, 3.0 if s.line_width < 2 else 4.0)
+                    for seg in segments for px, py, tip, _ in seg)
     items = [LegendItem(s.label, line_swatch(s.color, s.dash, s.shape)) for s in series]
     legend_svg, legend_height = legend(items, area.left, area.bottom + 50, width - area.left - 10)
     height = area.bottom + 50 + legend_height + 6
@@ -113,7 +127,7 @@ def _config_series(results: BenchResults, palette: Palette, value, tooltip) -> l
             style = _style_index(shapes_by, key[:2])
             series[key] = Series(f"{c.pattern} · {'→'.join(c.pipeline)} · {c.profile}", palette(c.profile),
                                  DASHES[style % len(DASHES)], SHAPES[style % len(SHAPES)])
-        series[key].points.append((float(c.concurrency), float(v), tooltip(c)))
+        series[key].points.append((float(c.concurrency), float(v), tooltip(c), ""))
     return list(series.values())
 
 
@@ -130,10 +144,10 @@ def efficiency(results: BenchResults, palette: Palette) -> str | None:
     series = _config_series(
         results, palette, lambda c: c.metrics.efficiency,
         lambda c: f"{c.id}\nconcurrency {c.concurrency}: efficiency {percent(c.metrics.efficiency or 0)}")
-    values = [y for s in series for _, y, _ in s.points]
+    values = [p[1] for s in series for p in s.points]
     if not values:
         return None
-    levels = sorted({x for s in series for x, _, _ in s.points})
+    levels = sorted({p[0] for s in series for p in s.points})
     top = nice_top(max(1.0, max(values)), 5)
     return _line_chart("efficiency", series, width=HALF, x_label="concurrency", y_label="efficiency T(N) / (N·T(1))",
                        x_ticks=levels, y_max=top, y_fmt=percent, target=(0.9, "90% target"))
@@ -149,12 +163,27 @@ def ema(results: BenchResults, palette: Palette) -> str | None:
         if key not in series:
             style = _style_index(stages, p.stage)
             series[key] = Series(f"{p.stage} · {p.profile}", palette(p.profile), DASHES[style % len(DASHES)],
-                                 SHAPES[style % len(SHAPES)])
+                                 SHAPES[style % len(SHAPES)], line_width=1.5)
         series[key].points.append((p.t_s, p.ema_success,
                                    f"{p.stage} · {p.profile} at {p.t_s:.1f} s\nEMA success {p.ema_success:.2f} "
-                                   f"after {p.executions} execution(s)\nconfig {p.config}"))
+                                   f"after {p.executions} execution(s)\nconfig {p.config}", p.config))
     return _line_chart("ema", list(series.values()), width=WIDE, x_label="seconds since the bench started",
-                       y_label="EMA success", y_max=1.0)
+                       y_label="EMA success", y_max=1.0, bands=episodes(results))
+
+
+def episodes(results: BenchResults) -> list[tuple[float, float, str]]:
+    """The time span of each config's learning (each config learns in a fresh store, so EMA lines break between
+    them); shaded alternately behind the EMA chart."""
+    spans: dict[str, list[float]] = {}
+    for p in results.ema:
+        if finite([p.t_s]):
+            span = spans.setdefault(p.config, [p.t_s, p.t_s])
+            span[0], span[1] = min(span[0], p.t_s), max(span[1], p.t_s)
+    for a in results.timeline:
+        if a.config in spans and finite([a.start_s, a.end_s]):
+            span = spans[a.config]
+            span[0], span[1] = min(span[0], a.start_s), max(span[1], a.end_s)
+    return sorted((start, end, f"config {config}") for config, (start, end) in spans.items())
 
 
 # ---- bar charts: latency, success ------------------------------------------------------------------------
@@ -258,72 +287,3 @@ def success(results: BenchResults, palette: Palette) -> str | None:
     legend_svg, legend_height = legend(items, area.left, area.bottom + 32, HALF - area.left - 10)
     return chart("success", HALF, area.bottom + 32 + legend_height + 6, "success rate per profile",
                  *body, legend_svg)
-
-
-# ---- action timeline ---------------------------------------------------------------------------------------
-
-STATUS_STYLES = {  # status -> fill opacity, stroke colour, dash: readable without telling colours apart
-    "passed": (1.0, None, ""),
-    "failed": (0.3, "profile", ""),
-    "error": (0.3, "#1a202c", "3 2"),
-    "timeout": (0.3, "#1a202c", "3 2"),
-    "cancelled": (0.0, "#718096", "1 2"),
-}
-
-
-def timeline_rows(results: BenchResults) -> list[tuple[tuple[str, int, str], list]]:
-    """One row per (config, run, task), earliest first."""
-    rows: dict[tuple[str, int, str], list] = defaultdict(list)
-    for a in results.timeline:
-        if finite([a.start_s, a.end_s]):
-            rows[(a.config, a.run, a.task_id)].append(a)
-    return sorted(rows.items(), key=lambda item: (min(a.start_s for a in item[1]), item[0]))
-
-
-def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, int]:
-    """The Gantt chart, the number of rows drawn and the number there were."""
-    rows = timeline_rows(results)
-    if not rows:
-        return None, 0, 0
-    shown = rows[:TIMELINE_MAX_ROWS]
-    actions = [a for _, acts in shown for a in acts]
-    row_h, heading_h = 16.0, 18.0
-    labels = [clip(task_id, 30) for (_, _, task_id), _ in shown]
-    left = max(text_width(label, 11) for label in labels) + 16
-    headings = 1 + sum(1 for i in range(1, len(shown)) if shown[i][0][:2] != shown[i - 1][0][:2])
-    area = Area(left, 8, WIDE - left - 20, len(shown) * row_h + headings * heading_h)
-    start = min(0.0, min(a.start_s for a in actions))
-    x = Scale(start, nice_top(max(max(a.end_s for a in actions), start + 1e-9)), area.left, area.right)
-    body = [x_axis(area, x, numeric_ticks(x.low, x.high, 10), "seconds since the bench started", grid=True)]
-    y, previous = area.top, None
-    for (config, run, task_id), acts in shown:
-        if (config, run) != previous:
-            body.append(tag("line", {"class": "separator", "x1": 0, "x2": area.right, "y1": y, "y2": y}))
-            body.append(text(4, y + 13, f"{config} · run {run}", class_="group-label"))
-            y += heading_h
-            previous = (config, run)
-        body.append(text(area.left - 8, y + 12, clip(task_id, 30), class_="row-label", text_anchor="end"))
-        for a in sorted(acts, key=lambda a: a.start_s):
-            opacity, stroke, dash = STATUS_STYLES.get(a.status, (0.3, "#1a202c", "3 2"))
-            color = palette(a.profile)
-            bx, width = x(a.start_s), max(x(a.end_s) - x(a.start_s), 2.0)
-            body.append(tag("rect", {"class": "mark bar", "x": bx, "y": y + 2, "width": width, "height": row_h - 4,
-                                     "fill": color, "fill-opacity": opacity,
-                                     "stroke": color if stroke == "profile" else stroke,
-                                     "stroke-width": "1.5" if stroke else None, "stroke-dasharray": dash or None},
-                            title=f"{a.task_id} · {a.stage} · {a.profile}\n{a.status}, {a.start_s:.2f}–{a.end_s:.2f} s"
-                                  f" ({a.end_s - a.start_s:.2f} s)\nconfig {a.config}, run {a.run}"))
-            if width > text_width(a.stage, 9) + 6:
-                body.append(text(bx + 3, y + row_h - 5, a.stage, class_="bar-label",
-                                 fill="#fff" if opacity == 1.0 else "#1a202c"))
-        y += row_h
-    profiles = dict.fromkeys(a.profile for a in actions)
-    statuses = dict.fromkeys(a.status for a in actions)
-    items = [LegendItem(p, box_swatch(palette(p))) for p in profiles]
-    for status in statuses:
-        opacity, stroke, dash = STATUS_STYLES.get(status, (0.3, "#1a202c", "3 2"))
-        items.append(LegendItem(status, box_swatch("#4a5568", opacity,
-                                                   "#4a5568" if stroke == "profile" else stroke, dash)))
-    legend_svg, legend_height = legend(items, area.left, area.bottom + 50, WIDE - area.left - 10)
-    svg = chart("timeline", WIDE, area.bottom + 50 + legend_height + 6, "action timeline", *body, legend_svg)
-    return svg, len(shown), len(rows)

@@ -7,7 +7,9 @@ screenshot; the page draws the same without it.
 
 from __future__ import annotations
 
-from . import charts
+from datetime import datetime
+
+from . import charts, outcomes
 from .results import BenchResults, Config
 from .svg import esc, percent
 
@@ -25,11 +27,12 @@ dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; 
 dl.meta dt { color: #4a5568; }
 dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-th, td { padding: 5px 8px; border-bottom: 1px solid #e8ebef; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; }
+th, td { padding: 5px 6px; border-bottom: 1px solid #e8ebef; text-align: left; vertical-align: top; }
 th { background: #f8f9fb; font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.id { overflow-wrap: anywhere; max-width: 300px; }
+td.id { min-width: 150px; max-width: 230px; }
+td.nowrap { white-space: nowrap; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
 .grid .wide { grid-column: 1 / -1; }
@@ -48,6 +51,8 @@ svg.chart .separator { stroke: #dde1e7; }
 svg.chart .axis-label { fill: #1a202c; font-size: 12px; }
 svg.chart .legend-label { fill: #1a202c; font-size: 12px; }
 svg.chart .bar-label { font-size: 9px; pointer-events: none; }
+svg.chart .bar-count { font-size: 10px; pointer-events: none; }
+svg.chart .band { fill: #f1f3f6; }
 svg.chart .target { stroke: #1a202c; stroke-width: 1.2; stroke-dasharray: 6 4; }
 svg.chart .target-label { fill: #1a202c; font-size: 11px; }
 svg.chart .mark:hover { stroke: #1a202c; stroke-width: 2; }
@@ -66,6 +71,7 @@ CHARTS = [  # name, heading, description, full row?
      True),
     ("success", "Success per profile", "Fraction of task runs whose final result passed, and the mean "
      "optimality against the suite's ground truth where it has one.", False),
+    ("outcomes", "Outcomes per profile", "How the task runs ended, by the profile of their final result.", False),
     ("ema", "EMA evolution", "The learned EMA success of each stage and profile after every learning step.", True),
     ("timeline", "Action timeline", "Each stage execution on each task; colour is the profile, the fill shows "
      "the status (solid: passed, pale: failed, dashed outline: error or timeout).", True),
@@ -76,6 +82,7 @@ NO_DATA = {
     "efficiency": "No efficiency figures: they need the same pattern and profile measured at concurrency 1.",
     "latency": "No latency figures were recorded.",
     "success": "No configuration was measured.",
+    "outcomes": "No task outcomes were recorded.",
     "ema": "No EMA points were recorded (no stage learned during this bench).",
     "timeline": "No actions were recorded.",
 }
@@ -89,11 +96,29 @@ def _fraction(value: float | None) -> str:
     return "—" if value is None else percent(value)
 
 
+def _breakable(text: str) -> str:
+    """Escaped, with line-break opportunities after the separators of config ids and race lists."""
+    out = esc(text)
+    for separator in (":", "|", ","):
+        out = out.replace(separator, separator + "<wbr>")
+    return out
+
+
+def _when(created: str) -> str:
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        return created
+    zone = moment.strftime(" %Z") if moment.tzinfo else ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (zone.replace("UTC+00:00", "UTC") if zone else "")
+
+
 def _config_row(c: Config, color: str) -> str:
     m = c.metrics
     cells = [
-        f'<td class="id">{esc(c.id)}</td>', f"<td>{esc(c.pattern)}</td>", f"<td>{esc(' → '.join(c.pipeline))}</td>",
-        f'<td><span class="swatch" style="background:{esc(color)}"></span>{esc(c.profile)}</td>',
+        f'<td class="id">{_breakable(c.id)}</td>', f"<td>{esc(c.pattern)}</td>",
+        f'<td>{esc(" → ".join(c.pipeline))}</td>',
+        f'<td class="nowrap"><span class="swatch" style="background:{esc(color)}"></span>{_breakable(c.profile)}</td>',
         f'<td class="num">{c.concurrency}</td>', f'<td class="num">{c.runs}</td>',
         f'<td class="num">{_number(c.wall_s, 1)}</td>', f'<td class="num">{_number(m.throughput, 3)}</td>',
         f'<td class="num">{_number(m.latency_p50_ms, 0)}</td>', f'<td class="num">{_number(m.latency_p95_ms, 0)}</td>',
@@ -120,12 +145,12 @@ def _header(results: BenchResults) -> str:
     facts = [("Suite", f"{suite.path} ({suite.tasks} tasks, sha256 {suite.sha256[:12]})"),
              ("Generator", ", ".join(f"{k}={v}" for k, v in (suite.generator or {}).items()) or "—"),
              ("Machine", ", ".join(f"{k}: {v}" for k, v in machine.items()) or "—"),
-             ("chain", results.chain_version), ("Date", results.created),
+             ("chain", results.chain_version), ("Date", _when(results.created)),
              ("Measured", f"{len(results.configs)} configurations, {len(results.tasks)} task outcomes, "
                           f"{len(results.timeline)} actions, {len(results.ema)} EMA points")]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     return (f'<header><h1>chain bench report</h1><p class="sub">{esc(suite.path)} · chain {esc(results.chain_version)}'
-            f' · {esc(results.created)}</p><section class="card"><dl class="meta">{items}</dl></section></header>')
+            f' · {esc(_when(results.created))}</p><section class="card"><dl class="meta">{items}</dl></section></header>')
 
 
 def _figure(name: str, heading: str, description: str, wide: bool, svg: str | None, note: str = "") -> str:
@@ -137,9 +162,10 @@ def _figure(name: str, heading: str, description: str, wide: bool, svg: str | No
 
 def render_html(results: BenchResults) -> str:
     palette = charts.Palette.of(results)
-    timeline_svg, shown, total = charts.timeline(results, palette)
+    timeline_svg, shown, total = outcomes.timeline(results, palette)
     drawn = {name: getattr(charts, name)(results, palette)
              for name in ("throughput", "efficiency", "latency", "success", "ema")}
+    drawn["outcomes"] = outcomes.outcomes(results, palette)
     drawn["timeline"] = timeline_svg
     notes = {name: "" for name in drawn}
     if total > shown:

@@ -44,18 +44,18 @@ def _write_csv(path: Path, columns: list[str], rows: list[list[object]]) -> Path
 
 
 def write_report(results: BenchResults, directory: Path) -> dict[str, Path]:
-    """Write every report file into `directory` (created if needed); returns them by name:
-    results, configs, tasks, ema, timeline, html."""
+    """Write every report file into `directory` (created if needed); returns their paths by file name:
+    results.json, configs.csv, tasks.csv, ema.csv, timeline.csv, index.html."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {"results": directory / "results.json"}
-    paths["results"].write_text(results.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths["configs"] = _write_csv(directory / "configs.csv", CONFIG_COLUMNS,
-                                  [_config_row(c) for c in results.configs])
+    paths = {"results.json": directory / "results.json"}
+    paths["results.json"].write_text(results.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    paths["configs.csv"] = _write_csv(directory / "configs.csv", CONFIG_COLUMNS,
+                                      [_config_row(c) for c in results.configs])
     for name, model, rows in (("tasks", TaskOutcome, results.tasks), ("ema", EmaPoint, results.ema),
                               ("timeline", Action, results.timeline)):
         columns = list(model.model_fields)
-        paths[name] = _write_csv(directory / f"{name}.csv", columns, _model_rows(rows, columns))
-    paths["html"] = directory / "index.html"
-    paths["html"].write_text(render_html(results), encoding="utf-8")
+        paths[f"{name}.csv"] = _write_csv(directory / f"{name}.csv", columns, _model_rows(rows, columns))
+    paths["index.html"] = directory / "index.html"
+    paths["index.html"].write_text(render_html(results), encoding="utf-8")
     return paths

@@ -191,10 +191,14 @@ def marker(shape: str, x: float, y: float, color: str, title: str, size: float =
     return tag("circle", {**style, "cx": x, "cy": y, "r": size}, title=title)
 
 
-def polyline(points: list[tuple[float, float]], color: str, dash: str, title: str) -> str:
-    d = "M" + " L".join(f"{num(x)} {num(y)}" for x, y in points)
-    return tag("path", {"class": "mark line", "d": d, "fill": "none", "stroke": color, "stroke-width": "2",
-                        "stroke-dasharray": dash or None}, title=title)
+def polyline(segments: list[list[tuple[float, float]]], color: str, dash: str, title: str,
+             width: float = 2.0) -> str:
+    """One line through each segment's points (a gap between segments: e.g. separate learning episodes)."""
+    d = " ".join("M" + " L".join(f"{num(x)} {num(y)}" for x, y in points) for points in segments if len(points) > 1)
+    if not d:
+        return ""
+    return tag("path", {"class": "mark line", "d": d, "fill": "none", "stroke": color, "stroke-width": num(width),
+                        "stroke-linejoin": "round", "stroke-dasharray": dash or None}, title=title)
 
 
 @dataclass

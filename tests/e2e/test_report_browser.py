@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from chain.bench import browser
-from chain.bench.charts import TIMELINE_MAX_ROWS
+from chain.bench.outcomes import TIMELINE_MAX_ROWS
 from chain.bench.report import write_report
 from chain.bench.results import (Action, BenchResults, Config, EmaPoint, Metrics, Samples, Suite,
                                  TaskOutcome)
 from tests.conftest import ROOT
 
-CHARTS = ["throughput", "efficiency", "latency", "success", "ema", "timeline"]
+CHARTS = ["throughput", "efficiency", "latency", "success", "outcomes", "ema", "timeline"]
 HOSTILE_ID = '<img src="x" onerror="console.error(1)">&"q"'  # task ids are user input
 TASK_IDS = ["bug_median", "bug_off_by_one", "slow_fib", "slow_dedupe", "correct_wordfreq", HOSTILE_ID]
 PIPELINE = ["analyze", "process"]
@@ -34,15 +34,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def realistic_results() -> BenchResults:
-    """A bench of 4 pattern/profile pairs at concurrency 1, 2, 4 over six tasks, simulated lane by lane, so
-    the timeline, the EMA trace and the metrics agree with each other the way the runner's would."""
+    """A bench of 4 pattern/profile pairs at concurrency 1, 2, 4 over six tasks, simulated lane by lane on one
+    clock, so the timeline, the EMA trace and the metrics agree with each other the way the runner's do."""
     rng = random.Random(7)
     configs, tasks, ema, timeline = [], [], [], []
-    learned: dict[tuple[str, str], tuple[float, int]] = {}
     clock, single = 0.0, {}
     for pattern, profile in SPECS:
         for n in (1, 2, 4):
             cid = f"{pattern}:{'|'.join(PIPELINE)}:{profile}:c{n}"
+            learned: dict[tuple[str, str], tuple[float, int]] = {}  # each config learns in a fresh store
             lanes, latencies, successes, optimality = [clock] * n, [], [], []
             for task_id in TASK_IDS:
                 lane = min(range(n), key=lanes.__getitem__)
@@ -157,7 +157,7 @@ def report(tmp_path_factory) -> tuple[BenchResults, dict[str, Path]]:
 
 @pytest.fixture(scope="module")
 def loaded(chromium, report) -> Loaded:
-    return Loaded(chromium, report[1]["html"])
+    return Loaded(chromium, report[1]["index.html"])
 
 
 def test_every_chart_is_drawn_with_its_data_points(loaded, report):
@@ -173,6 +173,7 @@ def test_every_chart_is_drawn_with_its_data_points(loaded, report):
     assert drawn["efficiency"]["points"] == len(results.configs)
     assert drawn["latency"]["bars"] == drawn["latency"]["drawn"] == 3 * len(results.configs)
     assert drawn["success"]["bars"] == 2 * len({c.profile for c in results.configs})  # success and optimality
+    assert drawn["outcomes"]["bars"] == len({(t.profile, t.status) for t in results.tasks})
     assert drawn["ema"]["points"] == len(results.ema)
 
 
@@ -212,11 +213,12 @@ def test_the_summary_table_lists_every_config(loaded, report):
 
 def test_csvs_and_json_match_the_model(report):
     results, paths = report
-    assert set(paths) == {"results", "configs", "tasks", "ema", "timeline", "html"}
-    assert BenchResults.model_validate_json(paths["results"].read_text()) == results
+    assert set(paths) == {"results.json", "configs.csv", "tasks.csv", "ema.csv", "timeline.csv", "index.html"}
+    assert all(path.parent == paths["index.html"].parent for path in paths.values())
+    assert BenchResults.model_validate_json(paths["results.json"].read_text()) == results
 
     def rows(name: str) -> list[dict]:
-        with paths[name].open(newline="", encoding="utf-8") as f:
+        with paths[f"{name}.csv"].open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
 
     configs = rows("configs")
@@ -236,14 +238,14 @@ def test_csvs_and_json_match_the_model(report):
 def test_a_degenerate_report_renders_without_errors(chromium, tmp_path):
     results = degenerate_results()
     paths = write_report(results, tmp_path)
-    loaded = Loaded(chromium, paths["html"])
+    loaded = Loaded(chromium, paths["index.html"])
     try:
         assert loaded.errors == []
         assert loaded.requests == [loaded.url]
         for name in ("throughput", "latency", "success"):  # one config still makes a chart
             chart = loaded.chart(name)
             assert chart is not None and chart["height"] > 0 and chart["marks"] > 0, name
-        for name in ("ema", "timeline", "efficiency"):  # nothing to draw: a note instead of an empty frame
+        for name in ("ema", "timeline", "efficiency", "outcomes"):  # nothing to draw: a note instead of an empty frame
             assert loaded.chart(name) is None
             assert loaded.page.locator(f'.no-data[data-chart="{name}"]').is_visible()
         assert "Only concurrency 1" in loaded.page.inner_text('[data-note="throughput"]')
@@ -251,8 +253,7 @@ def test_a_degenerate_report_renders_without_errors(chromium, tmp_path):
         assert not nan
     finally:
         loaded.page.close()
-    assert [len(rows) for rows in (paths["tasks"].read_text().splitlines(),
-                                   paths["ema"].read_text().splitlines())] == [1, 1]  # header only
+    assert [len(paths[name].read_text().splitlines()) for name in ("tasks.csv", "ema.csv")] == [1, 1]  # header only
 
 
 # ---- screenshots -------------------------------------------------------------------------------------------
@@ -265,15 +266,15 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_screenshot_captures_the_whole_page_at_the_requested_width(chromium_path, report, tmp_path):
-    png = browser.screenshot(report[1]["html"], tmp_path / "shot.png", width=1100)
+    png = browser.screenshot(report[1]["index.html"], tmp_path / "shot.png", width=1100)
     width, height = _png_size(png)
     assert width == 1100
-    assert height == browser.page_height(report[1]["html"], 1100) and height > 2000  # the page, not a window
+    assert height == browser.page_height(report[1]["index.html"], 1100) and height > 2000  # the page, not a window
 
 
 def test_the_screenshot_command_the_makefile_runs(chromium_path, report, tmp_path):
     png = tmp_path / "sub" / "index.png"
-    proc = subprocess.run([sys.executable, "-m", "chain.bench.browser", str(report[1]["html"]), str(png)],
+    proc = subprocess.run([sys.executable, "-m", "chain.bench.browser", str(report[1]["index.html"]), str(png)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert _png_size(png)[0] == 1280
