@@ -140,11 +140,24 @@ def _summary_table(results: BenchResults, palette: charts.Palette) -> str:
     return f'<div class="table-wrap"><table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return " · ".join(f"{k}: {_value(v)}" for k, v in value.items()) or "—"
+    return str(value)
+
+
 def _header(results: BenchResults) -> str:
-    suite, machine = results.suite, results.machine
+    suite = results.suite
+    # Flat machine facts share one line; a nested one (the sandbox's isolation) gets a line of its own.
+    flat = {k: v for k, v in results.machine.items() if not isinstance(v, dict)}
+    nested = [(k.replace("_", " ").capitalize(), _value(v)) for k, v in results.machine.items() if isinstance(v, dict)]
     facts = [("Suite", f"{suite.path} ({suite.tasks} tasks, sha256 {suite.sha256[:12]})"),
-             ("Generator", ", ".join(f"{k}={v}" for k, v in (suite.generator or {}).items()) or "—"),
-             ("Machine", ", ".join(f"{k}: {v}" for k, v in machine.items()) or "—"),
+             ("Generator", _value(suite.generator or {})),
+             ("Machine", _value(flat)), *nested,
              ("chain", results.chain_version), ("Date", _when(results.created)),
              ("Measured", f"{len(results.configs)} configurations, {len(results.tasks)} task outcomes, "
                           f"{len(results.timeline)} actions, {len(results.ema)} EMA points")]

@@ -100,7 +100,7 @@ def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, 
     headings = 1 + sum(1 for i in range(1, len(shown)) if shown[i][0][:2] != shown[i - 1][0][:2])
     area = Area(left, 8, WIDE - left - 20, len(shown) * row_h + headings * heading_h)
     start = min(0.0, min(a.start_s for a in actions))
-    x = Scale(start, nice_top(max(max(a.end_s for a in actions), start + 1e-9)), area.left, area.right)
+    x = Scale(start, nice_top(max(max(a.end_s for a in actions), start + 1e-9), 10), area.left, area.right)
     body = [x_axis(area, x, numeric_ticks(x.low, x.high, 10), "seconds since the bench started", grid=True)]
     y, previous = area.top, None
     for (config, run, task_id), acts in shown:

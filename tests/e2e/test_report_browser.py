@@ -194,6 +194,10 @@ def test_the_timeline_draws_the_earliest_rows_and_says_it_was_truncated(loaded, 
 def test_the_page_loads_without_console_errors_or_requests_beyond_itself(loaded):
     assert loaded.errors == []
     assert loaded.requests == [loaded.url]
+    # Nothing that could fetch later either (a link, a CSS url(), an import): the page works offline.
+    assert loaded.page.evaluate("document.querySelectorAll('[src], [href], [srcset], [action]').length") == 0
+    css = loaded.page.evaluate("[...document.querySelectorAll('style')].map(s => s.textContent).join('')")
+    assert "url(" not in css and "@import" not in css
 
 
 def test_user_text_is_escaped_not_interpreted(loaded):
