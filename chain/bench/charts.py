@@ -13,8 +13,8 @@ from statistics import fmean
 from typing import Iterable
 
 from .results import BenchResults, Config
-from .svg import (Area, LegendItem, Scale, box_swatch, chart, clip, finite, legend, line_swatch, marker,
-                  nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis, y_axis)
+from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, finite, legend, line_swatch,
+                  marker, nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis, y_axis)
 
 WIDE, HALF = 1160, 570  # chart widths: full row and half row of the page grid
 
@@ -90,8 +90,8 @@ def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, 
         x_tick_labels = numeric_ticks(x.low, x.high, 8)
     y = Scale(0, top, area.bottom, area.top)
     clamp = lambda v: x(min(max(v, x.low), x.high))  # noqa: E731
-    body = [tag("rect", {"class": "band", "x": clamp(start), "y": area.top, "width": max(clamp(end) - clamp(start), 0.0),
-                         "height": area.height}, title=label)
+    body = [tag("rect", {"class": "band", "x": clamp(start), "y": area.top, "height": area.height,
+                         "width": max(clamp(end) - clamp(start), 0.0)}, title=label)
             for index, (start, end, label) in enumerate(bands) if index % 2 == 0]
     body += [y_axis(area, y, y_ticks, y_label), x_axis(area, x, x_tick_labels, x_label)]
     if target is not None:
@@ -120,7 +120,7 @@ def _config_series(results: BenchResults, palette: Palette, value, tooltip) -> l
     series: dict[tuple, Series] = {}
     for c in results.configs:
         v = value(c)
-        if not finite([v]):
+        if not all_finite(v):
             continue
         key = _series_key(c)
         if key not in series:
@@ -157,7 +157,7 @@ def ema(results: BenchResults, palette: Palette) -> str | None:
     stages = [p.stage for p in results.ema]
     series: dict[tuple[str, str], Series] = {}
     for p in results.ema:
-        if not finite([p.t_s, p.ema_success]):
+        if not all_finite(p.t_s, p.ema_success):
             continue
         key = (p.stage, p.profile)
         if key not in series:
@@ -176,11 +176,11 @@ def episodes(results: BenchResults) -> list[tuple[float, float, str]]:
     them); shaded alternately behind the EMA chart."""
     spans: dict[str, list[float]] = {}
     for p in results.ema:
-        if finite([p.t_s]):
+        if all_finite(p.t_s):
             span = spans.setdefault(p.config, [p.t_s, p.t_s])
             span[0], span[1] = min(span[0], p.t_s), max(span[1], p.t_s)
     for a in results.timeline:
-        if a.config in spans and finite([a.start_s, a.end_s]):
+        if a.config in spans and all_finite(a.start_s, a.end_s):
             span = spans[a.config]
             span[0], span[1] = min(span[0], a.start_s), max(span[1], a.end_s)
     return sorted((start, end, f"config {config}") for config, (start, end) in spans.items())
@@ -194,8 +194,8 @@ PERCENTILES = (("P50", "latency_p50_ms", 0.35), ("P95", "latency_p95_ms", 0.65),
 def latency(results: BenchResults, palette: Palette) -> str | None:
     """Horizontal grouped bars, one group per config: long config ids stay readable as row labels."""
     configs = [c for c in results.configs
-               if finite([getattr(c.metrics, f) for _, f, _ in PERCENTILES]) and c.metrics.latency_p99_ms >= 0]
-    if not configs:
+               if all_finite(*(getattr(c.metrics, f) for _, f, _ in PERCENTILES)) and c.metrics.latency_p99_ms >= 0]
+    if not any(c.metrics.latency_p99_ms > 0 for c in configs):  # nothing finished: no bars to draw
         return None
     labels = [clip(c.id, 46) for c in configs]
     left = max(text_width(label, 11) for label in labels) + 16

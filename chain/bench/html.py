@@ -11,7 +11,7 @@ from datetime import datetime
 
 from . import charts, outcomes
 from .results import BenchResults, Config
-from .svg import esc, percent
+from .svg import all_finite, esc, percent
 
 CSS = """
 :root { color-scheme: light; }
@@ -80,7 +80,7 @@ CHARTS = [  # name, heading, description, full row?
 NO_DATA = {
     "throughput": "No configuration was measured.",
     "efficiency": "No efficiency figures: they need the same pattern and profile measured at concurrency 1.",
-    "latency": "No latency figures were recorded.",
+    "latency": "No latency figures: no task finished.",
     "success": "No configuration was measured.",
     "outcomes": "No task outcomes were recorded.",
     "ema": "No EMA points were recorded (no stage learned during this bench).",
@@ -89,11 +89,11 @@ NO_DATA = {
 
 
 def _number(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    return f"{value:,.{digits}f}" if all_finite(value) else "—"
 
 
 def _fraction(value: float | None) -> str:
-    return "—" if value is None else percent(value)
+    return percent(value) if all_finite(value) else "—"
 
 
 def _breakable(text: str) -> str:
@@ -162,8 +162,9 @@ def _header(results: BenchResults) -> str:
              ("Measured", f"{len(results.configs)} configurations, {len(results.tasks)} task outcomes, "
                           f"{len(results.timeline)} actions, {len(results.ema)} EMA points")]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
-    return (f'<header><h1>chain bench report</h1><p class="sub">{esc(suite.path)} · chain {esc(results.chain_version)}'
-            f' · {esc(_when(results.created))}</p><section class="card"><dl class="meta">{items}</dl></section></header>')
+    subtitle = f"{suite.path} · chain {results.chain_version} · {_when(results.created)}"
+    return (f'<header><h1>chain bench report</h1><p class="sub">{esc(subtitle)}</p>'
+            f'<section class="card"><dl class="meta">{items}</dl></section></header>')
 
 
 def _figure(name: str, heading: str, description: str, wide: bool, svg: str | None, note: str = "") -> str:

@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 
 from .charts import HALF, WIDE, Palette
 from .results import Action, BenchResults
-from .svg import (Area, LegendItem, Scale, box_swatch, chart, clip, finite, legend, nice_top, numeric_ticks,
-                  percent, tag, text, text_width, x_axis)
+from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, legend, nice_top,
+                  numeric_ticks, percent, tag, text, text_width, x_axis)
 
 TIMELINE_MAX_ROWS = 40
 STATUS_ORDER = ["passed", "failed", "error", "timeout", "cancelled"]
@@ -83,7 +83,7 @@ def timeline_rows(results: BenchResults) -> list[tuple[tuple[str, int, str], lis
     """One row per (config, run, task), earliest first."""
     rows: dict[tuple[str, int, str], list[Action]] = defaultdict(list)
     for a in results.timeline:
-        if finite([a.start_s, a.end_s]):
+        if all_finite(a.start_s, a.end_s):
             rows[(a.config, a.run, a.task_id)].append(a)
     return sorted(rows.items(), key=lambda item: (min(a.start_s for a in item[1]), item[0]))
 
@@ -119,7 +119,8 @@ def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, 
                                      f"{a.end_s:.2f} s ({a.end_s - a.start_s:.2f} s)\nconfig {a.config}, run {a.run}"))
             if width > text_width(a.stage, 9) + 6:
                 solid = STATUS_STYLES.get(a.status, OTHER_STYLE)[0] == 1.0
-                body.append(text(bx + 3, y + row_h - 5, a.stage, class_="bar-label", fill="#fff" if solid else "#1a202c"))
+                body.append(text(bx + 3, y + row_h - 5, a.stage, class_="bar-label",
+                                 fill="#fff" if solid else "#1a202c"))
         y += row_h
     items = [LegendItem(p, box_swatch(palette(p))) for p in dict.fromkeys(a.profile for a in actions)]
     items += _status_legend(_ordered(a.status for a in actions))

@@ -51,7 +51,12 @@ def text(x: float, y: float, content: str, **attrs: object) -> str:
 
 
 def finite(values) -> list[float]:
+    """The values that are numbers to draw (None, NaN and infinities left out)."""
     return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def all_finite(*values) -> bool:
+    return all(v is not None and math.isfinite(v) for v in values)
 
 
 # ---- scales and ticks -----------------------------------------------------------------------------------
