@@ -13,8 +13,9 @@ from statistics import fmean
 from typing import Iterable
 
 from .results import BenchResults, Config
-from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, finite, legend, line_swatch,
-                  marker, nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis, y_axis)
+from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, clip_middle, finite, legend,
+                  line_swatch, marker, nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis,
+                  y_axis)
 
 WIDE, HALF = 1160, 570  # chart widths: full row and half row of the page grid
 
@@ -197,7 +198,7 @@ def latency(results: BenchResults, palette: Palette) -> str | None:
                if all_finite(*(getattr(c.metrics, f) for _, f, _ in PERCENTILES)) and c.metrics.latency_p99_ms >= 0]
     if not any(c.metrics.latency_p99_ms > 0 for c in configs):  # nothing finished: no bars to draw
         return None
-    labels = [clip(c.id, 46) for c in configs]
+    labels = [clip_middle(c.id, 56) for c in configs]
     left = max(text_width(label, 11) for label in labels) + 16
     bar, group = 8.0, 3 * 8.0 + 12
     area = Area(left, 10, WIDE - left - 60, group * len(configs))

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 from .charts import HALF, WIDE, Palette
 from .results import Action, BenchResults
-from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, legend, nice_top,
+from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, clip_middle, legend, nice_top,
                   numeric_ticks, percent, tag, text, text_width, x_axis)
 
 TIMELINE_MAX_ROWS = 40
@@ -96,7 +96,7 @@ def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, 
     shown = rows[:TIMELINE_MAX_ROWS]
     actions = [a for _, acts in shown for a in acts]
     row_h, heading_h = 16.0, 18.0
-    left = max(text_width(clip(task_id, 30), 11) for (_, _, task_id), _ in shown) + 16
+    left = max(text_width(clip_middle(task_id, 30), 11) for (_, _, task_id), _ in shown) + 16
     headings = 1 + sum(1 for i in range(1, len(shown)) if shown[i][0][:2] != shown[i - 1][0][:2])
     area = Area(left, 8, WIDE - left - 20, len(shown) * row_h + headings * heading_h)
     start = min(0.0, min(a.start_s for a in actions))
@@ -109,7 +109,7 @@ def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, 
             body.append(text(4, y + 13, f"{config} · run {run}", class_="group-label"))
             y += heading_h
             previous = (config, run)
-        body.append(text(area.left - 8, y + 12, clip(task_id, 30), class_="row-label", text_anchor="end"))
+        body.append(text(area.left - 8, y + 12, clip_middle(task_id, 30), class_="row-label", text_anchor="end"))
         for a in sorted(acts, key=lambda a: a.start_s):
             # A 1.5 px gap keeps back-to-back stages of one task apart.
             bx, width = x(a.start_s) + 0.75, max(x(a.end_s) - x(a.start_s) - 1.5, 2.0)

@@ -29,6 +29,14 @@ def clip(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
+def clip_middle(text: str, max_chars: int) -> str:
+    """Shortened in the middle: config ids and task ids differ at their ends (':c2', '_17')."""
+    if len(text) <= max_chars:
+        return text
+    tail = (max_chars - 1) // 2
+    return text[: max_chars - 1 - tail] + "…" + text[len(text) - tail:]
+
+
 def num(value: float) -> str:
     """A coordinate: one decimal is plenty on screen and keeps the page small."""
     out = f"{value:.1f}".rstrip("0").rstrip(".")
