@@ -22,8 +22,10 @@ that the sandbox "was not found".
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.parser
 import email.policy
+import fcntl
 import json
 import os
 import queue
@@ -40,12 +42,33 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 ENVD_PORT = 49983  # the port the SDK's debug mode connects to
 END_STREAM = 0x02  # Connect envelope flag of the last message (trailers / error)
 SANDBOX_HOME = "/home/user"
+
+
+@contextlib.contextmanager
+def envd_port(port: int = ENVD_PORT, within_s: float = 120.0) -> Iterator[None]:
+    """Hold the machine-wide claim on envd's port: one fake (or one test that needs the port closed) at a time,
+    across pytest workers and sessions. `xdist_group` alone cannot promise it: pytest 9 ignores the node id
+    suffix pytest-xdist 3.8 groups by, and other sessions on the machine never see our groups anyway."""
+    with open(Path(tempfile.gettempdir()) / f"chain-envd-{port}.lock", "w") as fh:
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"port {port} stayed claimed by another test for {within_s:g}s") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def envelope(payload: dict[str, Any], flags: int = 0) -> bytes:
@@ -62,7 +85,6 @@ class FakeProcess:
     envs: dict[str, str]
     popen: subprocess.Popen
     events: "queue.Queue[tuple[str, Any]]" = field(default_factory=queue.Queue)
-    abandoned: bool = False  # the client stopped listening before the end event
 
     @property
     def running(self) -> bool:
@@ -85,6 +107,7 @@ class EnvdFake:
         self._gone = False  # the sandbox "died": the next /health probe gets the proxy's 502
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._claim = contextlib.ExitStack()  # holds the port's claim while serving
 
     # -- what tests use ------------------------------------------------------------------------------------
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -118,15 +141,12 @@ class EnvdFake:
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> "EnvdFake":
         handler = type("Handler", (_EnvdHandler,), {"fake": self})
-        deadline = time.monotonic() + 10
-        while True:  # the port is one per machine: wait a little for another run's fake to let go of it
-            try:
-                self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        self._claim.enter_context(envd_port(self.port))
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        except OSError:
+            self._claim.close()
+            raise
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -141,6 +161,7 @@ class EnvdFake:
                 _kill_group(proc.popen)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+        self._claim.close()
 
     def __enter__(self) -> "EnvdFake":
         return self.start()
@@ -306,8 +327,10 @@ class _EnvdHandler(BaseHTTPRequestHandler):
             return self._json(200, {})
         if route == "/process.Process/List":
             self._body()
+            with self.fake._lock:
+                procs = list(self.fake.processes.values())
             listed = [{"pid": p.pid, "config": {"cmd": p.cmd, "args": p.args, "envs": p.envs, "cwd": p.cwd}}
-                      for p in self.fake.processes.values() if p.running]
+                      for p in procs if p.running]
             return self._json(200, {"processes": listed})
         self._body()
         self._connect_error(404, "unimplemented", f"{route} is not served by the envd fake")
@@ -353,11 +376,9 @@ class _EnvdHandler(BaseHTTPRequestHandler):
                     kind, value = proc.events.get(timeout=0.05)
                 except queue.Empty:
                     if self._client_gone():
-                        proc.abandoned = True
                         return
                     if deadline is not None and time.monotonic() > deadline:
                         # a Connect server ends a call past its deadline; envd leaves the process running
-                        proc.abandoned = True
                         self.wfile.write(envelope({"error": {"code": "deadline_exceeded",
                                                              "message": "the stream's deadline passed"}},
                                                   END_STREAM))
@@ -370,7 +391,7 @@ class _EnvdHandler(BaseHTTPRequestHandler):
                 data = base64.b64encode(value).decode()
                 self.wfile.write(envelope({"event": {"data": {kind: data}}}))
         except (BrokenPipeError, ConnectionResetError):
-            proc.abandoned = True
+            pass  # the client went away; the command keeps running, as under envd
 
     def _crash(self, proc: FakeProcess) -> bool:
         """The sandbox dies under the command: the process is gone and the stream reset without an end event."""

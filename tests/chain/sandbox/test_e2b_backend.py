@@ -13,6 +13,7 @@ from chain import registry
 from chain.resilience import Backoff, CircuitBreaker
 from chain.sandbox import RunSpec
 from chain.sandbox.e2b_backend import E2BSandbox
+from tests.chain.sandbox.envd_fake import envd_port
 
 pytestmark = pytest.mark.xdist_group("envd")  # port 49983 is one per machine
 
@@ -35,7 +36,13 @@ def test_e2b_template_from_env(monkeypatch):
     assert E2BSandbox().describe()["template"] == "my-python"
 
 
-def test_e2b_against_unreachable_envd_retries_with_backoff_then_opens_circuit(monkeypatch):
+@pytest.fixture
+def envd_port_closed():
+    with envd_port():  # no envd fake of another test or worker may start meanwhile
+        yield
+
+
+def test_e2b_against_unreachable_envd_retries_with_backoff_then_opens_circuit(monkeypatch, envd_port_closed):
     if not _envd_port_free():
         pytest.skip("something listens on 49983")
     monkeypatch.setenv("E2B_DEBUG", "true")
