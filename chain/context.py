@@ -86,7 +86,7 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
     if counts.failed or counts.errors:
         return ev("failed", f"{tally} in {secs:.2f}s")
     if code != 0:
-        why = f"killed by {sig}" if sig else f"exit code {code}"
+        why = f"killed by {sig}" if sig else f"exit code {code}" if code is not None else "gave no exit code"
         return ev("failed", f"{tally}; command {why} in {secs:.2f}s")
     return ev("passed", f"{tally} in {secs:.2f}s")
 

@@ -144,9 +144,15 @@ class E2BSandbox(Sandbox):
             report = None
             if not (timed_out or cancelled):
                 report = self._read_report(box, f"{root}/report.json")
+            notes = []
+            if exit_code == -1:
+                # envd reports -1 for a command ended by a signal and does not say which; read as a local
+                # exit code it would claim SIGHUP
+                exit_code = None
+                notes.append("command killed by a signal (envd does not report which)")
             return RunOutcome(exit_code=exit_code, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
                               stdout_bytes=out.total, stderr_bytes=err.total, timed_out=timed_out,
-                              cancelled=cancelled, report=report)
+                              cancelled=cancelled, report=report, notes=notes)
         except Exception as exc:  # the SDK/API failed, not the code under test: retried by run()
             if _is_set(cancel):
                 return RunOutcome(exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),

@@ -114,6 +114,18 @@ def test_fake_envd_failing_task_has_per_test_outcomes_and_the_failure_message(en
     assert envd.running() == [] and not e2b._live
 
 
+def test_fake_envd_a_command_killed_by_a_signal_is_not_reported_as_sighup(envd, e2b):
+    # envd reports exit code -1 for any signal; read as a local exit code that would be "killed by SIGHUP"
+    spec = RunSpec(files={"test_die.py": "import os, signal\n\ndef test_die():\n"
+                                         "    os.kill(os.getpid(), signal.SIGKILL)\n"},
+                   command=PYTEST, timeout_s=30)
+    outcome = e2b.run(spec)
+    assert outcome.error is None and outcome.exit_code is None
+    ev = judge(outcome, 30)
+    assert ev.status == "failed"  # not passed, not a sandbox error
+    assert "SIGHUP" not in ev.summary and "killed by a signal (envd does not report which)" in ev.summary
+
+
 def test_fake_envd_timeout_is_a_timeout_and_the_command_is_killed(envd, e2b):
     outcome = e2b.run(RunSpec(files=SLEEPS_FOREVER, command=PYTEST, timeout_s=1.5))
 
