@@ -59,6 +59,11 @@ class ThompsonChooser:
         overall = self.store.arm_stats(self.stage) if self.store else {}
         known = [s["mean_ms"] for s in overall.values() if s["mean_ms"]]
         prior_ms = sum(known) / len(known) if known else 1000.0
+        # What tasks of this context cost, whoever ran them: the duration guess for an arm not yet tried here.
+        # (An arm's stage-wide mean is no guide: one profile may spend minutes on hopeless tasks and
+        # seconds on easy ones.)
+        here = [(s["runs"], s["mean_ms"]) for s in local.values() if s["mean_ms"]]
+        context_ms = sum(n * ms for n, ms in here) / sum(n for n, _ in here) if here else None
         rng = self._rng(task)
         arms = {}
         for profile in self.profiles:
@@ -72,8 +77,12 @@ class ThompsonChooser:
             rate = o_wins / o_runs if o_runs else 0.5
             a = 1 + wins + weight * rate
             b = 1 + (runs - wins) + weight * (1 - rate)
-            o_ms = float(o.get("mean_ms") or prior_ms)
-            mean_ms = (runs * float(c["mean_ms"]) + weight * o_ms) / (runs + weight) if runs else o_ms
+            if runs:
+                mean_ms = float(c["mean_ms"])
+            elif context_ms is not None:
+                mean_ms = context_ms
+            else:
+                mean_ms = float(o.get("mean_ms") or prior_ms)
             p = rng.betavariate(a, b)
             arms[profile] = {"runs": runs, "successes": wins, "stage_runs": o_runs, "stage_successes": o_wins,
                              "mean_ms": round(mean_ms, 1), "sampled_success": round(p, 4),

@@ -12,7 +12,7 @@ import click
 
 from .. import __version__, registry
 from ..errors import ChainError, ExitStatus
-from . import bench_cmd, compare_cmd, profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
+from . import bench_cmd, compare_cmd, generate_cmd, profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
 
 
 class ChainGroup(click.Group):
@@ -57,6 +57,7 @@ cli.add_command(profiles_cmd.profiles)
 cli.add_command(stage_cmd.run_command)
 cli.add_command(trajectories_cmd.trajectories)
 cli.add_command(stats_cmd.stats)
+cli.add_command(generate_cmd.generate)
 cli.add_command(bench_cmd.bench)
 cli.add_command(compare_cmd.compare_command, name="compare")
 from .doctor_cmd import doctor  # noqa: E402  (sandbox isolation report)

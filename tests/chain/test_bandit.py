@@ -76,3 +76,21 @@ def test_a_context_learns_its_own_best_arm_against_the_stage_wide_record(tmp_pat
                         tests=TestCounts(passed=1, failed=1, total=2), duration_ms=1, sandbox="local")
     picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
     assert picks.count("aggressive") > 35
+
+
+def test_an_arm_untried_in_a_context_is_not_judged_by_its_slow_runs_elsewhere(tmp_path):
+    # aggressive spent 40 s per hopeless task ("fail3+") but was never tried on "fail1" tasks, where the
+    # context's runs take 1 s: its duration guess there is the context's, so it gets explored
+    store = ProfileStore(tmp_path / "s.db")
+    for i in range(6):
+        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 40000.0, "local",
+                             context="python/small/fail3+"), alpha=0.4)
+        store.record(Outcome(f"e{i}", "process", "conservative", "passed" if i % 2 else "failed", 0.5, 1000.0,
+                             "local", context="python/small/fail1"), alpha=0.4)
+    easy = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
+                        tests=TestCounts(passed=1, failed=1, total=2), duration_ms=1, sandbox="local")
+    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=2)
+    why = chooser.choose(make_task("e").model_copy(update={"history": [easy]})).why
+    assert why["arms"]["aggressive"]["mean_ms"] == 1000.0
+    picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
+    assert picks.count("aggressive") >= 2  # still explored, not written off by its cost on other tasks
