@@ -38,7 +38,7 @@ class SlowForm:
     text: str
     rewrite_kind: str  # "memoize", "set membership", "hoist len" or "join": the rewrite that fixes it
     speedup_class: str  # e.g. "exponential->linear" (see generate.SPEEDUP_CLASSES)
-    min_speedup: float  # what optimize should at least measure on the benchmark once rewritten
+    min_speedup: float  # floor for the benchmark's wall-clock speedup optimize measures once rewritten
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ def stairs(rng: random.Random) -> Unit:
              Case(fewest, "exact", f"{fewest}({k * rng.randint(2, 9)})"),
              Case(fewest, "remainder", f"{fewest}({k * rng.randint(2, 9) + 1})"), Case(fewest, "zero", f"{fewest}(0)")]
     bench = (f"{ways}({big})", "for h in range(200000):", f"    {fewest}(h)")
-    slow = SlowForm(ways, slow_text, "memoize", "exponential->linear", 5.0)
+    slow = SlowForm(ways, slow_text, "memoize", "exponential->linear", 3.0)
     return Unit("stairs", pick(rng, ("stairs", "climb", "steps")), text, (ways, fewest), tuple(cases), bench, slow)
 
 

@@ -120,7 +120,7 @@ def grid(rng: random.Random) -> Unit:
              "for i in range(40):", "    for j in range(40):", f"        {neighbours}(board, i, j)")
     return Unit("grid", pick(rng, ("grid", "board", "matrix_util")), head + fast,
                 (row_sums, col_sums, neighbours, paths), tuple(cases), bench,
-                SlowForm(paths, head + slow, "memoize", "exponential->polynomial", 5.0))
+                SlowForm(paths, head + slow, "memoize", "exponential->polynomial", 3.0))
 
 
 def runs(rng: random.Random) -> Unit:

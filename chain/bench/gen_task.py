@@ -124,11 +124,18 @@ def _layout(rng: random.Random, parts: list[Part]) -> dict[str, list[Part]]:
         rng.shuffle(together)
         modules = {primary.unit.module: together}
     for name, members in modules.items():
+        for part in members:
+            part.module = name
+    return modules
+
+
+def _number_lines(modules: dict[str, list[Part]]) -> None:
+    """Where each part starts in its module, once the texts are final."""
+    for members in modules.values():
         line = 1
         for part in members:
-            part.module, part.first_line = name, line
+            part.first_line = line
             line += part.text.strip("\n").count("\n") + 3  # the unit's lines plus two blank lines
-    return modules
 
 
 def _module_text(members: list[Part], buggy: bool) -> str:
@@ -174,6 +181,7 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
         raise GeneratorError(f"family {family} has no slow form")
     parts = [_prepare(u) for u in [primary_unit, *_helpers(rng, primary_unit, HELPER_UNITS[difficulty])]]
     primary = parts[0]
+    modules = _layout(rng, parts)  # drawn before anything category-specific: the categories look alike
     if category == "slow":
         slow = primary_unit.slow
         again = outcomes(slow.text, [c.expr for c in primary.cases], SLOW_STEP_LIMIT)
@@ -185,7 +193,7 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
         if difficulty == "hard" and rng.random() < 0.5:
             helper = parts[1 + rng.randrange(len(parts) - 1)]
             _seed_bug(rng, helper, single_test=False)
-    modules = _layout(rng, parts)
+    _number_lines(modules)
     correct: dict[str, str] = {}
     given: dict[str, str] = {}
     for name, members in modules.items():

@@ -81,7 +81,7 @@ def text(rng: random.Random) -> Unit:
              Case(slug, "title", f"{slug}({titled!r})"), Case(slug, "punctuation", f"{slug}({punctuated!r})"),
              Case(slug, "spaces", f"{slug}({spaced!r})"), Case(slug, "only_symbols", f"{slug}('-- !! ??')"),
              Case(escape, "markup", f"{escape}({markup!r})"), Case(escape, "plain", f"{escape}({name!r})")]
-    bench = (f"page = {markup!r} * 4000", "for _ in range(25):", f"    {escape}(page)",
+    bench = (f"page = {markup!r} * 4000", "for _ in range(40):", f"    {escape}(page)",
              f"{normalize}(page)", f"{slug}(page)", f"{initials}({name!r})")
     return Unit("text", pick(rng, ("textutil", "cleanup", "strings_util")), head + fast, (normalize, initials, slug, escape),
                 tuple(cases), bench, SlowForm(escape, head + slow, "join", "constant-factor", 1.2))
@@ -137,9 +137,9 @@ def words(rng: random.Random) -> Unit:
              Case(top, "mixed", f"{top}({first!r}, 1)"),
              Case(content, "mixed", f"{content}({first!r})"), Case(content, "sentence", f"{content}({sentence!r})"),
              Case(content, "no_stop_words", f"{content}({tie!r})")]
-    bench = (f"page = {sentence!r} * 4000", "for _ in range(20):", f"    {content}(page)", f"{top}(page[:5000], 5)")
+    bench = (f"page = {sentence!r} * 4000", "for _ in range(40):", f"    {content}(page)", f"{top}(page[:5000], 5)")
     return Unit("words", pick(rng, ("wordstats", "wordcount", "vocab")), fast, (counts, top, content), tuple(cases),
-                bench, SlowForm(content, slow, "set membership", "linear->constant", 2.0))
+                bench, SlowForm(content, slow, "set membership", "linear->constant", 1.5))
 
 
 def rules(rng: random.Random) -> Unit:
