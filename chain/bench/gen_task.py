@@ -187,7 +187,7 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
         again = outcomes(slow.text, [c.expr for c in primary.cases], SLOW_STEP_LIMIT)
         if not all(a.kind == "value" and a.same_as(e) for a, e in zip(again, primary.expected)):
             raise GeneratorError(f"{family}: slow form disagrees with the correct one")
-        primary.text, primary.sites = slow.text, []
+        primary.text, primary.sites = split_markers(slow.text.strip("\n") + "\n")[0], []
     elif category == "bug":
         _seed_bug(rng, primary, single_test=difficulty == "hard")
         if difficulty == "hard" and rng.random() < 0.5:

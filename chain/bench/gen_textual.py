@@ -137,7 +137,7 @@ def words(rng: random.Random) -> Unit:
              Case(top, "mixed", f"{top}({first!r}, 1)"),
              Case(content, "mixed", f"{content}({first!r})"), Case(content, "sentence", f"{content}({sentence!r})"),
              Case(content, "no_stop_words", f"{content}({tie!r})")]
-    bench = (f"page = {sentence!r} * 4000", "for _ in range(40):", f"    {content}(page)", f"{top}(page[:5000], 5)")
+    bench = (f"page = {sentence + ' '!r} * 4000", "for _ in range(40):", f"    {content}(page)", f"{top}(page[:5000], 5)")
     return Unit("words", pick(rng, ("wordstats", "wordcount", "vocab")), fast, (counts, top, content), tuple(cases),
                 bench, SlowForm(content, slow, "set membership", "linear->constant", 1.5))
 

@@ -31,7 +31,7 @@ OPERATORS = ("swap comparison", "swap arithmetic", "swap boolean", "off-by-one",
              "negate condition", "negate constant", "swap arguments", "replace name", "similar function",
              "replace return value", "delete statement")
 TRUTH_WORDS = ("bug", "slow", "correct", "category", "difficulty", "easy", "medium", "hard", "truth", "operator",
-               "mutat", "seeded", "rewrite", "speedup", "memoiz", "lru_cache", "optimi")
+               "mutat", "seeded", "rewrite", "speedup", "memoiz", "lru_cache", "optimi", "#@", "~~")
 
 
 @pytest.fixture(scope="module")
