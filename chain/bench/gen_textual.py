@@ -83,8 +83,9 @@ def text(rng: random.Random) -> Unit:
              Case(escape, "markup", f"{escape}({markup!r})"), Case(escape, "plain", f"{escape}({name!r})")]
     bench = (f"page = {markup!r} * 4000", "for _ in range(40):", f"    {escape}(page)",
              f"{normalize}(page)", f"{slug}(page)", f"{initials}({name!r})")
-    return Unit("text", pick(rng, ("textutil", "cleanup", "strings_util")), head + fast, (normalize, initials, slug, escape),
-                tuple(cases), bench, SlowForm(escape, head + slow, "join", "constant-factor", 1.2))
+    return Unit("text", pick(rng, ("textutil", "cleanup", "strings_util")), head + fast,
+                (normalize, initials, slug, escape), tuple(cases), bench,
+                SlowForm(escape, head + slow, "join", "constant-factor", 1.2))
 
 
 def words(rng: random.Random) -> Unit:
@@ -137,7 +138,8 @@ def words(rng: random.Random) -> Unit:
              Case(top, "mixed", f"{top}({first!r}, 1)"),
              Case(content, "mixed", f"{content}({first!r})"), Case(content, "sentence", f"{content}({sentence!r})"),
              Case(content, "no_stop_words", f"{content}({tie!r})")]
-    bench = (f"page = {sentence + ' '!r} * 4000", "for _ in range(40):", f"    {content}(page)", f"{top}(page[:5000], 5)")
+    bench = (f"page = {sentence + ' '!r} * 4000", "for _ in range(40):", f"    {content}(page)",
+             f"{top}(page[:5000], 5)")
     return Unit("words", pick(rng, ("wordstats", "wordcount", "vocab")), fast, (counts, top, content), tuple(cases),
                 bench, SlowForm(content, slow, "set membership", "linear->constant", 1.5))
 
