@@ -38,6 +38,7 @@ from ..profiles import load_all
 from ..protocol import Result, Task, utc_now
 from ..store import ProfileStore
 from ..stream import Item, classify_batch, dump
+from .generate import truth_path_for  # noqa: F401  (where bench looks for the ground truth)
 from .results import Action, BenchResults, Config, EmaPoint, Metrics, Samples, Suite, TaskOutcome
 from .scoring import score_task
 
@@ -77,11 +78,6 @@ def load_suite(path: Path) -> tuple[list[Task], str]:
     if not tasks:
         raise ConfigError(f"{path}: no tasks")
     return tasks, hashlib.sha256(data).hexdigest()
-
-
-def truth_path_for(suite: Path) -> Path:
-    name = suite.name[: -len(".ndjson")] if suite.name.endswith(".ndjson") else suite.name
-    return suite.with_name(name + ".truth.json")
 
 
 def percentile(values: list[float], q: float) -> float:

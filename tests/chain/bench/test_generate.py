@@ -125,11 +125,13 @@ def test_truth_file_describes_the_suite(tmp_path, suite):
         assert truth["best_action"] == best[truth["category"]] and truth["difficulty"] in ("easy", "medium", "hard")
 
 
-def test_truth_sits_where_chain_bench_looks_for_it():
-    from chain.bench.runner import truth_path_for as bench_looks_at
+def test_truth_sits_where_chain_bench_looks_for_it(tmp_path):
+    from chain.cli.bench_cmd import _load_truth
 
     for name in ("suite.ndjson", "suite.jsonl", "x"):
-        assert truth_path_for(Path("/d") / name) == bench_looks_at(Path("/d") / name)
+        suite = generate_suite(5, 3)
+        written, _ = write_suite(suite, tmp_path / name)
+        assert _load_truth(None, written) == orjson.loads(suite.truth_json())
 
 
 def _bug_tasks(suite):
