@@ -50,7 +50,7 @@ class Searcher:
                  baseline_ms: float, label: str):
         self.files, self.test, self.failing, self.label = task_files, test, failing, label
         # A mutant can loop forever: give each candidate run a few times the original's time, within the profile.
-        limit = max(5.0, 10 * baseline_ms / 1000)
+        limit = max(2.0, 10 * baseline_ms / 1000)
         self.ctx = replace(ctx, timeout_s=min(ctx.run_timeout, limit))
         # Screening runs only the failing tests, all of them: a candidate that fixes some is material for pairs.
         self.screen = narrowed(test, failing) if failing else None

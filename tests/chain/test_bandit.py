@@ -39,7 +39,7 @@ def test_prefers_the_arm_with_more_successes_per_minute(tmp_path):
     assert picked.count("aggressive") > 30
     why = ThompsonChooser(store, "process", PROFILES, seed=1).choose(make_task("x")).why
     assert why["arms"]["aggressive"]["runs"] == 20 and why["arms"]["aggressive"]["successes"] == 18
-    assert why["method"] == "thompson" and why["context"] == "python/small/unknown"
+    assert why["method"].startswith("thompson") and why["context"] == "python/small/unknown"
 
 
 def test_context_buckets_size_and_failing_tests():
@@ -94,3 +94,25 @@ def test_an_arm_untried_in_a_context_is_not_judged_by_its_slow_runs_elsewhere(tm
     assert why["arms"]["aggressive"]["mean_ms"] == 1000.0
     picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
     assert picks.count("aggressive") >= 2  # still explored, not written off by its cost on other tasks
+
+
+def test_a_context_where_nothing_succeeds_rarely_pays_for_the_expensive_profile_again(tmp_path):
+    # aggressive fixes every "fail2" task, but on "fail3+" tasks (hopeless stubs) it has failed 3 times at
+    # 40 s each, conservative 20 times at 3 s: trying aggressive there again is a 40 s bet on noise
+    store = ProfileStore(tmp_path / "s.db")
+    for i in range(30):
+        store.record(Outcome(f"e{i}", "process", "aggressive", "passed", 1.0, 2000.0, "local",
+                             context="python/small/fail2"), alpha=0.4)
+    for i in range(3):
+        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 40000.0, "local",
+                             context="python/small/fail3+"), alpha=0.4)
+    for i in range(20):
+        store.record(Outcome(f"k{i}", "process", "conservative", "failed", 0.0, 3000.0, "local",
+                             context="python/small/fail3+"), alpha=0.4)
+    hopeless = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.0,
+                            tests=TestCounts(failed=4, total=4), duration_ms=1, sandbox="local")
+    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=9)
+    picks = [chooser.choose(make_task(f"h{i}").model_copy(update={"history": [hopeless]})).profile
+             for i in range(300)]
+    assert picks.count("aggressive") < 0.06 * len(picks)
+    assert chooser.choose(make_task("x").model_copy(update={"history": [hopeless]})).why["prior"]["from"] == "context"
