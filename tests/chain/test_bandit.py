@@ -1,3 +1,5 @@
+import pytest
+
 from chain.bandit import ThompsonChooser, task_context
 from chain.protocol import HistoryEntry, TestCounts
 from chain.store import Outcome, ProfileStore
@@ -52,67 +54,70 @@ def test_context_buckets_size_and_failing_tests():
     assert task_context(big).startswith("python/large/")
 
 
+def record(store, profile: str, status: str, ms: float, context: str, n: int) -> None:
+    """`n` learned executions of `profile` in one context bucket, each with that status and duration."""
+    for i in range(n):
+        store.record(Outcome(f"{profile}-{context}-{i}", "process", profile, status,
+                             1.0 if status == "passed" else 0.0, ms, "local", context="python/small/" + context),
+                     alpha=0.4)
+
+
+def analyzed(passed: int, failed: int):
+    """A task as analyze left it: its failing-test count puts it in a context bucket."""
+    entry = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=passed / (passed + failed),
+                         tests=TestCounts(passed=passed, failed=failed, total=passed + failed), duration_ms=1,
+                         sandbox="local")
+    return lambda name: make_task(name).model_copy(update={"history": [entry]})
+
+
+def picks(chooser, task, n: int) -> list[str]:
+    return [chooser.choose(task(f"t{i}")).profile for i in range(n)]
+
+
 def test_a_context_learns_its_own_best_arm_against_the_stage_wide_record(tmp_path):
     # Stage-wide, aggressive wins everywhere it was tried (easy tasks); in the "fail3+" bucket it has failed
     # slowly twice while conservative failed cheaply: there the bucket's own record must decide.
     store = ProfileStore(tmp_path / "s.db")
-    for i in range(30):
-        store.record(Outcome(f"e{i}", "process", "aggressive", "passed", 1.0, 500.0, "local",
-                             context="python/small/fail1"), alpha=0.4)
-        store.record(Outcome(f"c{i}", "process", "conservative", "failed", 0.0, 500.0, "local",
-                             context="python/small/fail1"), alpha=0.4)
-    for i in range(2):
-        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 20000.0, "local",
-                             context="python/small/fail3+"), alpha=0.4)
-        store.record(Outcome(f"k{i}", "process", "conservative", "failed", 0.0, 1000.0, "local",
-                             context="python/small/fail3+"), alpha=0.4)
-    hopeless = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.0,
-                            tests=TestCounts(failed=4, total=4), duration_ms=1, sandbox="local")
+    record(store, "aggressive", "passed", 500.0, "fail1", 30)
+    record(store, "conservative", "failed", 500.0, "fail1", 30)
+    record(store, "aggressive", "failed", 20000.0, "fail3+", 2)
+    record(store, "conservative", "failed", 1000.0, "fail3+", 2)
     chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=5)
-    picks = [chooser.choose(make_task(f"h{i}").model_copy(update={"history": [hopeless]})).profile
-             for i in range(40)]
-    assert picks.count("conservative") > 30
-    easy = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
-                        tests=TestCounts(passed=1, failed=1, total=2), duration_ms=1, sandbox="local")
-    picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
-    assert picks.count("aggressive") > 35
+    assert picks(chooser, analyzed(0, 4), 40).count("conservative") > 30
+    assert picks(chooser, analyzed(1, 1), 40).count("aggressive") > 35
 
 
 def test_an_arm_untried_in_a_context_is_not_judged_by_its_slow_runs_elsewhere(tmp_path):
     # aggressive spent 40 s per hopeless task ("fail3+") but was never tried on "fail1" tasks, where the
     # context's runs take 1 s: its duration guess there is the context's, so it gets explored
     store = ProfileStore(tmp_path / "s.db")
-    for i in range(6):
-        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 40000.0, "local",
-                             context="python/small/fail3+"), alpha=0.4)
-        store.record(Outcome(f"e{i}", "process", "conservative", "passed" if i % 2 else "failed", 0.5, 1000.0,
-                             "local", context="python/small/fail1"), alpha=0.4)
-    easy = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.5,
-                        tests=TestCounts(passed=1, failed=1, total=2), duration_ms=1, sandbox="local")
+    record(store, "aggressive", "failed", 40000.0, "fail3+", 6)
+    record(store, "conservative", "passed", 1000.0, "fail1", 3)
+    record(store, "conservative", "failed", 1000.0, "fail1", 3)
     chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=2)
-    why = chooser.choose(make_task("e").model_copy(update={"history": [easy]})).why
-    assert why["arms"]["aggressive"]["mean_ms"] == 1000.0
-    picks = [chooser.choose(make_task(f"e{i}").model_copy(update={"history": [easy]})).profile for i in range(40)]
-    assert picks.count("aggressive") >= 2  # still explored, not written off by its cost on other tasks
+    easy = analyzed(1, 1)
+    assert chooser.choose(easy("e")).why["arms"]["aggressive"]["mean_ms"] == 1000.0
+    assert picks(chooser, easy, 40).count("aggressive") >= 2  # still explored, not written off by its cost elsewhere
 
 
 def test_a_context_where_nothing_succeeds_rarely_pays_for_the_expensive_profile_again(tmp_path):
     # aggressive fixes every "fail2" task, but on "fail3+" tasks (hopeless stubs) it has failed 3 times at
     # 40 s each, conservative 20 times at 3 s: trying aggressive there again is a 40 s bet on noise
+    # (independent Thompson draws took that bet in half the choices)
     store = ProfileStore(tmp_path / "s.db")
-    for i in range(30):
-        store.record(Outcome(f"e{i}", "process", "aggressive", "passed", 1.0, 2000.0, "local",
-                             context="python/small/fail2"), alpha=0.4)
-    for i in range(3):
-        store.record(Outcome(f"h{i}", "process", "aggressive", "failed", 0.0, 40000.0, "local",
-                             context="python/small/fail3+"), alpha=0.4)
-    for i in range(20):
-        store.record(Outcome(f"k{i}", "process", "conservative", "failed", 0.0, 3000.0, "local",
-                             context="python/small/fail3+"), alpha=0.4)
-    hopeless = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=0.0,
-                            tests=TestCounts(failed=4, total=4), duration_ms=1, sandbox="local")
+    record(store, "aggressive", "passed", 2000.0, "fail2", 30)
+    record(store, "aggressive", "failed", 40000.0, "fail3+", 3)
+    record(store, "conservative", "failed", 3000.0, "fail3+", 20)
     chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=9)
-    picks = [chooser.choose(make_task(f"h{i}").model_copy(update={"history": [hopeless]})).profile
-             for i in range(300)]
-    assert picks.count("aggressive") < 0.06 * len(picks)
-    assert chooser.choose(make_task("x").model_copy(update={"history": [hopeless]})).why["prior"]["from"] == "context"
+    hopeless = analyzed(0, 4)
+    assert picks(chooser, hopeless, 300).count("aggressive") < 0.06 * 300
+    assert chooser.choose(hopeless("x")).why["prior"]["from"] == "context"
+
+
+def test_beta_quantile_inverts_the_cdf():
+    from chain.bandit import beta_cdf, beta_quantile
+
+    for a, b in ((1, 1), (1, 23), (2.5, 3.5), (30, 2)):
+        for q in (0.01, 0.3, 0.5, 0.9, 0.999):
+            assert beta_cdf(beta_quantile(q, a, b), a, b) == pytest.approx(q, abs=1e-9)
+    assert beta_quantile(0.5, 1, 1) == pytest.approx(0.5)
