@@ -13,6 +13,7 @@ help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make report - generate a suite, bench it, write .chain/report/index.html and a PNG screenshot"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +41,8 @@ bench: $(STAMP)
 # A small bench on a generated suite, its HTML report, and a full-page screenshot of it (headless Chromium).
 report: $(STAMP)
 	$(BIN)/chain generate --seed 7 --tasks 12 -o .chain/report/suite.ndjson
-	$(BIN)/chain bench .chain/report/suite.ndjson --concurrency 1,2 --report .chain/report
+	$(BIN)/chain bench .chain/report/suite.ndjson --profile auto --pattern fanout,pipeline,race \
+	  --race conservative,aggressive --concurrency 1,2,4 --report .chain/report
 	$(BIN)/python -m chain.bench.browser .chain/report/index.html .chain/report/index.png
 
 readme: $(STAMP)

@@ -161,6 +161,7 @@ def write_suite(suite: Suite, out_path: Path, truth_path: Path | None = None) ->
         raise ConfigError(f"the ground truth cannot overwrite the suite itself: {out_path}")
     for path, data in ((out_path, suite.ndjson()), (truth_path, suite.truth_json())):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # `-o out/suite.ndjson` in a fresh checkout
             path.write_bytes(data)
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

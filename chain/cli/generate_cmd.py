@@ -8,15 +8,9 @@ from pathlib import Path
 import click
 
 from ..bench.generate import DEFAULT_MIX, DIFFICULTIES, MAX_TASKS, generate_suite, parse_mix, write_suite
-from ..errors import ConfigError, ExitStatus
+from ..errors import ConfigError
 
 DEFAULT_MIX_SPEC = ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
-
-
-class Unwritable(click.ClickException):
-    """An output file cannot be written: a message and the CONFIG exit status, never a traceback."""
-
-    exit_code = int(ExitStatus.CONFIG)
 
 
 def _mix(_ctx, _param, value: str) -> dict[str, float]:
@@ -55,17 +49,14 @@ def generate(seed, tasks, mix, difficulty, output, truth_path):
     counts = suite.truth_document()["counts"]
     summary = f"{len(suite.tasks)} tasks ({counts['bug']} bug, {counts['slow']} slow, {counts['correct']} correct)"
     if output is not None:
-        try:
-            written, truth_written = write_suite(suite, output, truth_path)
-        except ConfigError as exc:
-            raise Unwritable(str(exc)) from None
+        written, truth_written = write_suite(suite, output, truth_path)  # ConfigError: message, exit 4
         click.echo(f"chain generate: {summary} -> {written}; ground truth -> {truth_written}", err=True)
         return
     if truth_path is not None:
         try:
             truth_path.write_bytes(suite.truth_json())
         except OSError as exc:
-            raise Unwritable(f"cannot write {truth_path}: {exc.strerror or exc}") from None
+            raise ConfigError(f"cannot write {truth_path}: {exc.strerror or exc}") from None
     sys.stdout.buffer.write(suite.ndjson())
     sys.stdout.buffer.flush()
     if truth_path is None:

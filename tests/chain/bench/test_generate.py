@@ -270,17 +270,24 @@ def test_command_warns_when_no_truth_is_written():
     (["--tasks", "0"], ExitStatus.USAGE, "--tasks"),
     (["--seed", "-1"], ExitStatus.USAGE, "--seed"),
     (["--difficulty", "brutal"], ExitStatus.USAGE, "--difficulty"),
-    (["-o", "/nonexistent-dir/s.ndjson"], ExitStatus.CONFIG, "cannot write /nonexistent-dir/s.ndjson"),
+    (["-o", "/dev/null/s.ndjson"], ExitStatus.CONFIG, "cannot write /dev/null/s.ndjson"),
 ])
 def test_command_reports_bad_options_without_a_traceback(args, status, message):
-    res = CliRunner().invoke(generate, args)
+    from chain.cli import cli
+
+    res = CliRunner().invoke(cli, ["generate", *args])
     assert res.exit_code == status and message in res.stderr
     assert "Traceback" not in res.output and (res.exception is None or isinstance(res.exception, SystemExit))
+
+
+def test_output_directories_are_created(tmp_path):
+    res = CliRunner().invoke(generate, ["--tasks", "2", "-o", str(tmp_path / "new" / "dir" / "s.ndjson")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "new" / "dir" / "s.truth.json").exists()
 
 
 def test_command_runs_as_part_of_chain():
     from chain.cli import cli
 
-    cli.add_command(generate)
     res = CliRunner().invoke(cli, ["generate", "--tasks", "1", "--mix", "correct"])
     assert res.exit_code == 0 and Task.model_validate(orjson.loads(res.stdout_bytes)).id.startswith("gen-0-0000-")
