@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 # A small bench on a generated suite, its HTML report, and a full-page screenshot of it (headless Chromium).
 report: $(STAMP)
-	$(BIN)/chain generate --seed 7 --tasks 12 -o .chain/report/suite.ndjson
+	$(BIN)/chain generate --seed 7 --tasks 10 --difficulty medium -o .chain/report/suite.ndjson
 	$(BIN)/chain bench .chain/report/suite.ndjson --profile auto --pattern fanout,pipeline,race \
 	  --race conservative,aggressive --concurrency 1,2,4 --report .chain/report
 	$(BIN)/python -m chain.bench.browser .chain/report/index.html .chain/report/index.png
