@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chain.bench import browser
+from chain.bench.runner import percentile
 from chain.bench.outcomes import TIMELINE_MAX_ROWS
 from chain.bench.report import write_report
 from chain.bench.results import (Action, BenchResults, Config, EmaPoint, Metrics, Samples, Suite,
@@ -26,11 +27,6 @@ TASK_IDS = ["bug_median", "bug_off_by_one", "slow_fib", "slow_dedupe", "correct_
 PIPELINE = ["analyze", "process"]
 SPECS = [("fanout", "conservative"), ("fanout", "balanced"), ("fanout", "aggressive"),
          ("race", "conservative,aggressive")]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def realistic_results() -> BenchResults:
@@ -74,9 +70,9 @@ def realistic_results() -> BenchResults:
             single.setdefault((pattern, profile), tput)
             configs.append(Config(
                 id=cid, pattern=pattern, pipeline=PIPELINE, profile=profile, concurrency=n, runs=1, wall_s=wall,
-                metrics=Metrics(throughput=tput, latency_p50_ms=_percentile(latencies, 0.5),
-                                latency_p95_ms=_percentile(latencies, 0.95),
-                                latency_p99_ms=_percentile(latencies, 0.99),
+                metrics=Metrics(throughput=tput, latency_p50_ms=percentile(latencies, 50),
+                                latency_p95_ms=percentile(latencies, 95),
+                                latency_p99_ms=percentile(latencies, 99),
                                 success_rate=sum(successes) / len(successes),
                                 optimality=sum(optimality) / len(optimality) if optimality else None,
                                 location_accuracy=None,
