@@ -13,6 +13,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..optimize.stats import interval
 from .results import BenchResults, Config
 from .runner import percentile
 
@@ -55,9 +56,7 @@ def bootstrap_change(a: list[float], b: list[float], stat: Callable[[list[float]
         sa = stat(rng.choices(a, k=len(a)))
         sb = stat(rng.choices(b, k=len(b)))
         changes.append((sb - sa) / abs(sa) if relative and sa else sb - sa)
-    changes.sort()
-    tail = (1 - confidence) / 2
-    return changes[int(tail * (iterations - 1))], changes[int((1 - tail) * (iterations - 1))]
+    return interval(changes, confidence)
 
 
 def compare_configs(ca: Config, cb: Config, threshold: float, confidence: float, iterations: int, seed: int,

@@ -33,8 +33,13 @@ def bootstrap_speedup(baseline: list[float], candidate: list[float], confidence:
         b = statistics.median(rng.choices(baseline, k=len(baseline)))
         c = statistics.median(rng.choices(candidate, k=len(candidate)))
         ratios.append(b / max(c, floor))
-    ratios.sort()
-    tail = (1 - confidence) / 2
-    low = ratios[int(tail * (iterations - 1))]
-    high = ratios[int((1 - tail) * (iterations - 1))]
+    low, high = interval(ratios, confidence)
     return Speedup(point, low, high, confidence)
+
+
+def interval(resampled: list[float], confidence: float) -> tuple[float, float]:
+    """The central `confidence` interval of bootstrap resamples (percentile method)."""
+    ordered = sorted(resampled)
+    tail = (1 - confidence) / 2
+    last = len(ordered) - 1
+    return ordered[int(tail * last)], ordered[int((1 - tail) * last)]
