@@ -87,6 +87,14 @@ def as_input(outputs: Iterable[Any], stage: str) -> Iterator[Batch]:
         yield classify_batch(lines, lineno, stage)
 
 
+def chained(runs: list[StageRun], processors: list[StageProcessor], source: Iterable[Batch]) -> Iterable[Any]:
+    """Each stage's output fed to the next exactly as through a shell pipe (see `as_input`)."""
+    stream: Iterable[Any] = source
+    for i, (r, proc) in enumerate(zip(runs, processors)):
+        stream = proc(harvest(as_input(stream, r.spec.name)) if i else stream)
+    return stream
+
+
 def drive(run: StageRun | list[StageRun], stdin: BinaryIO, stdout: BinaryIO) -> ExitStatus:
     """Run one stage, or several chained in-process (`chain run`), from stdin to stdout."""
     runs = run if isinstance(run, list) else [run]
@@ -94,9 +102,7 @@ def drive(run: StageRun | list[StageRun], stdin: BinaryIO, stdout: BinaryIO) -> 
     restore = _install_signal_handlers(processors)
     _watch_reader(stdout, processors)
     writer = StreamWriter(stdout)
-    stream: Iterable[Any] = harvest(read_batches(stdin, runs[0].spec.name))
-    for i, (r, proc) in enumerate(zip(runs, processors)):
-        stream = proc(harvest(as_input(stream, r.spec.name)) if i else stream)
+    stream = chained(runs, processors, harvest(read_batches(stdin, runs[0].spec.name)))
     fmt = runs[-1].output_format
     pipe_closed = False
     try:

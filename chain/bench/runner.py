@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 from .. import __version__, registry
 from ..api import prepare_run
 from ..claude import harvest
-from ..driver import as_input
+from ..driver import as_input, chained
 from ..errors import ConfigError
 from ..profiles import load_all
 from ..protocol import Result, Task, utc_now
@@ -166,10 +166,7 @@ def _run_once(plan: BenchPlan, tasks: list[Task], pattern: str, profile: str, co
             else:
                 stream = harvest(as_input(collected, run.spec.name))
     else:
-        stream = harvest(iter(source))
-        for i, run in enumerate(runs):
-            stream = run.processor()(harvest(as_input(stream, run.spec.name)) if i else stream)
-        _drain(stream, finals)
+        _drain(chained(runs, [run.processor() for run in runs], harvest(iter(source))), finals)
     wall = time.monotonic() - started
     by_task: dict[str, Any] = {}
     for item in finals:
