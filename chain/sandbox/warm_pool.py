@@ -9,9 +9,11 @@ credentials on its socket and moves it into its cgroup before its first run.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
+import shlex
 import select
 import socket
 import struct
@@ -28,16 +30,47 @@ from typing import Any
 from .base import Limits, RunOutcome, RunSpec
 from .bwrap import BwrapSandbox, SANDBOX_TMP, bwrap_path, env_args, mount_args
 from .local import Capture, LocalSandbox, new_cgroup, pump
-from .workspace import RunDir, scrubbed_env
+from .workspace import PLUGIN_MODULE, RunDir, scrubbed_env
 
 WORKER_SCRIPT = Path(__file__).with_name("warm_worker.py")
 READY_TIMEOUT_S = 60.0
 REPLY_TIMEOUT_S = 10.0
 WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
+WORKER_PROCESSES = 6  # the worker and its runners (plain + 2 prepared), on top of the run's process cap
 
 
 class WorkerFailed(Exception):
     pass
+
+
+# What decides the state pytest is in when it starts collecting, besides the arguments and environment: the
+# workspace's layout and these files. Runs that agree on all of it can share one prepared session.
+CONFIG_FILES = {"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"}
+# Options whose effect at start-up is more than state in memory (files opened, code imported, output made).
+UNPREPARED_OPTIONS = ("-c", "--config-file", "--debug", "--log-file", "--junitxml", "--junit-xml", "--pastebin",
+                      "--help", "-h", "--version", "-V", "--trace-config")
+
+
+def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str], files: dict[str, str]) -> str | None:
+    """The key of the prepared pytest session a run can start from (see warm_worker.PreparedSession), or
+    None when the run must start a session of its own: a conftest.py (code that runs at start-up), a plugin
+    chosen by -p or PYTEST_PLUGINS beyond chain's own, or an option in UNPREPARED_OPTIONS."""
+    if any(os.path.basename(path) == "conftest.py" for path in files):
+        return None
+    try:
+        words = [*shlex.split(env.get("PYTEST_ADDOPTS", "")), *args]
+    except ValueError:
+        return None
+    for i, word in enumerate(words):
+        option = word.split("=", 1)[0]
+        if option in UNPREPARED_OPTIONS or (option.startswith("-p") and not (
+                word[2:] or (words[i + 1] if i + 1 < len(words) else "")).startswith("no:")):
+            return None
+    if env.get("PYTEST_PLUGINS", PLUGIN_MODULE) != PLUGIN_MODULE:
+        return None
+    config = {path: text for path, text in files.items() if os.path.basename(path) in CONFIG_FILES}
+    blob = json.dumps([args, cwd_on_path, env, sorted(files), config], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None, list[int], int | None]:
@@ -166,7 +199,7 @@ class Worker:
             self.root.mkdir()
         except OSError as exc:  # the template was closed meanwhile
             raise WorkerFailed(f"cannot make a worker directory: {exc}") from exc
-        self.cgroup = new_cgroup(Limits(), [], extra_pids=4, extra_memory_mb=WORKER_MEMORY_MB)
+        self.cgroup = new_cgroup(Limits(), [], extra_pids=WORKER_PROCESSES, extra_memory_mb=WORKER_MEMORY_MB)
         try:
             self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
         except WorkerFailed:
@@ -220,8 +253,9 @@ class Worker:
         notes: list[str] = []
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
-        request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path,
-                   "env": scrubbed_env(run, spec.env, self.cold.root_inside),
+        env = scrubbed_env(run, spec.env, self.cold.root_inside)
+        request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path, "env": env,
+                   "prepare": prepare_key(args, cwd_on_path, env, spec.files),
                    "limits": {"cpu_s": spec.limits.cpu_s, "memory_mb": spec.limits.memory_mb,
                               "file_mb": spec.limits.file_mb, "nproc": spec.limits.nproc}}
         out_r, out_w = os.pipe()
@@ -255,6 +289,7 @@ class Worker:
             self._counts = now
         if handle.worker_died:
             notes.append("the run killed its warm worker (replaced for the next run)")
+        notes.extend(handle.notes)
         exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9
         outcome = RunOutcome(
             exit_code=exit_code,
@@ -293,6 +328,7 @@ class _WarmHandle:
         self.worker = worker
         self.status: int | None = None
         self.finished = self.worker_died = False
+        self.notes: list[str] = []
 
     def _check(self, timeout: float) -> bool:
         if self.finished:
@@ -303,8 +339,12 @@ class _WarmHandle:
             return False
         if message is None:
             self.finished = self.worker_died = True
-        elif message.get("op") == "done":
-            self.finished, self.status = True, message.get("status")
+        else:
+            if "keep" in message:  # the worker's own processes, to spare when its cgroup is cleared
+                self.worker.keep = frozenset({self.worker.pid, *message["keep"]})
+            if message.get("op") == "done":
+                self.finished, self.status = True, message.get("status")
+                self.notes = message.get("notes") or []
         return self.finished
 
     def poll(self) -> bool:

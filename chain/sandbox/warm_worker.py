@@ -30,7 +30,9 @@ import resource
 import select
 import signal
 import socket
+import stat
 import sys
+import tempfile
 import time
 
 MAX_MESSAGE = 1 << 20
@@ -193,34 +195,61 @@ def _cache_fixture_scans():
     fixtures.dir = fast_dir
 
 
-def child(request, fds, ctrl, warm):
-    """In the forked child: become the run, then run pytest. Never returns."""
+def set_limits(limits):
+    mb = 1 << 20
+    for which, value in ((resource.RLIMIT_CPU, limits["cpu_s"]), (resource.RLIMIT_AS, limits["memory_mb"] * mb),
+                         (resource.RLIMIT_FSIZE, limits["file_mb"] * mb), (resource.RLIMIT_NPROC, limits["nproc"]),
+                         (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(which, (value, value))
+
+
+def take_environment(request):
+    """The run's cwd, environment, sys.path and argv, as `python -m pytest` in that directory would have them."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for entry in reversed(request["env"].get("PYTHONPATH", "").split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(0, entry)
+    if request["cwd_on_path"]:  # `python -m pytest` puts the working directory first on sys.path
+        sys.path.insert(0, request["cwd"])
+    sys.argv = ["pytest", *request["args"]]
+
+
+def become_run(fds, sock):
+    """First steps of every run's child: its own session, no line to chain, stdin empty, stdout/stderr the
+    run's pipes, and signals as a fresh Python has them (the runner ignores the ones a run could send it)."""
+    os.setsid()
+    sock.close()  # the code under test must not be able to talk to chain
+    out, err = fds
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(null)
+    for sig in RUNNER_IGNORES:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def finish_run(code):
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    os._exit(code)
+
+
+def plain_child(request, fds, sock, warm):
+    """In the forked child of a plain runner: become the run, then run a whole pytest session. Never returns."""
     code = 70
     try:
-        os.setsid()
-        ctrl.close()  # the code under test must not be able to talk to chain
-        out, err = fds
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        for fd in (null, out, err):
+        become_run(fds, sock)
+        for fd in fds:
             os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        limits = request["limits"]
-        mb = 1 << 20
-        for which, value in ((resource.RLIMIT_CPU, limits["cpu_s"]), (resource.RLIMIT_AS, limits["memory_mb"] * mb),
-                             (resource.RLIMIT_FSIZE, limits["file_mb"] * mb), (resource.RLIMIT_NPROC, limits["nproc"]),
-                             (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(which, (value, value))
-        for entry in reversed(request["env"].get("PYTHONPATH", "").split(os.pathsep)):
-            if entry and entry not in sys.path:
-                sys.path.insert(0, entry)
-        if request["cwd_on_path"]:  # `python -m pytest` puts the working directory first on sys.path
-            sys.path.insert(0, request["cwd"])
-        sys.argv = ["pytest", *request["args"]]
+        take_environment(request)
+        set_limits(request["limits"])
         report_plugin = sys.modules.get("chain_pytest_report")
         if report_plugin is not None:
             report_plugin._started = time.time()
@@ -232,21 +261,18 @@ def child(request, fds, ctrl, warm):
 
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:
-            pass
-        os._exit(code)
+        finish_run(code)
 
 
 class Namespaces:
-    """Per-worker namespaces, entered by a forked worker inside the template's bubblewrap sandbox.
+    """Namespaces of a worker and of its runners, inside the template's bubblewrap sandbox.
 
     The template runs as uid 0 of its own user namespace with capabilities there (never on the host), so a
     forked worker can unshare new mount, PID, network, IPC and UTS namespaces, mount its own directory as
-    /tmp (hiding every other worker's), mount a /proc of its PID namespace, and then drop every capability
-    for good (bounding set emptied, no_new_privs) before any task code runs under it."""
+    /tmp (hiding every other worker's) and a /proc of its PID namespace. The worker keeps its capabilities
+    (it runs nothing of a task's) to give each runner a PID namespace of its own; a runner mounts that
+    namespace's /proc and then drops every capability for good (bounding set emptied, no_new_privs) before
+    it runs anything, so no run ever has one."""
 
     CLONE = {"mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
@@ -292,8 +318,26 @@ class Namespaces:
                     "bind the worker directory on /tmp")
         if os.fork() != 0:
             os._exit(0)  # the worker proper is our child, PID 1 of the new PID namespace
+        self._mount_proc()
+        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _mount_proc(self):
         self._check(self.libc.mount(b"proc", b"/proc", b"proc", self.MS_NOSUID | self.MS_NODEV | self.MS_NOEXEC,
                                     None), "mount /proc")
+
+    def before_runner(self):
+        """In the worker: the next child it forks is PID 1 of a new PID namespace..."""
+        self._check(self.libc.unshare(self.CLONE["pid"]), "unshare a PID namespace for a runner")
+
+    def after_runner(self):
+        """...and the ones after it are not (a second unshare would fail until this is undone)."""
+        self._check(self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]), "setns back to the worker's PID namespace")
+
+    def enter_runner(self):
+        """In a new runner, PID 1 of its namespace: a /proc that shows it, then no capabilities."""
+        os.close(self.own_pid_namespace)
+        self._check(self.libc.unshare(self.CLONE["mount"]), "unshare a mount namespace for a runner")
+        self._mount_proc()
         self.drop_capabilities()
 
     def drop_capabilities(self):
@@ -334,44 +378,390 @@ def reap():
             return
 
 
-def serve(ctrl, warm, kill_all):
-    """A worker: one run at a time, each in a fresh child."""
-    while True:
-        request, fds = receive(ctrl)
-        if request is None:
-            return
-        if request.get("op") != "run":
-            for fd in fds:
-                os.close(fd)
-            continue
+# Signals a run could send its runner (its parent, and with namespaces its PID 1): ignored by the runner,
+# restored in each run's child.
+RUNNER_IGNORES = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Runner:
+    """A process that serves runs one at a time from one pytest state, forking a fresh child per run.
+
+    A plain runner keeps pytest as the template built it: each child runs a whole session. A prepared runner
+    (`PreparedSession`) has gone through a session's start-up once, for one key (the run's arguments,
+    environment and workspace layout: see `warm_pool.prepare_key`), and each child goes on from there.
+    With namespaces a runner is PID 1 of a PID namespace of its own, so after each run it kills everything
+    left in there at once (kill(-1)); without, chain kills the run's leftovers through the worker's cgroup."""
+
+    def __init__(self, sock, kill_all):
+        self.sock = sock
+        self.kill_all = kill_all
+
+    def serve_one(self, request, fds, start_child):
+        """Fork the run's child and see it through. Returns True in the child (after `start_child`)."""
         pid = os.fork()
         if pid == 0:
-            child(request, fds, ctrl, warm)
+            start_child(request, fds)
+            return True
         for fd in fds:
             os.close(fd)
-        send(ctrl, {"op": "started", "pid": pid})
+        send(self.sock, {"op": "started", "pid": pid})
         pidfd = os.pidfd_open(pid)
         status = None
         try:
             while status is None:
-                ready, _, _ = select.select([ctrl, pidfd], [], [])
+                ready, _, _ = select.select([self.sock, pidfd], [], [])
                 if pidfd in ready:
                     status = os.waitpid(pid, 0)[1]
-                elif ctrl in ready:
-                    message, extra = receive(ctrl)
+                elif self.sock in ready:
+                    message, extra = receive(self.sock)
                     for fd in extra:
                         os.close(fd)
-                    if message is None:  # chain went away
-                        kill_leftovers(pid, kill_all)
-                        return
+                    if message is None:  # the worker went away
+                        kill_leftovers(pid, self.kill_all)
+                        os._exit(0)
                     if message.get("op") == "kill":
-                        kill_leftovers(pid, kill_all)
+                        kill_leftovers(pid, self.kill_all)
         finally:
             os.close(pidfd)
-        if kill_all:
+        if self.kill_all:
             kill_leftovers(pid, True)  # daemons, setsid'd or not: nothing outlives the run
         reap()
-        send(ctrl, {"op": "done", "status": status})
+        send(self.sock, {"op": "done", "status": status})
+        return False
+
+    def next_run(self):
+        """The next run request and its fds; exits when the worker is gone."""
+        while True:
+            request, fds = receive(self.sock)
+            if request is None:
+                os._exit(0)
+            if request.get("op") == "run":
+                return request, fds
+            for fd in fds:
+                os.close(fd)
+
+    def serve_plain(self, warm):
+        def start_child(request, fds):
+            plain_child(request, fds, self.sock, warm)
+
+        while True:
+            request, fds = self.next_run()
+            self.serve_one(request, fds, start_child)
+
+
+class PreparedSession:
+    """pytest's start-up for one key, done once in a runner; each run's child goes on from the fork point.
+
+    The runner takes the first run's environment and calls pytest.main: the command line and ini files are
+    parsed, plugins configured, the session started (fixture manager, terminal reporter) and the fork
+    point, a first hook on pytest_collection, forks a child per run, which returns from it and collects and
+    runs that run's tests. What the start-up wrote to stdout/stderr (the header) went to placeholder files
+    and is replayed in each child; every descriptor the start-up duplicated from stdout/stderr is pointed at
+    the run's pipes, and every anonymous temporary file it opened (capture buffers) is replaced by a fresh
+    one, so nothing of one run reaches another. Timers the start-up set are restarted. A start-up that
+    imported code from the workspace, started a thread or opened any other file is used for one run only."""
+
+    def __init__(self, runner, warm, request, fds):
+        self.runner, self.warm = runner, warm
+        self.first = (request, fds)
+        self.in_child = False
+        self.single_use = False
+        self.why_single = None
+
+    # -- in the runner -------------------------------------------------------------------------------------
+
+    def start(self):
+        """Never returns in the runner; returns the run's exit code in a child."""
+        request, _ = self.first
+        take_environment(request)
+        self.placeholders = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.log = os.dup(2)  # the runner's own errors still go to the template's log
+        os.dup2(self.placeholders[0].fileno(), 1)
+        os.dup2(self.placeholders[1].fileno(), 2)
+        self.fds_before = set(self._open_fds())
+        self.modules_before = set(sys.modules)
+        import pytest
+
+        pytest.hookimpl(tryfirst=True)(PreparedSession.pytest_collection)
+        self.warm.config.pluginmanager.register(self, "chain-fork-point")
+        code = 1
+        try:
+            code = int(self.warm.main(request["args"]))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+
+            if not self.in_child:
+                os.write(self.log, traceback.format_exc().encode())
+                os._exit(70)
+            traceback.print_exc()
+        if self.in_child:
+            finish_run(code)
+        # pytest ended before collecting (a usage error, --version, ...): the worker runs it plain
+        send(self.runner.sock, {"op": "unprepared"})
+        os._exit(0)
+
+    @staticmethod
+    def _open_fds():
+        return [int(fd) for fd in os.listdir("/proc/self/fd")]
+
+    def _inspect(self):
+        """What the start-up left that each child must make its own (or that rules out reuse)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.preamble = []
+        for handle in self.placeholders:
+            handle.seek(0)
+            self.preamble.append(handle.read())
+        ids = [(lambda st: (st.st_dev, st.st_ino))(os.fstat(h.fileno())) for h in self.placeholders]
+        own = {h.fileno() for h in self.placeholders}
+        self.aliases = ([], [])
+        self.temp_fds = []
+        for fd in self._open_fds():
+            if fd in own:
+                continue
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue  # the directory listing's own descriptor
+            if (st.st_dev, st.st_ino) in ids:
+                self.aliases[ids.index((st.st_dev, st.st_ino))].append(fd)
+            elif fd in self.fds_before or stat.S_ISCHR(st.st_mode):
+                continue
+            elif stat.S_ISREG(st.st_mode) and st.st_nlink == 0:
+                self.temp_fds.append(fd)
+            else:
+                self.single_use, self.why_single = True, f"start-up opened fd {fd}"
+        workspace = os.getcwd()
+        for name in set(sys.modules) - self.modules_before:
+            path = getattr(sys.modules[name], "__file__", None) or ""
+            if path.startswith(workspace + os.sep) or path.startswith(os.environ.get("TMPDIR", "/nonexistent") + os.sep):
+                self.single_use, self.why_single = True, f"start-up imported {name} from the workspace"
+        if threading_active() > 1:
+            self.single_use, self.why_single = True, "start-up started a thread"
+
+    def pytest_collection(self, session):
+        self._inspect()
+        gc.collect()
+        gc.freeze()  # the started session is shared with every child and never collected again
+        request, fds = self.first
+        while True:
+            if self.runner.serve_one(request, fds, self._become_run):
+                return None  # in the run's child: pytest goes on collecting
+            if self.single_use:
+                send(self.runner.sock, {"op": "retire", "why": self.why_single})
+                os._exit(0)
+            request, fds = self.runner.next_run()
+
+    # -- in each run's child -------------------------------------------------------------------------------
+
+    def _become_run(self, request, fds):
+        self.in_child = True
+        os.close(self.log)
+        become_run(fds, self.runner.sock)
+        out, err = fds
+        for target, aliases in zip((out, err), self.aliases):
+            for fd in aliases:
+                os.dup2(target, fd, inheritable=fd <= 2)
+        for handle in self.placeholders:
+            handle.close()
+        for fd in self.temp_fds:
+            fresh = fresh_temp_file()
+            os.dup2(fresh, fd, inheritable=False)
+            os.close(fresh)
+        for fd in fds:
+            os.close(fd)
+        for data, fd in zip(self.preamble, (1, 2)):
+            if data:
+                os.write(fd, data)
+        os.chdir(request["cwd"])  # the same path, but the directory itself is new for every run
+        set_limits(request["limits"])
+        restart_timers(self.warm.config)
+        report_plugin = sys.modules.get("chain_pytest_report")
+        if report_plugin is not None:
+            report_plugin._started = time.time()
+
+
+def threading_active():
+    threading = sys.modules.get("threading")
+    return threading.active_count() if threading is not None else 1
+
+
+def fresh_temp_file():
+    directory = tempfile.gettempdir()
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+    except (OSError, AttributeError):
+        fd, path = tempfile.mkstemp(dir=directory)
+        os.unlink(path)
+        return fd
+
+
+def restart_timers(config):
+    """Timers plugins started with the session (the terminal's "in 0.01s") start again with the run."""
+    timing = sys.modules.get("_pytest.timing")
+    instant = getattr(timing, "Instant", None)
+    if instant is None:
+        return
+    for plugin in config.pluginmanager.get_plugins():
+        attrs = getattr(plugin, "__dict__", None)
+        if not isinstance(attrs, dict) or isinstance(plugin, type(sys)):
+            continue
+        for name, value in list(attrs.items()):
+            if type(value) is instant:
+                setattr(plugin, name, instant())
+
+
+def start_runner(key, request, fds, sock, warm, namespaces):
+    """In a fresh child of the worker: become a runner (PID 1 of a new PID namespace with namespaces) and
+    serve. Never returns in the runner; returns the exit code in a prepared session's run child."""
+    if namespaces is not None:
+        namespaces.enter_runner()
+    for sig in RUNNER_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)
+    runner = Runner(sock, kill_all=namespaces is not None)
+    if key is None:
+        runner.serve_plain(warm)
+    return PreparedSession(runner, warm, request, fds).start()
+
+
+MAX_PREPARED = 2  # prepared sessions a worker keeps, besides its plain runner (least recently used go first)
+
+
+class Worker:
+    """Serves chain's runs through its runners: relays each request and its pipes to the runner for the
+    run's key (starting it if needed) and the runner's answers back, and keeps at most MAX_PREPARED
+    prepared runners besides the plain one."""
+
+    def __init__(self, ctrl, warm, namespaces):
+        self.ctrl, self.warm, self.namespaces = ctrl, warm, namespaces
+        self.runners = {}  # key (None: plain) -> (pid, socket), least recently used first
+        self.unpreparable = set()
+
+    def _spawn(self, key, request, fds):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if self.namespaces is not None:
+            self.namespaces.before_runner()
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+            raise
+        finally:
+            if pid != 0 and self.namespaces is not None:
+                self.namespaces.after_runner()
+        if pid == 0:
+            code = 70
+            try:
+                ours.close()
+                self.ctrl.close()
+                for _, sock in self.runners.values():
+                    sock.close()
+                code = start_runner(key, request, fds, theirs, self.warm, self.namespaces)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                finish_run(code)
+        theirs.close()
+        self.runners[key] = (pid, ours)
+        return ours, key is not None  # a new prepared runner already has this run
+
+    def _drop(self, key):
+        pid, sock = self.runners.pop(key)
+        sock.close()
+        try:
+            os.kill(pid, signal.SIGKILL)  # (namespaces) PID 1 of its namespace: everything in there goes too
+        except OSError:
+            pass
+        reap()
+
+    def _runner_for(self, key, request, fds):
+        """(socket, whether it already has the run). Forks the runner when there is none for `key`."""
+        entry = self.runners.pop(key, None)
+        if entry is not None:
+            if os.waitpid(entry[0], os.WNOHANG)[0] == 0:
+                self.runners[key] = entry  # most recently used last
+                return entry[1], False
+            entry[1].close()
+        prepared = [k for k in self.runners if k is not None]
+        while key is not None and len(prepared) >= MAX_PREPARED:
+            self._drop(prepared.pop(0))
+        return self._spawn(key, request, fds)
+
+    def keep(self):
+        """Our processes chain must spare when it clears the cgroup after a run (without namespaces)."""
+        return [] if self.namespaces is not None else [os.getpid(), *(pid for pid, _ in self.runners.values())]
+
+    def serve(self):
+        while True:
+            request, fds = receive(self.ctrl)
+            if request is None:
+                return
+            try:
+                if request.get("op") == "run":
+                    self.run(request, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+    def run(self, request, fds):
+        key = request.get("prepare")
+        if key in self.unpreparable:
+            key = None
+        sock, handed = self._runner_for(key, request, fds)
+        if not handed:
+            socket.send_fds(sock, [json.dumps(request).encode()], fds)
+        notes = []
+        while True:
+            ready, _, _ = select.select([self.ctrl, sock], [], [])
+            if sock in ready:
+                message, extra = receive(sock)
+                for fd in extra:
+                    os.close(fd)
+                if message is None:  # the run killed its runner (possible without namespaces)
+                    self.runners.pop(key, None)
+                    sock.close()
+                    reap()
+                    notes.append("the run killed its warm runner (replaced for the next run)")
+                    send(self.ctrl, {"op": "done", "status": None, "keep": self.keep(), "notes": notes})
+                    return
+                op = message.get("op")
+                if op == "unprepared":  # pytest stopped before collecting: run it plain
+                    self.unpreparable.add(key)
+                    self._drop(key)
+                    key = None
+                    sock, handed = self._runner_for(None, request, fds)
+                    socket.send_fds(sock, [json.dumps(request).encode()], fds)
+                elif op == "started":
+                    send(self.ctrl, {"op": "started", "pid": message.get("pid"), "keep": self.keep()})
+                elif op == "retire":
+                    self.runners.pop(key, None)
+                    sock.close()
+                    reap()
+                elif op == "done":
+                    if key is not None and key not in self.runners:
+                        pass  # retired after this run
+                    send(self.ctrl, {"op": "done", "status": message.get("status"), "keep": self.keep(),
+                                     "notes": notes})
+                    return
+            if self.ctrl in ready:
+                message, extra = receive(self.ctrl)
+                for fd in extra:
+                    os.close(fd)
+                if message is None:  # chain went away
+                    for k in list(self.runners):
+                        self._drop(k)
+                    os._exit(0)
+                if message.get("op") == "kill":
+                    try:
+                        send(sock, {"op": "kill"})
+                    except OSError:
+                        pass
 
 
 def become_worker(channel, template_ctrl, warm, directory, namespaces):
@@ -389,8 +779,11 @@ def become_worker(channel, template_ctrl, warm, directory, namespaces):
         if hello is None:
             os._exit(0)
         send(channel, {"op": "ready", "pid": os.getpid(), "kill_all": namespaces is not None})
-        serve(channel, warm, kill_all=namespaces is not None)
+        Worker(channel, warm, namespaces).serve()
     except BaseException as exc:
+        import traceback
+
+        traceback.print_exc()  # into the template's log, which chain shows when a worker fails
         try:
             send(channel, {"op": "ready", "error": f"{type(exc).__name__}: {exc}"})
         except OSError:
