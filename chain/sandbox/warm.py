@@ -89,7 +89,7 @@ class WarmSandbox(Sandbox):
                               isolation=self.describe())
         finally:
             self.pool.release(worker)
-        outcome.isolation = self.describe()
+        outcome.isolation = {**self.describe(), **outcome.isolation}
         return outcome
 
     def kill_all(self) -> None:

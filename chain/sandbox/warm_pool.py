@@ -298,6 +298,7 @@ class Worker:
             timed_out=timed_out, cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             notes=notes + out.note() + err.note(),
+            isolation={"prepared_session": handle.prepared},
         )
         if not self.broken:
             try:
@@ -329,6 +330,7 @@ class _WarmHandle:
         self.status: int | None = None
         self.finished = self.worker_died = False
         self.notes: list[str] = []
+        self.prepared = False  # whether the run started from a prepared pytest session
 
     def _check(self, timeout: float) -> bool:
         if self.finished:
@@ -342,6 +344,8 @@ class _WarmHandle:
         else:
             if "keep" in message:  # the worker's own processes, to spare when its cgroup is cleared
                 self.worker.keep = frozenset({self.worker.pid, *message["keep"]})
+            if message.get("op") == "started":
+                self.prepared = bool(message.get("prepared"))
             if message.get("op") == "done":
                 self.finished, self.status = True, message.get("status")
                 self.notes = message.get("notes") or []

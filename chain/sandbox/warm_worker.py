@@ -738,7 +738,8 @@ class Worker:
                     sock, handed = self._runner_for(None, request, fds)
                     socket.send_fds(sock, [json.dumps(request).encode()], fds)
                 elif op == "started":
-                    send(self.ctrl, {"op": "started", "pid": message.get("pid"), "keep": self.keep()})
+                    send(self.ctrl, {"op": "started", "pid": message.get("pid"), "keep": self.keep(),
+                                     "prepared": key is not None})
                 elif op == "retire":
                     self.runners.pop(key, None)
                     sock.close()
