@@ -92,6 +92,21 @@ def test_each_run_imports_its_own_code(warm):
     assert second.isolation["prepared_session"] is True
 
 
+def test_code_compiled_ahead_is_used_only_for_the_same_bytes(warm):
+    # The runner compiles sources it has seen twice; every run must still get its own code's behaviour,
+    # with pytest's assertion messages.
+    tests = {1: "from mod import value\n\ndef test_value():\n    assert value() == 1\n",
+             2: "from mod import value\n\ndef test_value():\n    assert value() == 2\n"}
+    mods = {1: "def value():\n    return 1\n", 2: "def value():\n    return 2\n"}
+    for test, mod in [(1, 1), (1, 1), (1, 1), (1, 2), (2, 2), (1, 2), (2, 1), (1, 1), (2, 2)]:
+        out = run(warm, {"mod.py": mods[mod], "test_case.py": tests[test]})
+        assert out.isolation["prepared_session"] is True
+        assert out.exit_code == (0 if test == mod else 1), (test, mod, out.stdout)
+        if test != mod:
+            assert f"assert {mod} == {test}" in out.stdout  # the rewritten assert explains itself
+            assert f"where {mod} = value()" in out.stdout
+
+
 def test_config_files_are_read_for_every_layout(warm):
     verbose = {**NORMAL, "pytest.ini": "[pytest]\naddopts = -vv\n"}
     quiet = {**NORMAL, "pytest.ini": "[pytest]\naddopts = -p no:warnings\n"}
