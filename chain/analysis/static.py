@@ -4,6 +4,7 @@ cyclomatic complexity (McCabe: 1 + decision points per function)."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import Any
 
@@ -11,14 +12,23 @@ DECISIONS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHand
              ast.Assert, ast.comprehension, ast.match_case)
 
 
+@functools.lru_cache(maxsize=256)
+def _parse(source: str, path: str) -> ast.AST | SyntaxError:
+    """One parse per source: analyze asks for errors and metrics of the same files, and repair and optimize
+    see the same files many times. (The trees are only read.)"""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        return exc
+
+
 def syntax_errors(files: dict[str, str]) -> list[dict[str, Any]]:
     errors = []
     for path, source in sorted(files.items()):
         if not path.endswith(".py"):
             continue
-        try:
-            ast.parse(source, filename=path)
-        except SyntaxError as exc:
+        exc = _parse(source, path)
+        if isinstance(exc, SyntaxError):
             errors.append({"file": path, "line": exc.lineno, "column": exc.offset, "message": exc.msg,
                            "code": (exc.text or "").strip()})
     return errors
@@ -62,9 +72,8 @@ def metrics(files: dict[str, str]) -> dict[str, Any]:
             "lines": len(lines),
             "code_lines": sum(1 for l in lines if l.strip() and not l.strip().startswith("#")),
         }
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = _parse(source, path)
+        if isinstance(tree, SyntaxError):
             entry["parse_error"] = True
             per_file[path] = entry
             continue

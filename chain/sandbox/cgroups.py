@@ -137,6 +137,7 @@ class RunCgroup:
         with _counter_lock:
             name = f"chain-{os.getpid()}-{next(_counter)}"
         self.dirs = [root / name for root in info.roots]
+        self._existing: dict[str, bool] = {}
         self.extra_pids, self.extra_memory_mb = extra_pids, extra_memory_mb
         self.pids_max = limits.nproc + extra_pids
         self.memory_bytes = (limits.memory_mb + extra_memory_mb) << 20
@@ -205,7 +206,10 @@ class RunCgroup:
         return _read_int_field(self._file(name), "oom_kill") if self._exists(name) else 0
 
     def _exists(self, name: str) -> bool:
-        return any((d / name).exists() for d in self.dirs)
+        # Checked after every run; a controller's files do not come and go while the cgroup lives.
+        if name not in self._existing:
+            self._existing[name] = any((d / name).exists() for d in self.dirs)
+        return self._existing[name]
 
     def counts(self) -> tuple[int, int]:
         return self.forks_refused(), self.oom_kills()

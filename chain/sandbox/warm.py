@@ -11,6 +11,7 @@ other command (pipes, env assignments, other programs) runs cold on the same bac
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -29,6 +30,12 @@ PYTHONS = {"python", "python3", f"python3.{sys.version_info.minor}"}
 
 def pytest_invocation(command: str) -> tuple[list[str], bool] | None:
     """(pytest args, whether cwd goes first on sys.path) when `command` is a plain pytest run, else None."""
+    found = _pytest_invocation(command)
+    return None if found is None else (list(found[0]), found[1])
+
+
+@functools.lru_cache(maxsize=256)  # every run of a task asks about the same command
+def _pytest_invocation(command: str) -> tuple[tuple[str, ...], bool] | None:
     if SHELL_SYNTAX & set(command):
         return None
     try:
@@ -36,9 +43,9 @@ def pytest_invocation(command: str) -> tuple[list[str], bool] | None:
     except ValueError:
         return None
     if len(words) >= 3 and words[0] in PYTHONS and words[1:3] == ["-m", "pytest"]:
-        return words[3:], True
+        return tuple(words[3:]), True
     if words and words[0] in ("pytest", "py.test"):
-        return words[1:], False
+        return tuple(words[1:]), False
     return None
 
 
