@@ -405,8 +405,9 @@ class Runner:
         self.sock = sock
         self.kill_all = kill_all
 
-    def serve_one(self, request, fds, start_child):
-        """Fork the run's child and see it through. Returns True in the child (after `start_child`)."""
+    def serve_one(self, request, fds, start_child, last=None):
+        """Fork the run's child and see it through. Returns True in the child (after `start_child`).
+        `last`: why this runner retires after the run, if it does (the worker learns it with the run's end)."""
         pid = os.fork()
         if pid == 0:
             start_child(request, fds)
@@ -435,7 +436,7 @@ class Runner:
         if self.kill_all:
             kill_leftovers(pid, True)  # daemons, setsid'd or not: nothing outlives the run
         reap()
-        send(self.sock, {"op": "done", "status": status})
+        send(self.sock, {"op": "done", "status": status, "retire": last})
         return False
 
     def next_run(self):
@@ -474,8 +475,7 @@ class PreparedSession:
         self.runner, self.warm = runner, warm
         self.first = (request, fds)
         self.in_child = False
-        self.single_use = False
-        self.why_single = None
+        self.why_single = None  # why this start-up cannot be shared, if it cannot
 
     # -- in the runner -------------------------------------------------------------------------------------
 
@@ -543,14 +543,14 @@ class PreparedSession:
             elif stat.S_ISREG(st.st_mode) and st.st_nlink == 0:
                 self.temp_fds.append(fd)
             else:
-                self.single_use, self.why_single = True, f"start-up opened fd {fd}"
+                self.why_single = f"start-up opened fd {fd}"
         workspace = os.getcwd()
         for name in set(sys.modules) - self.modules_before:
             path = getattr(sys.modules[name], "__file__", None) or ""
             if path.startswith(workspace + os.sep) or path.startswith(os.environ.get("TMPDIR", "/nonexistent") + os.sep):
-                self.single_use, self.why_single = True, f"start-up imported {name} from the workspace"
+                self.why_single = f"start-up imported {name} from the workspace"
         if threading_active() > 1:
-            self.single_use, self.why_single = True, "start-up started a thread"
+            self.why_single = "start-up started a thread"
 
     def pytest_collection(self, session):
         self._inspect()
@@ -560,10 +560,9 @@ class PreparedSession:
         request, fds = self.first
         while True:
             code_cache.observe(request["cwd"])
-            if self.runner.serve_one(request, fds, self._become_run):
+            if self.runner.serve_one(request, fds, self._become_run, last=self.why_single):
                 return None  # in the run's child: pytest goes on collecting
-            if self.single_use:
-                send(self.runner.sock, {"op": "retire", "why": self.why_single})
+            if self.why_single:
                 os._exit(0)
             request, fds = self.runner.next_run()
 
@@ -837,13 +836,9 @@ class Worker:
                 elif op == "started":
                     send(self.ctrl, {"op": "started", "pid": message.get("pid"), "keep": self.keep(),
                                      "prepared": key is not None})
-                elif op == "retire":
-                    self.runners.pop(key, None)
-                    sock.close()
-                    reap()
                 elif op == "done":
-                    if key is not None and key not in self.runners:
-                        pass  # retired after this run
+                    if message.get("retire") and key in self.runners:
+                        self._drop(key)  # a start-up that cannot be shared served its one run
                     send(self.ctrl, {"op": "done", "status": message.get("status"), "keep": self.keep(),
                                      "notes": notes})
                     return

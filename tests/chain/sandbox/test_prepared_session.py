@@ -125,6 +125,17 @@ def test_a_conftest_runs_in_a_session_of_its_own(warm):
         assert out.exit_code == (0 if value == 1 else 1), out.stdout
 
 
+def test_a_start_up_that_imports_workspace_code_serves_one_run(warm):
+    # chain cannot see every way a start-up runs workspace code (here: a plugin named in pytest.ini); the
+    # runner sees what it imported and never hands that start-up to another run.
+    for value in (1, 2, 1):
+        files = {**files_for("def test_fixture(answer):\n    assert answer == 1\n"),
+                 "pytest.ini": "[pytest]\naddopts = -p helper_plugin\n",
+                 "helper_plugin.py": f"import pytest\n\n@pytest.fixture\ndef answer():\n    return {value}\n"}
+        out = run(warm, files)
+        assert out.exit_code == (0 if value == 1 else 1), out.stdout
+
+
 def test_a_run_that_stops_before_collecting_still_reports(warm):
     out = run(warm, NORMAL, "python -m pytest -q --no-such-option")
     assert out.exit_code == 4
