@@ -107,6 +107,17 @@ def test_code_compiled_ahead_is_used_only_for_the_same_bytes(warm):
             assert f"where {mod} = value()" in out.stdout
 
 
+def test_many_layouts_in_turn_each_get_their_own_session(warm):
+    # More layouts than a worker keeps prepared sessions for: sessions are replaced, never mixed up.
+    layouts = [{f"mod{i}.py": f"VALUE = {i}\n",
+                "test_case.py": f"from mod{i} import VALUE\n\ndef test_value():\n    assert VALUE == {i}\n"}
+               for i in range(4)]
+    for files in layouts * 3:
+        out = run(warm, files)
+        assert out.exit_code == 0, out.stdout
+        assert out.isolation["prepared_session"] is True
+
+
 def test_config_files_are_read_for_every_layout(warm):
     verbose = {**NORMAL, "pytest.ini": "[pytest]\naddopts = -vv\n"}
     quiet = {**NORMAL, "pytest.ini": "[pytest]\naddopts = -p no:warnings\n"}
