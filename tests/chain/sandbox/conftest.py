@@ -78,7 +78,8 @@ def evaluate(sandbox, files: dict[str, str], command: str = "python -m pytest -q
 
 def assert_next_run_is_normal(sandbox) -> None:
     ev = evaluate(sandbox, NORMAL, timeout=30)
-    assert ev.status == "passed", ev.summary
+    out = ev.outcome
+    assert ev.status == "passed", (ev.summary, out.error, out.notes, out.stdout[-1500:], out.stderr[-1500:])
     assert ev.tests.passed == 1
 
 
