@@ -378,6 +378,14 @@ def kill_leftovers(pid, kill_all):
             pass
 
 
+def alive(pid):
+    """Whether our child `pid` still runs (a dead one is reaped here, or was by `reap` already)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return False
+
+
 def reap():
     while True:
         try:
@@ -780,7 +788,7 @@ class Worker:
         """(socket, whether it already has the run). Forks the runner when there is none for `key`."""
         entry = self.runners.pop(key, None)
         if entry is not None:
-            if os.waitpid(entry[0], os.WNOHANG)[0] == 0:
+            if alive(entry[0]):
                 self.runners[key] = entry  # most recently used last
                 return entry[1], False
             entry[1].close()
