@@ -96,6 +96,18 @@ def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None
     return json.loads(data), fds, pid
 
 
+def mount_points_under_tmp() -> frozenset[str]:
+    """Names in a namespaced worker's directory that are mount points inside it: the interpreter and the
+    chain checkout, when they live under /tmp, are bind-mounted there so the worker's own /tmp does not
+    hide them (warm_worker.Namespaces._needed_under_tmp computes the same paths). Emptying the directory
+    between runs must leave these alone: deleting a mount point's directory on the host unmounts it inside,
+    and the interpreter's files vanish from every later run (a subprocess of sys.executable fails, package
+    metadata is missing)."""
+    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+              os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in wanted if p.startswith("/tmp/"))
+
+
 def _remove_stale_dirs() -> None:
     """Template directories of chain processes that died without cleaning up (SIGKILL, a second ^C)."""
     for path in Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir()).glob("chain-warm-*-*"):
@@ -199,6 +211,7 @@ class Worker:
             self.root.mkdir()
         except OSError as exc:  # the template was closed meanwhile
             raise WorkerFailed(f"cannot make a worker directory: {exc}") from exc
+        self.mount_points = mount_points_under_tmp() if template.namespaced else frozenset()
         self.cgroup = new_cgroup(Limits(), [], extra_pids=WORKER_PROCESSES, extra_memory_mb=WORKER_MEMORY_MB)
         try:
             self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
@@ -247,7 +260,7 @@ class Worker:
     # -- one run -----------------------------------------------------------------------------------------
     def run(self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None,
             started: float, mirror) -> RunOutcome:
-        run = RunDir.create(spec.files, root=self.root)
+        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points)
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
         notes: list[str] = []

@@ -22,14 +22,16 @@ class RunDir:
     workspace: Path
     tmp: Path
     report: Path
+    keep: frozenset[str] = frozenset()  # names in root that `empty` leaves alone
 
     @classmethod
-    def create(cls, files: dict[str, str], root: Path | None = None) -> "RunDir":
-        """A fresh run directory; `root` (an existing, empty directory) lets a warm worker reuse its own."""
+    def create(cls, files: dict[str, str], root: Path | None = None, keep: frozenset[str] = frozenset()) -> "RunDir":
+        """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
+        reuse its own."""
         fresh = root is None
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
-        run = cls(root, root / "ws", root / "tmp", root / "report.json")
+        run = cls(root, root / "ws", root / "tmp", root / "report.json", keep)
         try:
             run._populate(files)
         except (OSError, ValueError):
@@ -77,6 +79,8 @@ class RunDir:
         os.chmod(self.root, stat.S_IRWXU)  # the code may have chmod-ed it (it is the sandbox's /tmp)
         with os.scandir(self.root) as entries:
             for entry in entries:
+                if entry.name in self.keep:
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     _force_rmtree(Path(entry.path))
                 else:

@@ -22,9 +22,9 @@ from chain.sandbox import cgroups
 BACKENDS = ["local", "local-warm", "bwrap", "bwrap-warm"]
 
 
-def backend_params():
+def backend_params(names: list[str] = BACKENDS):
     params = []
-    for name in BACKENDS:
+    for name in names:
         ok, why = registry.get().sandboxes[name].available()
         marks = [] if ok else [pytest.mark.skip(reason=f"{name}: {why}")]
         params.append(pytest.param(name, marks=marks, id=name))

@@ -161,3 +161,18 @@ def test_doctor_warns_when_namespaces_are_unavailable():
     assert any("no namespace isolation" in w for w in report["warnings"])
     table = run_chain(["doctor", "--no-worker"], env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
     assert b"warning: no namespace isolation" in table.stderr
+
+
+def test_emptying_a_warm_worker_directory_spares_its_mount_points(tmp_path, monkeypatch):
+    # A namespaced worker bind-mounts an interpreter or checkout that lives under /tmp into its directory;
+    # deleting that directory on the host between runs would unmount it inside the worker.
+    from chain.sandbox import warm_pool
+    from chain.sandbox.workspace import RunDir
+
+    monkeypatch.setattr(warm_pool.sys, "prefix", "/tmp/some-clone/.venv")
+    assert "some-clone" in warm_pool.mount_points_under_tmp()
+    (tmp_path / "some-clone").mkdir()
+    run = RunDir.create({"test_x.py": "def test_x():\n    pass\n"}, root=tmp_path, keep=frozenset({"some-clone"}))
+    (run.tmp / "left.txt").write_text("x")
+    run.empty()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["some-clone"]

@@ -11,20 +11,9 @@ import pytest
 from chain import registry
 from chain.sandbox import Limits, RunSpec
 from chain.sandbox.warm_pool import prepare_key
-from tests.chain.sandbox.conftest import NORMAL, assert_next_run_is_normal, evaluate, files_for
+from tests.chain.sandbox.conftest import NORMAL, assert_next_run_is_normal, backend_params, evaluate, files_for
 
-WARM = ["local-warm", "bwrap-warm"]
-
-
-def warm_params():
-    params = []
-    for name in WARM:
-        ok, why = registry.get().sandboxes[name].available()
-        params.append(pytest.param(name, marks=[] if ok else [pytest.mark.skip(reason=f"{name}: {why}")], id=name))
-    return params
-
-
-@pytest.fixture(scope="module", params=warm_params())
+@pytest.fixture(scope="module", params=backend_params(["local-warm", "bwrap-warm"]))
 def warm(request):
     box = registry.sandbox(request.param)
     yield box
