@@ -63,29 +63,39 @@ def _complexity(func: ast.AST) -> int:
 
 
 def metrics(files: dict[str, str]) -> dict[str, Any]:
-    per_file = {}
-    for path, source in sorted(files.items()):
-        if not path.endswith(".py"):
-            continue
-        lines = source.splitlines()
-        entry: dict[str, Any] = {
-            "lines": len(lines),
-            "code_lines": sum(1 for l in lines if l.strip() and not l.strip().startswith("#")),
-        }
-        tree = _parse(source, path)
-        if isinstance(tree, SyntaxError):
-            entry["parse_error"] = True
-            per_file[path] = entry
-            continue
-        funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        entry["functions"] = len(funcs)
-        entry["classes"] = sum(isinstance(n, ast.ClassDef) for n in ast.walk(tree))
-        entry["complexity"] = {f.name: _complexity(f) for f in funcs}
-        entry["max_complexity"] = max(entry["complexity"].values(), default=0)
-        per_file[path] = entry
+    per_file = {path: _file_metrics(source, path) for path, source in sorted(files.items()) if path.endswith(".py")}
     return {
         "files": per_file,
         "functions": sum(f.get("functions", 0) for f in per_file.values()),
         "lines": sum(f["lines"] for f in per_file.values()),
         "max_complexity": max((f.get("max_complexity", 0) for f in per_file.values()), default=0),
     }
+
+
+def _file_metrics(source: str, path: str) -> dict[str, Any]:
+    entry = _cached_file_metrics(source, path)
+    return {**entry, "complexity": dict(entry["complexity"])} if "complexity" in entry else dict(entry)
+
+
+@functools.lru_cache(maxsize=256)  # repair and optimize measure the same unchanged files over and over
+def _cached_file_metrics(source: str, path: str) -> dict[str, Any]:
+    lines = source.splitlines()
+    entry: dict[str, Any] = {
+        "lines": len(lines),
+        "code_lines": sum(1 for l in lines if l.strip() and not l.strip().startswith("#")),
+    }
+    tree = _parse(source, path)
+    if isinstance(tree, SyntaxError):
+        entry["parse_error"] = True
+        return entry
+    funcs, classes = [], 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            funcs.append(node)
+        elif isinstance(node, ast.ClassDef):
+            classes += 1
+    entry["functions"] = len(funcs)
+    entry["classes"] = classes
+    entry["complexity"] = {f.name: _complexity(f) for f in funcs}
+    entry["max_complexity"] = max(entry["complexity"].values(), default=0)
+    return entry
