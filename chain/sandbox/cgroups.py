@@ -117,7 +117,9 @@ def _support_v2() -> Support:
 
 def _read_int_field(path: Path, key: str) -> int:
     try:
-        for line in path.read_text().splitlines():
+        with open(path) as fh:
+            text = fh.read()
+        for line in text.splitlines():
             name, _, value = line.partition(" ")
             if name == key:
                 return int(value)
@@ -137,7 +139,7 @@ class RunCgroup:
         with _counter_lock:
             name = f"chain-{os.getpid()}-{next(_counter)}"
         self.dirs = [root / name for root in info.roots]
-        self._existing: dict[str, bool] = {}
+        self._where: dict[str, Path | None] = {}
         self.extra_pids, self.extra_memory_mb = extra_pids, extra_memory_mb
         self.pids_max = limits.nproc + extra_pids
         self.memory_bytes = (limits.memory_mb + extra_memory_mb) << 20
@@ -153,12 +155,18 @@ class RunCgroup:
             raise
 
     # -- set-up --------------------------------------------------------------------------------------------
+    def _locate(self, name: str) -> Path | None:
+        # Looked up after every run; a controller's files do not come and go while the cgroup lives.
+        if name not in self._where:
+            self._where[name] = next((d / name for d in self.dirs if (d / name).exists()), None)
+        return self._where[name]
+
     def _file(self, name: str) -> Path:
         """The file `name` in whichever of our directories holds it (v1 splits controllers)."""
-        for d in self.dirs:
-            if (d / name).exists():
-                return d / name
-        raise FileNotFoundError(name)
+        path = self._locate(name)
+        if path is None:
+            raise FileNotFoundError(name)
+        return path
 
     def _write_limits(self, pids_max: str) -> None:
         self._file("pids.max").write_text(pids_max)
@@ -206,10 +214,7 @@ class RunCgroup:
         return _read_int_field(self._file(name), "oom_kill") if self._exists(name) else 0
 
     def _exists(self, name: str) -> bool:
-        # Checked after every run; a controller's files do not come and go while the cgroup lives.
-        if name not in self._existing:
-            self._existing[name] = any((d / name).exists() for d in self.dirs)
-        return self._existing[name]
+        return self._locate(name) is not None
 
     def counts(self) -> tuple[int, int]:
         return self.forks_refused(), self.oom_kills()
