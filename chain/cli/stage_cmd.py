@@ -12,7 +12,9 @@ import click
 from ..agents import make_agent
 from ..api import prepare_run
 from ..driver import OUTPUT_FORMATS, StageRun, drive
+from .. import registry
 from ..registry import StageSpec, stage as lookup_stage
+from ..sandbox import Sandbox
 from ..store import ProfileStore, default_state_path
 from .log import Reporter
 
@@ -84,11 +86,12 @@ def stage_options(func):
 
 
 def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | None, reporter: Reporter,
-              profile: str | None = None) -> StageRun:
+              profile: str | None = None, sandbox: Sandbox | None = None) -> StageRun:
     make_agent(options.get("agent"), options.get("model"))  # a bad --agent is a usage error before any work
     return prepare_run(
         spec, profile=profile or options["profile"], race=options.get("race"),
-        race_deadline=options.get("race_deadline"), sandbox=options["sandbox"], timeout=options.get("timeout"),
+        race_deadline=options.get("race_deadline"), sandbox=sandbox or options["sandbox"],
+        timeout=options.get("timeout"),
         seed=options.get("seed", 0), store=store, concurrency=options["concurrency"],
         ordered=not options["unordered"], output_format=options["output_format"], fail_on=options["fail_on"],
         log=reporter.log, mirror=reporter.mirror if options.get("verbose", 0) >= 2 else None,
@@ -100,13 +103,18 @@ def execute(specs: list[tuple[StageSpec, str | None]], options: dict[str, Any]) 
     store = None if options["no_learn"] else ProfileStore(options["state"])
     reporters = [Reporter(spec.name, verbose=options.get("verbose", 0)) for spec, _ in specs]
     runs: list[StageRun] = []
+    shared: Sandbox | None = None
     try:
+        if len(specs) > 1 and options.get("verbose", 0) < 2:
+            # `chain run`: one sandbox, so one warm pool, serves every stage (-vv keeps one per stage, so each
+            # stage's mirrored output is labelled with its own name).
+            shared = registry.sandbox(options["sandbox"])
         for (spec, profile), reporter in zip(specs, reporters):
-            runs.append(build_run(spec, options, store, reporter, profile))
+            runs.append(build_run(spec, options, store, reporter, profile, sandbox=shared))
         return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))
     finally:
-        for run in runs:
-            run.ctx.sandbox.close()
+        for box in {id(b): b for b in [*(run.ctx.sandbox for run in runs), shared] if b is not None}.values():
+            box.close()
         for run, reporter in zip(runs, reporters):
             reporter.close(run.counters)
         if store:

@@ -72,3 +72,25 @@ def test_readme_quotes_the_current_schema_and_exit_codes():
         assert render(text, sections) == text, f"{name} is stale: run `make readme`"
     for status in ExitStatus:
         assert f"| {status.value} | `{status.name}` |" in readme
+
+
+def test_chain_run_serves_every_stage_from_one_sandbox(monkeypatch):
+    # One warm pool for the whole `chain run`, not one template and set of workers per stage.
+    from chain import registry
+
+    made, closed = [], []
+    real = registry.sandbox
+
+    def counting(name, **kwargs):
+        box = real(name, **kwargs)
+        made.append(box)
+        monkeypatch.setattr(box, "close", lambda box=box, close=box.close: (closed.append(box), close()))
+        return box
+
+    monkeypatch.setattr(registry, "sandbox", counting)
+    tasks = ndjson(make_task("ok"), make_task("bad", code="def add(a, b):\n    return 0\n"))
+    out = CliRunner().invoke(cli, ["run", "analyze", "process", "optimize"], input=tasks, catch_exceptions=False)
+    assert out.exit_code == 0
+    results = [e for e in parse_lines(out.stdout_bytes) if e["type"] == "result"]
+    assert [(r["task_id"], r["stage"]) for r in results] == [("ok", "optimize"), ("bad", "optimize")]
+    assert len(made) == 1 and closed == made
