@@ -6,20 +6,30 @@ stage registry, so a plugin's stage shows up here without edits.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from .. import __version__, registry
 from ..errors import ChainError, ExitStatus
-from . import bench_cmd, compare_cmd, generate_cmd, profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
+from . import profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
+
+# Commands whose modules are heavy to import (the benchmark system, the sandbox doctor): loaded when asked
+# for, so that every `chain analyze` in a shell pipe does not pay for them at start-up.
+LAZY_COMMANDS = {
+    "bench": ("bench_cmd", "bench"),
+    "compare": ("compare_cmd", "compare_command"),
+    "doctor": ("doctor_cmd", "doctor"),
+    "generate": ("generate_cmd", "generate"),
+}
 
 
 class ChainGroup(click.Group):
     """Static commands plus one command per registered stage."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(registry.get().stages))
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(registry.get().stages))
 
     def invoke(self, ctx: click.Context):
         # The one place engine errors become a message and an exit status: never a traceback for bad input.
@@ -33,6 +43,9 @@ class ChainGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name]
+            command = getattr(importlib.import_module(f".{module}", __name__), attr)
         if command is None and name in registry.get().stages:
             command = stage_cmd.make_stage_command(registry.get().stages[name])
         return command
@@ -57,12 +70,6 @@ cli.add_command(profiles_cmd.profiles)
 cli.add_command(stage_cmd.run_command)
 cli.add_command(trajectories_cmd.trajectories)
 cli.add_command(stats_cmd.stats)
-cli.add_command(generate_cmd.generate)
-cli.add_command(bench_cmd.bench)
-cli.add_command(compare_cmd.compare_command, name="compare")
-from .doctor_cmd import doctor  # noqa: E402  (sandbox isolation report)
-
-cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> None:
