@@ -827,11 +827,11 @@ class Worker:
                 message, extra = receive(sock)
                 for fd in extra:
                     os.close(fd)
-                if message is None:  # the run killed its runner (possible without namespaces)
+                if message is None:  # the run killed its runner (possible without namespaces), or chain did
                     self.runners.pop(key, None)
                     sock.close()
                     reap()
-                    notes.append("the run killed its warm runner (replaced for the next run)")
+                    notes.append("the warm runner serving the run died (replaced for the next run)")
                     send(self.ctrl, {"op": "done", "status": None, "keep": self.keep(), "notes": notes})
                     return
                 op = message.get("op")
