@@ -243,13 +243,16 @@ class Worker:
             self.broken = True
         return message
 
-    def interrupt(self) -> None:
-        """Kill the run in flight (not the worker); safe from any thread."""
+    def interrupt(self, sweep: bool | None = None) -> None:
+        """Kill the run in flight (not the worker); safe from any thread. A namespaced worker's runner kills
+        everything of the run at once (kill(-1) in its own PID namespace) and its prepared session survives;
+        `sweep` (the default without namespaces, and on ^C) also kills every process of the worker's cgroup
+        but the worker's own right away."""
         try:
             self.ctrl.send(b'{"op": "kill"}')
         except OSError:
             pass
-        if self.cgroup is not None:
+        if self.cgroup is not None and (not self.kill_all if sweep is None else sweep):
             for pid in self.cgroup.pids():
                 if pid not in self.keep:
                     try:
@@ -293,9 +296,9 @@ class Worker:
                 if not handle.wait(REPLY_TIMEOUT_S):
                     self.broken = True
         if self.cgroup is not None:
-            if self.broken or timed_out or cancelled or not self.kill_all:
-                # The run's leftovers, daemons too. (A namespaced worker has already killed everything in its
-                # PID namespace, which is everything in its cgroup but itself.)
+            if self.broken or not self.kill_all:
+                # The run's leftovers, daemons too. (A namespaced worker's runner has already killed everything
+                # in its PID namespace, timed out or not, before it answered.)
                 self.cgroup.kill(keep=frozenset() if self.broken else self.keep)
             now = self.cgroup.counts()
             notes.extend(self.cgroup.notes(*self._counts, now=now))
@@ -451,7 +454,7 @@ class WarmPool:
 
     def interrupt_all(self) -> None:
         for worker in list(self._busy):
-            worker.interrupt()
+            worker.interrupt(sweep=True)
 
     def close(self) -> None:
         with self._lock:
