@@ -183,3 +183,45 @@ class TestPrepareKey:
     def test_disabling_a_plugin_is_fine(self):
         assert self.key(args=["-p", "no:randomly"]) is not None
         assert self.key(args=["-pno:randomly"]) is not None
+
+
+FIXTURE_TESTS = '''
+import logging, os
+
+
+def test_capfd(capfd):
+    os.write(1, b"raw-fd\\n")
+    print("py-print")
+    out, _ = capfd.readouterr()
+    assert "raw-fd" in out and "py-print" in out
+
+
+def test_capsys(capsys):
+    print("hello")
+    assert capsys.readouterr().out == "hello\\n"
+
+
+def test_tmp_path(tmp_path):
+    (tmp_path / "x").write_text("1")
+    assert (tmp_path / "x").read_text() == "1"
+
+
+def test_caplog(caplog):
+    logging.getLogger("z").warning("warned")
+    assert "warned" in caplog.text
+
+
+def test_monkeypatch(monkeypatch):
+    monkeypatch.setenv("CHAIN_X", "1")
+    assert os.environ["CHAIN_X"] == "1"
+'''
+
+
+def test_builtin_fixtures_work_run_after_run(warm):
+    # Capture, tmp_path, logging and monkeypatch all keep state the start-up set up; the third run also
+    # imports its test module from code compiled ahead.
+    for _ in range(3):
+        out = run(warm, {"test_fixtures.py": FIXTURE_TESTS})
+        assert out.isolation["prepared_session"] is True
+        assert out.exit_code == 0, out.stdout
+        assert sorted(t["outcome"] for t in out.report["tests"]) == ["passed"] * 5
