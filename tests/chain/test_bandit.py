@@ -62,6 +62,14 @@ def record(store, profile: str, status: str, ms: float, context: str, n: int) ->
                      alpha=0.4)
 
 
+def chooser_over(tmp_path, rows, seed: int) -> ThompsonChooser:
+    """A chooser between aggressive and conservative over a store holding `rows` of record()'s arguments."""
+    store = ProfileStore(tmp_path / "s.db")
+    for row in rows:
+        record(store, *row)
+    return ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=seed)
+
+
 def analyzed(passed: int, failed: int):
     """A task as analyze left it: its failing-test count puts it in a context bucket."""
     entry = HistoryEntry(stage="analyze", profile="balanced", status="failed", score=passed / (passed + failed),
@@ -77,12 +85,10 @@ def picks(chooser, task, n: int) -> list[str]:
 def test_a_context_learns_its_own_best_arm_against_the_stage_wide_record(tmp_path):
     # Stage-wide, aggressive wins everywhere it was tried (easy tasks); in the "fail3+" bucket it has failed
     # slowly twice while conservative failed cheaply: there the bucket's own record must decide.
-    store = ProfileStore(tmp_path / "s.db")
-    record(store, "aggressive", "passed", 500.0, "fail1", 30)
-    record(store, "conservative", "failed", 500.0, "fail1", 30)
-    record(store, "aggressive", "failed", 20000.0, "fail3+", 2)
-    record(store, "conservative", "failed", 1000.0, "fail3+", 2)
-    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=5)
+    chooser = chooser_over(tmp_path, [("aggressive", "passed", 500.0, "fail1", 30),
+                                      ("conservative", "failed", 500.0, "fail1", 30),
+                                      ("aggressive", "failed", 20000.0, "fail3+", 2),
+                                      ("conservative", "failed", 1000.0, "fail3+", 2)], seed=5)
     assert picks(chooser, analyzed(0, 4), 40).count("conservative") > 30
     assert picks(chooser, analyzed(1, 1), 40).count("aggressive") > 35
 
@@ -90,11 +96,9 @@ def test_a_context_learns_its_own_best_arm_against_the_stage_wide_record(tmp_pat
 def test_an_arm_untried_in_a_context_is_not_judged_by_its_slow_runs_elsewhere(tmp_path):
     # aggressive spent 40 s per hopeless task ("fail3+") but was never tried on "fail1" tasks, where the
     # context's runs take 1 s: its duration guess there is the context's, so it gets explored
-    store = ProfileStore(tmp_path / "s.db")
-    record(store, "aggressive", "failed", 40000.0, "fail3+", 6)
-    record(store, "conservative", "passed", 1000.0, "fail1", 3)
-    record(store, "conservative", "failed", 1000.0, "fail1", 3)
-    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=2)
+    chooser = chooser_over(tmp_path, [("aggressive", "failed", 40000.0, "fail3+", 6),
+                                      ("conservative", "passed", 1000.0, "fail1", 3),
+                                      ("conservative", "failed", 1000.0, "fail1", 3)], seed=2)
     easy = analyzed(1, 1)
     assert chooser.choose(easy("e")).why["arms"]["aggressive"]["mean_ms"] == 1000.0
     assert picks(chooser, easy, 40).count("aggressive") >= 2  # still explored, not written off by its cost elsewhere
@@ -104,11 +108,9 @@ def test_a_context_where_nothing_succeeds_rarely_pays_for_the_expensive_profile_
     # aggressive fixes every "fail2" task, but on "fail3+" tasks (hopeless stubs) it has failed 3 times at
     # 40 s each, conservative 20 times at 3 s: trying aggressive there again is a 40 s bet on noise
     # (independent Thompson draws took that bet in half the choices)
-    store = ProfileStore(tmp_path / "s.db")
-    record(store, "aggressive", "passed", 2000.0, "fail2", 30)
-    record(store, "aggressive", "failed", 40000.0, "fail3+", 3)
-    record(store, "conservative", "failed", 3000.0, "fail3+", 20)
-    chooser = ThompsonChooser(store, "process", ["aggressive", "conservative"], seed=9)
+    chooser = chooser_over(tmp_path, [("aggressive", "passed", 2000.0, "fail2", 30),
+                                      ("aggressive", "failed", 40000.0, "fail3+", 3),
+                                      ("conservative", "failed", 3000.0, "fail3+", 20)], seed=9)
     hopeless = analyzed(0, 4)
     assert picks(chooser, hopeless, 300).count("aggressive") < 0.06 * 300
     assert chooser.choose(hopeless("x")).why["prior"]["from"] == "context"
