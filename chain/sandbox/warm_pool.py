@@ -96,16 +96,22 @@ def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None
     return json.loads(data), fds, pid
 
 
-def mount_points_under_tmp() -> frozenset[str]:
-    """Names in a namespaced worker's directory that are mount points inside it: the interpreter and the
-    chain checkout, when they live under /tmp, are bind-mounted there so the worker's own /tmp does not
-    hide them (warm_worker.Namespaces._needed_under_tmp computes the same paths). Emptying the directory
-    between runs must leave these alone: deleting a mount point's directory on the host unmounts it inside,
-    and the interpreter's files vanish from every later run (a subprocess of sys.executable fails, package
-    metadata is missing)."""
+def exposed_under_tmp() -> list[str]:
+    """Paths a namespaced worker must keep visible although it mounts its own directory on /tmp: the
+    interpreter and the chain checkout, when they live under /tmp (a CI clone). The template is told them
+    on its command line and bind-mounts each into every worker's directory at the same relative path."""
     wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
               os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
-    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in wanted if p.startswith("/tmp/"))
+    under = sorted(p for p in wanted if p.startswith("/tmp/"))
+    return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
+
+
+def mount_points_under_tmp() -> frozenset[str]:
+    """Names in a namespaced worker's directory that are mount points inside it (`exposed_under_tmp`).
+    Emptying the directory between runs must leave these alone: deleting a mount point's directory on the
+    host unmounts it inside, and the interpreter's files vanish from every later run (a subprocess of
+    sys.executable fails, package metadata is missing)."""
+    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in exposed_under_tmp())
 
 
 def _remove_stale_dirs() -> None:
@@ -131,7 +137,7 @@ class Template:
                            cold.root_inside)
         argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:
-            argv.append("--namespaces")
+            argv += ["--namespaces", *exposed_under_tmp()]
         self._log = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,

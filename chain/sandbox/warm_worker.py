@@ -287,17 +287,12 @@ class Namespaces:
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
     MS_RDONLY, MS_REMOUNT = 1, 32
 
-    @staticmethod
-    def _needed_under_tmp():
-        wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-                  os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
-        under = sorted(p for p in wanted if p.startswith("/tmp/"))
-        return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
     PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 
-    def __init__(self):
+    def __init__(self, exposed=()):
         import ctypes
 
+        self.exposed = list(exposed)  # paths under /tmp to keep visible inside (chain's warm_pool says which)
         self.ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
 
@@ -315,7 +310,7 @@ class Namespaces:
         self._check(self.libc.mount(None, b"/", None, self.MS_REC | self.MS_PRIVATE, None), "make / private")
         # The worker's own /tmp would hide an interpreter or chain checkout that lives under /tmp (a CI
         # clone): carry them into the worker directory first, read-only, so they stay where they were.
-        for path in self._needed_under_tmp():
+        for path in self.exposed:
             target = os.path.join(directory, os.path.relpath(path, "/tmp"))
             os.makedirs(target, exist_ok=True)
             self._check(self.libc.mount(path.encode(), target.encode(), None, self.MS_BIND | self.MS_REC, None),
@@ -893,9 +888,8 @@ def become_worker(channel, template_ctrl, warm, directory, namespaces):
     os._exit(code)
 
 
-def template(ctrl, warm, namespaced):
+def template(ctrl, warm, namespaces):
     """The template: forks a worker per spawn request and hands chain the worker's socket."""
-    namespaces = Namespaces() if namespaced else None
     while True:
         ready, _, _ = select.select([ctrl], [], [], 1.0)
         reap()
@@ -921,21 +915,21 @@ def template(ctrl, warm, namespaced):
 def main():
     ctrl = socket.socket(fileno=int(sys.argv[1]))
     namespaced = sys.argv[2:3] == ["--namespaces"]
+    exposed = sys.argv[3:]  # with --namespaces: paths under /tmp a worker's own /tmp must not hide
     sys.path.pop(0)  # this script's directory must not shadow the task's modules
     try:
         warm = WarmPytest()
         warm.learn_imports()
-        if namespaced:
-            Namespaces()  # ctypes and libc found before the first spawn
+        namespaces = Namespaces(exposed) if namespaced else None  # ctypes and libc found before the first spawn
         error = None
     except Exception as exc:  # pytest missing or its internals changed: chain falls back to cold runs
-        warm, error = None, f"{type(exc).__name__}: {exc}"
+        warm, namespaces, error = None, None, f"{type(exc).__name__}: {exc}"
     send(ctrl, {"op": "ready", "error": error})
     if warm is None:
         return
     gc.collect()
     gc.freeze()  # the warm heap is shared with every worker and child and never collected again
-    template(ctrl, warm, namespaced)
+    template(ctrl, warm, namespaces)
 
 
 if __name__ == "__main__":
