@@ -13,7 +13,7 @@ from .driver import StageRun
 from .errors import ConfigError
 from .execute import TaskRunner
 from .pipeline import stage_events
-from .profiles import load_all, load_profile
+from .strategy import load_all, load_profile
 from .protocol import Result, Task
 from .registry import StageSpec
 from .resilience import CircuitBreaker

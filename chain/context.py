@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from .profiles import Profile
+from .strategy import Profile
 from .protocol import Notice, TestCase, TestCounts
 from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
 from .sandbox import Limits, RunOutcome, RunSpec, Sandbox

@@ -17,7 +17,7 @@ from typing import Any
 from .bandit import ThompsonChooser, task_context
 from .context import StageContext
 from .errors import ChainError
-from .profiles import Profile
+from .strategy import Profile
 from .protocol import Notice, Result, Task, TestCounts, make_result
 from .registry import StageSpec
 from .store import Outcome, ProfileStore

@@ -19,7 +19,7 @@ from .errors import ConfigError, SandboxUnavailable, UnknownStage
 GROUP = "chain.plugins"
 DIST = "chain-pipeline"
 # Used only when chain runs from a source tree that was never installed (no entry point metadata).
-BUILTIN_PROVIDERS = {"builtin_stages": "stages", "builtin_sandboxes": "chain.sandbox.builtin"}
+BUILTIN_PROVIDERS = {"builtin_stages": "chain.stages", "builtin_sandboxes": "chain.sandbox.builtin"}
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Strategy profiles as data: one TOML file per profile. Loaded by `chain.profiles`; no code lives here."""
+"""Strategy profiles as data: one TOML file per profile. Installed as `chain.profiles`, loaded by `chain.strategy`; no code lives here."""

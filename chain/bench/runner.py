@@ -34,7 +34,7 @@ from ..api import prepare_run
 from ..claude import harvest
 from ..driver import as_input, chained
 from ..errors import ConfigError
-from ..profiles import load_all
+from ..strategy import load_all
 from ..protocol import Result, Task, utc_now
 from ..store import ProfileStore
 from ..stream import Item, classify_batch, dump

@@ -11,7 +11,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from ..profiles import load_all
+from ..strategy import load_all
 from ..store import ProfileStore, default_state_path
 
 STATE_OPTION = click.option("--state", type=click.Path(dir_okay=False), default=None,

@@ -11,7 +11,7 @@ from chain.api import make_context
 from chain.context import StageContext
 from chain.execute import TaskRunner
 from chain.pipeline import StageProcessor, stage_events
-from chain.profiles import load_all
+from chain.strategy import load_all
 from chain.protocol import Result, Task, make_result
 from chain.registry import StageSpec
 from chain.store import ProfileStore

@@ -1,7 +1,8 @@
 """Strategy profiles: the parameters each strategy runs with, read from `profiles/*.toml`.
 
-Built-in profiles ship as package data in the `profiles` package. Directories listed in CHAIN_PROFILE_PATH
-(os.pathsep-separated) are searched first, so a user can add or override a profile without editing chain.
+Built-in profiles ship as package data in `chain.profiles` (the repository's `profiles/`). Directories
+listed in CHAIN_PROFILE_PATH (os.pathsep-separated) are searched first, so a user can add or override a
+profile without editing chain.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Profile(_Strict):
 
 def _search_dirs() -> list[Path]:
     extra = [Path(p) for p in os.environ.get("CHAIN_PROFILE_PATH", "").split(os.pathsep) if p]
-    return [*extra, Path(str(resources.files("profiles")))]
+    return [*extra, Path(str(resources.files("chain.profiles")))]
 
 
 def profile_files() -> dict[str, Path]:

@@ -1,7 +1,7 @@
 import pytest
 
 from chain.errors import ProfileError
-from chain.profiles import available, load_profile
+from chain.strategy import available, load_profile
 
 
 def test_builtin_profiles_ship_and_differ():
