@@ -1,7 +1,9 @@
-"""Applying unified diffs (as `diff -u`, `git diff` or an LLM write them) to a task's in-memory files."""
+"""Unified diffs of a task's in-memory files: writing them (`unified_diff`, what stages record as `diff`) and
+applying them (as `diff -u`, `git diff` or an LLM write them)."""
 
 from __future__ import annotations
 
+import difflib
 import re
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -82,3 +84,16 @@ def apply_unified_diff(files: dict[str, str], diff: str) -> dict[str, str]:
         if old not in ("/dev/null", new):
             out.pop(old, None)
     return out
+
+
+def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
+    """The change from `before` to `after` as one unified diff (a/ and b/ prefixes, files in path order): what
+    the stages record as a history entry's `diff`. For files on both sides it applies back with
+    `apply_unified_diff`; a file only on one side is written as a diff from/to an empty file."""
+    chunks: list[str] = []
+    for path in sorted(set(before) | set(after)):
+        a, b = before.get(path, ""), after.get(path, "")
+        if a != b:
+            chunks.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                               f"a/{path}", f"b/{path}"))
+    return "".join(chunks)

@@ -15,8 +15,8 @@ import time
 from chain.context import StageContext
 from chain.optimize.rewrites import Rewrite, candidates
 from chain.optimize.stats import bootstrap_speedup
+from chain.patching import unified_diff
 from chain.protocol import Result, Task, make_result
-from chain.stages.process import unified_diff
 
 HELP = "Time passing tasks; keep rewrites (memoize, set membership, hoisting, join) that are measurably faster."
 MAX_TRIES = 12

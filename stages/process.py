@@ -8,26 +8,15 @@ sandbox in parallel, budgets from the profile. Nothing is called fixed unless th
 
 from __future__ import annotations
 
-import difflib
 import time
 
 from chain.analysis.spectrum import localize
 from chain.context import StageContext
-from chain.patching import PatchError, apply_unified_diff
+from chain.patching import PatchError, apply_unified_diff, unified_diff
 from chain.protocol import Result, Task, make_result
 from chain.repair.search import search
 
 HELP = "Repair failing tasks (patch from the task, then search-based repair at suspicious lines); verify by tests."
-
-
-def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
-    chunks = []
-    for path in sorted(set(before) | set(after)):
-        a, b = before.get(path, ""), after.get(path, "")
-        if a != b:
-            chunks.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                                               f"a/{path}", f"b/{path}"))
-    return "".join(chunks)
 
 
 def _known_suspicious(task: Task) -> list[dict] | None:

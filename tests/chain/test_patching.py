@@ -2,7 +2,7 @@ import difflib
 
 import pytest
 
-from chain.patching import PatchError, apply_unified_diff
+from chain.patching import PatchError, apply_unified_diff, unified_diff
 
 BEFORE = "def f(x):\n    y = x + 1\n    return y\n\n\ndef g():\n    return 2\n"
 AFTER = "def f(x):\n    y = x - 1\n    return y\n\n\ndef g():\n    return 3\n"
@@ -35,3 +35,12 @@ def test_mismatch_and_garbage_are_patch_errors():
         apply_unified_diff({"m.py": BEFORE}, "not a diff")
     with pytest.raises(PatchError, match="does not have"):
         apply_unified_diff({}, diff(BEFORE, AFTER))
+
+
+def test_unified_diff_of_changed_files_applies_back():
+    before = {"m.py": BEFORE, "same.py": "x = 1\n"}
+    after = {"m.py": AFTER, "same.py": "x = 1\n"}
+    patch = unified_diff(before, after)
+    assert "same.py" not in patch  # unchanged files are left out
+    assert apply_unified_diff(before, patch) == after
+    assert unified_diff(before, before) == ""
