@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 
 from . import registry
 from .claude import harvest
-from .context import StageContext
+from .context import StageContext, StageOptions
 from .driver import StageRun
 from .errors import ConfigError
 from .execute import TaskRunner
@@ -22,14 +22,23 @@ from .store import ProfileStore
 from .stream import Batch, batches, classify_batch, dump
 
 
+def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
+                 e2b_template: str | None = None) -> Sandbox:
+    """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates)."""
+    extra = {"template": e2b_template} if name == "e2b" and e2b_template else {}
+    return registry.sandbox(name, verbose=verbose, **extra)
+
+
 def make_context(stage: str, profile: str = "balanced", sandbox: "str | Sandbox" = "auto",
-                 timeout: float | None = None, log=lambda msg: None, verbose=None, seed: int = 0) -> StageContext:
+                 timeout: float | None = None, log: Callable[[str], None] = lambda msg: None,
+                 verbose: Callable[[str], None] | None = None, seed: int = 0,
+                 options: StageOptions | None = None, e2b_template: str | None = None) -> StageContext:
     """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
     pool across all its runs; the caller then owns closing it)."""
-    box = registry.sandbox(sandbox, verbose=verbose) if isinstance(sandbox, str) else sandbox
+    box = open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template) if isinstance(sandbox, str) else sandbox
     return StageContext(
-        stage=stage, profile=load_profile(profile), sandbox=box,
-        timeout_s=timeout, log=log, seed=seed, breaker=CircuitBreaker(f"sandbox {box.name}"),
+        stage=stage, profile=load_profile(profile), sandbox=box, timeout_s=timeout, log=log, seed=seed,
+        options=options or StageOptions(), breaker=CircuitBreaker(f"sandbox {box.name}"),
     )
 
 
@@ -50,7 +59,8 @@ def prepare_run(
     log: Callable[[str], None] = lambda msg: None,
     mirror: Callable[[str], None] | None = None,
     on_result: Callable[[Result], None] | None = None,
-    options: dict[str, Any] | None = None,
+    options: StageOptions | None = None,
+    e2b_template: str | None = None,
 ) -> StageRun:
     """Everything one stage needs to run: context, profile strategy (fixed / auto / race), learning."""
     race = race or []
@@ -62,8 +72,7 @@ def prepare_run(
             raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
     # auto and race decide per task; the base profile only names results of tasks cancelled before they ran.
     ctx = make_context(spec.name, "balanced" if auto or race else profile, sandbox, timeout, log=log,
-                       verbose=mirror, seed=seed)
-    ctx.options = dict(options or {})
+                       verbose=mirror, seed=seed, options=options, e2b_template=e2b_template)
     runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline,
                         log=log)
     return StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency or os.cpu_count() or 1,

@@ -91,6 +91,21 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
     return ev("passed", f"{tally} in {secs:.2f}s")
 
 
+@dataclass(frozen=True)
+class StageOptions:
+    """What a stage may read of how it was asked to run, beyond its profile: the CLI translates its flags into
+    this (`chain.cli.stage_cmd`), the Python API takes it as `options=`. A new option a stage reads is a field
+    here, so a typo is an AttributeError (and a type checker's finding) instead of a silent default."""
+
+    agent: str = "builtin"  # --agent: builtin | cmd:'CMD' | openai:URL (who proposes changes)
+    model: str | None = None  # --model: the model name for --agent openai:URL
+
+    @property
+    def external_agent(self) -> bool:
+        """True when an external agent (not chain's built-in search) is asked for."""
+        return self.agent != "builtin"
+
+
 @dataclass
 class StageContext:
     stage: str
@@ -101,7 +116,7 @@ class StageContext:
     limits: Limits = field(default_factory=Limits)
     log: Callable[[str], None] = lambda msg: None
     seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    options: StageOptions = field(default_factory=StageOptions)
     breaker: CircuitBreaker | None = None  # shared by all tasks of a stage: trips on repeated sandbox failures
     task_id: str | None = None
     notices: list[Notice] = field(default_factory=list)  # per task: emitted right before its result

@@ -164,7 +164,7 @@ class TaskRunner:
         context = task_context(task)
         entry = result.task.history[-1] if result.task.history else None
         diff = (entry.data.get("diff") or "") if entry else ""
-        agent = str(ctx.options.get("agent") or "builtin")
+        agent = ctx.options.agent
         action = {"profile": result.profile, "agent": agent, "summary": result.result,
                   "diff": diff[:MAX_DIFF_IN_TRAJECTORY], **action_extra}
         self.store.record(

@@ -23,8 +23,7 @@ MAX_TRIES = 12
 
 
 def _agent_suggestions(task: Task, ctx: StageContext, timing: dict) -> list[Rewrite]:
-    agent = ctx.options.get("agent")
-    if not agent or agent == "builtin":
+    if not ctx.options.external_agent:
         return []
     from chain.agents.optimize import agent_rewrites  # imported only when an agent is asked for
 

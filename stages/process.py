@@ -50,15 +50,15 @@ def run(task: Task, ctx: StageContext) -> Result:
             suspicious = [s.as_dict() for s in ranking]
             if why:
                 notes.append(why)
-        if ctx.options.get("agent", "builtin") != "builtin":
+        if ctx.options.external_agent:
             from chain.agents.repair import agent_repair  # only when an agent is asked for
 
             asked = agent_repair(task, files, ev, suspicious, ctx)
-            data["agent"] = {"agent": ctx.options["agent"], "rounds": asked.rounds}
+            data["agent"] = {"agent": ctx.options.agent, "rounds": asked.rounds}
             if asked.files is not None:
-                notes.append(f"repaired by {ctx.options['agent']} in {len(asked.rounds)} round(s)")
+                notes.append(f"repaired by {ctx.options.agent} in {len(asked.rounds)} round(s)")
                 return _result(task, asked.files, asked.evaluation, ctx, started, notes, data)
-            notes.append(f"{ctx.options['agent']} found no passing fix; built-in search")
+            notes.append(f"{ctx.options.agent} found no passing fix; built-in search")
         found = search(files, task.test, [c.nodeid for c in ev.failing], suspicious, ctx, ev.duration_ms, task.id)
         data["repair"] = {"candidates_evaluated": found.evaluated, "plausible": found.plausible,
                           "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],

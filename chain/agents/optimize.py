@@ -13,7 +13,7 @@ from .replies import candidate_files
 
 
 def agent_rewrites(task: Task, ctx: StageContext, timing: dict) -> list[Rewrite]:
-    agent = make_agent(ctx.options.get("agent"), ctx.options.get("model"))
+    agent = make_agent(ctx.options.agent, ctx.options.model)
     reply = ask_with_retries(agent, optimize_prompt(task, task.files, timing), ctx)
     files = candidate_files(reply, task.files) if reply else None
     if not files:

@@ -40,7 +40,7 @@ def ask_with_retries(agent, prompt: str, ctx: StageContext) -> str | None:
 
 def agent_repair(task: Task, files: dict[str, str], ev: Evaluation, suspicious: list[dict],
                  ctx: StageContext) -> AgentRepair:
-    agent = make_agent(ctx.options.get("agent"), ctx.options.get("model"))
+    agent = make_agent(ctx.options.agent, ctx.options.model)
     out = AgentRepair(None, None)
     feedback = None
     for round_no in range(1, ctx.profile.search.agent_rounds + 1):

@@ -1,18 +1,19 @@
 """`chain <stage>` and `chain run`: the options every stage shares, turned into `StageRun`s for
-`chain.driver`. A new shared option is one entry in STAGE_OPTIONS; stages read it from `ctx.options`."""
+`chain.driver`. A new shared option is one entry in STAGE_OPTIONS and one field of `StageFlags`; an option a
+stage itself reads is also a field of `chain.context.StageOptions`, which stages see as `ctx.options`."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from dataclasses import dataclass
 
 import click
 
 from ..agents import make_agent
-from ..api import prepare_run
+from ..api import open_sandbox, prepare_run
+from ..context import StageOptions
 from ..driver import OUTPUT_FORMATS, StageRun, drive
-from .. import registry
 from ..registry import StageSpec, stage as lookup_stage
 from ..sandbox import Sandbox
 from ..store import ProfileStore, default_state_path
@@ -29,13 +30,6 @@ def _fail_on(_ctx, _param, value: str | None) -> frozenset[str]:
     if bad:
         raise click.BadParameter(f"unknown status {sorted(bad)[0]!r}; choose from {', '.join(STATUSES)}")
     return frozenset(chosen)
-
-
-def _e2b_template(_ctx, _param, value: str | None) -> str | None:
-    # backends are built with only `verbose`, so the template reaches the e2b backend through its env variable
-    if value:
-        os.environ["CHAIN_E2B_TEMPLATE"] = value
-    return value or os.environ.get("CHAIN_E2B_TEMPLATE")
 
 
 def _race(_ctx, _param, value: str | None) -> list[str]:
@@ -59,7 +53,7 @@ STAGE_OPTIONS = [
     click.option("--sandbox", default="auto", show_default=True,
                  help="Sandbox backend: auto (bwrap if it works, else local; warm pool), auto-cold, bwrap, local, "
                       "bwrap-warm, local-warm (see docs/sandbox.md and `chain doctor`)."),
-    click.option("--e2b-template", callback=_e2b_template, default=None, expose_value=True,
+    click.option("--e2b-template", envvar="CHAIN_E2B_TEMPLATE", default=None,
                  help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base]."),
     click.option("--state", type=click.Path(dir_okay=False), default=None,
                  help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
@@ -85,32 +79,57 @@ def stage_options(func):
     return func
 
 
-def build_run(spec: StageSpec, options: dict[str, Any], store: ProfileStore | None, reporter: Reporter,
+@dataclass(frozen=True)
+class StageFlags:
+    """The shared options as click parsed them (one field per entry of STAGE_OPTIONS)."""
+
+    profile: str
+    race: list[str]
+    race_deadline: float | None
+    concurrency: int
+    timeout: float | None
+    sandbox: str
+    e2b_template: str | None
+    state: str | None
+    no_learn: bool
+    unordered: bool
+    output_format: str
+    fail_on: frozenset[str]
+    seed: int
+    agent: str
+    model: str | None
+    verbose: int
+
+    def stage_options(self) -> StageOptions:
+        """The part a stage reads while it runs (`ctx.options`)."""
+        return StageOptions(agent=self.agent, model=self.model)
+
+
+def build_run(spec: StageSpec, flags: StageFlags, store: ProfileStore | None, reporter: Reporter,
               profile: str | None = None, sandbox: Sandbox | None = None) -> StageRun:
-    make_agent(options.get("agent"), options.get("model"))  # a bad --agent is a usage error before any work
+    make_agent(flags.agent, flags.model)  # a bad --agent is a usage error before any work
     return prepare_run(
-        spec, profile=profile or options["profile"], race=options.get("race"),
-        race_deadline=options.get("race_deadline"), sandbox=sandbox or options["sandbox"],
-        timeout=options.get("timeout"),
-        seed=options.get("seed", 0), store=store, concurrency=options["concurrency"],
-        ordered=not options["unordered"], output_format=options["output_format"], fail_on=options["fail_on"],
-        log=reporter.log, mirror=reporter.mirror if options.get("verbose", 0) >= 2 else None,
-        on_result=reporter.result, options=options,
+        spec, profile=profile or flags.profile, race=flags.race, race_deadline=flags.race_deadline,
+        sandbox=sandbox or flags.sandbox, e2b_template=flags.e2b_template, timeout=flags.timeout,
+        seed=flags.seed, store=store, concurrency=flags.concurrency, ordered=not flags.unordered,
+        output_format=flags.output_format, fail_on=flags.fail_on, log=reporter.log,
+        mirror=reporter.mirror if flags.verbose >= 2 else None, on_result=reporter.result,
+        options=flags.stage_options(),
     )
 
 
-def execute(specs: list[tuple[StageSpec, str | None]], options: dict[str, Any]) -> int:
-    store = None if options["no_learn"] else ProfileStore(options["state"])
-    reporters = [Reporter(spec.name, verbose=options.get("verbose", 0)) for spec, _ in specs]
+def execute(specs: list[tuple[StageSpec, str | None]], flags: StageFlags) -> int:
+    store = None if flags.no_learn else ProfileStore(flags.state)
+    reporters = [Reporter(spec.name, verbose=flags.verbose) for spec, _ in specs]
     runs: list[StageRun] = []
     shared: Sandbox | None = None
     try:
-        if len(specs) > 1 and options.get("verbose", 0) < 2:
+        if len(specs) > 1 and flags.verbose < 2:
             # `chain run`: one sandbox, so one warm pool, serves every stage (-vv keeps one per stage, so each
             # stage's mirrored output is labelled with its own name).
-            shared = registry.sandbox(options["sandbox"])
+            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template)
         for (spec, profile), reporter in zip(specs, reporters):
-            runs.append(build_run(spec, options, store, reporter, profile, sandbox=shared))
+            runs.append(build_run(spec, flags, store, reporter, profile, sandbox=shared))
         return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))
     finally:
         for box in {id(b): b for b in [*(run.ctx.sandbox for run in runs), shared] if b is not None}.values():
@@ -125,7 +144,7 @@ def make_stage_command(spec: StageSpec) -> click.Command:
     @click.command(name=spec.name, help=f"{spec.help}\n\nReads NDJSON on stdin, writes NDJSON on stdout.")
     @stage_options
     def command(**options):
-        click.get_current_context().exit(execute([(spec, None)], options))
+        click.get_current_context().exit(execute([(spec, None)], StageFlags(**options)))
 
     return command
 
@@ -146,4 +165,4 @@ def run_command(stages, **options):
     for arg in stages:
         name, _, profile = arg.partition(":")
         specs.append((lookup_stage(name), profile or None))
-    click.get_current_context().exit(execute(specs, options))
+    click.get_current_context().exit(execute(specs, StageFlags(**options)))

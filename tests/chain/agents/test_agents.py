@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from chain.api import run_stage_on
 from chain.cli import cli
+from chain.context import StageOptions
 from chain.errors import ExitStatus
 from tests.conftest import make_task, ndjson
 from tests.stages.test_analyze import BUGGY
@@ -26,7 +27,7 @@ def process(task, **kw):
 
 def test_command_agent_fix_is_verified_and_emitted(tmp_path):
     state = tmp_path / "prompts"
-    result = process(BUGGY, options={"agent": f"cmd:{sys.executable} {AGENT} {state}"})
+    result = process(BUGGY, options=StageOptions(agent=f"cmd:{sys.executable} {AGENT} {state}"))
     assert result.status == "passed"
     assert "ordered[mid - 1]" in result.task.files["mod.py"]
     data = result.task.history[-1].data
@@ -39,7 +40,7 @@ def test_command_agent_fix_is_verified_and_emitted(tmp_path):
 
 def test_failed_answer_is_fed_back_and_retried(tmp_path):
     state = tmp_path / "prompts"
-    result = process(BUGGY, options={"agent": f"cmd:{sys.executable} {AGENT} {state} wrong-first"})
+    result = process(BUGGY, options=StageOptions(agent=f"cmd:{sys.executable} {AGENT} {state} wrong-first"))
     assert result.status == "passed"
     rounds = result.task.history[-1].data["agent"]["rounds"]
     assert [r["outcome"] for r in rounds] == ["failed", "passed"]
@@ -84,7 +85,7 @@ def test_openai_compatible_server_repairs(monkeypatch):
                                      f"+    return (ordered[mid] + ordered[mid - 1]) / 2\n```")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     try:
-        result = process(BUGGY, options={"agent": f"openai:{server.url}", "model": "local-coder"})
+        result = process(BUGGY, options=StageOptions(agent=f"openai:{server.url}", model="local-coder"))
     finally:
         server.close()
     assert result.status == "passed" and result.task.files["mod.py"] == fixed
@@ -99,7 +100,7 @@ def test_agent_speedup_is_timed_and_verified_like_builtin_rewrites():
     server = ChatServer(lambda body: "```python\n# file: mod.py\ndef total(n):\n    return n * (n - 1) // 2\n```")
     try:
         (result,) = run_stage_on("optimize", [slow], learn=False,
-                                 options={"agent": f"openai:{server.url}", "model": "m"})
+                                 options=StageOptions(agent=f"openai:{server.url}", model="m"))
     finally:
         server.close()
     data = result.task.history[-1].data
@@ -109,7 +110,7 @@ def test_agent_speedup_is_timed_and_verified_like_builtin_rewrites():
 
 def test_unreachable_agent_is_retried_with_notices_then_builtin_search_takes_over():
     *notices, result = run_stage_on("process", [BUGGY], learn=False, profile="aggressive",
-                                    options={"agent": "openai:http://127.0.0.1:9/v1", "model": "m"})
+                                    options=StageOptions(agent="openai:http://127.0.0.1:9/v1", model="m"))
     # aggressive allows 2 retries: two retry notices, then the agent is given up on, all before the result
     assert [n.kind for n in notices] == ["retry", "retry", "agent_error"]
     assert all(n.task_id == "median" and n.type == "notice" for n in notices)
