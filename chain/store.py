@@ -18,59 +18,13 @@ from typing import Any, Iterator
 
 import orjson
 
+from . import store_migrations as migrations
 from .errors import StateError
 
 DEFAULT_STATE = Path(".chain") / "state.db"
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS profile_stats (
-    stage           TEXT NOT NULL,
-    profile         TEXT NOT NULL,
-    executions      INTEGER NOT NULL,
-    successes       INTEGER NOT NULL,
-    ema_success     REAL NOT NULL,
-    ema_score       REAL NOT NULL,
-    ema_duration_ms REAL NOT NULL,
-    updated_at      REAL NOT NULL,
-    PRIMARY KEY (stage, profile)
-);
-CREATE TABLE IF NOT EXISTS executions (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    at           REAL NOT NULL,
-    task_id      TEXT NOT NULL,
-    stage        TEXT NOT NULL,
-    profile      TEXT NOT NULL,
-    agent        TEXT NOT NULL DEFAULT 'builtin',
-    status       TEXT NOT NULL,
-    score        REAL NOT NULL,
-    reward       REAL NOT NULL,
-    duration_ms  REAL NOT NULL,
-    sandbox      TEXT NOT NULL,
-    tests_passed INTEGER NOT NULL,
-    tests_total  INTEGER NOT NULL,
-    kind         TEXT NOT NULL DEFAULT 'python',
-    context      TEXT NOT NULL DEFAULT '',   -- feature bucket the bandit conditions on, e.g. "python/small/fail1"
-    state        TEXT NOT NULL DEFAULT '{}', -- JSON: what the stage saw (prompt/state for RL export)
-    action       TEXT NOT NULL DEFAULT '{}', -- JSON: what it did (profile choice, edit/diff, ...)
-    learned      INTEGER NOT NULL DEFAULT 1  -- 0 for cancelled runs: logged, but not folded into the EMA
-);
-CREATE INDEX IF NOT EXISTS executions_by_stage ON executions (stage, profile, at);
-CREATE INDEX IF NOT EXISTS executions_by_context ON executions (stage, context, profile);
-CREATE INDEX IF NOT EXISTS executions_by_task ON executions (task_id, at);
-"""
-
-# Columns added to `executions` after its first release, with their declarations (for older databases).
-EXECUTION_COLUMNS_ADDED = {
-    "agent": "TEXT NOT NULL DEFAULT 'builtin'",
-    "reward": "REAL NOT NULL DEFAULT 0",
-    "kind": "TEXT NOT NULL DEFAULT 'python'",
-    "context": "TEXT NOT NULL DEFAULT ''",
-    "state": "TEXT NOT NULL DEFAULT '{}'",
-    "action": "TEXT NOT NULL DEFAULT '{}'",
-    "learned": "INTEGER NOT NULL DEFAULT 1",
-}
+# The version of `chain profiles export`'s JSON (the database's own schema is its list of migrations).
+EXPORT_VERSION = 1
 
 
 def default_state_path() -> Path:
@@ -132,21 +86,11 @@ class ProfileStore:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            with self._transaction():
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    if "CREATE INDEX" in statement:
-                        self._add_missing_columns()
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if set(migrations.names()) - set(migrations.applied(self._db)):  # usually: read one small table, done
+                with self._transaction():
+                    migrations.migrate(self._db)
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
-
-    def _add_missing_columns(self) -> None:
-        """Bring an executions table written by an older chain up to date (columns are only ever added)."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(executions)")}
-        for column, decl in EXECUTION_COLUMNS_ADDED.items():
-            if column not in have:
-                self._db.execute(f"ALTER TABLE executions ADD COLUMN {column} {decl}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -169,20 +113,22 @@ class ProfileStore:
     def record(self, outcome: Outcome, alpha: float, learn: bool = True) -> dict[str, Any] | None:
         """Log one execution and (unless `learn` is false) fold it into its stage x profile EMA, atomically.
         Returns the new stats row."""
-        now = time.time()
         stats = None
         try:
             with self._lock, self._transaction():
+                # Stamped under the write lock, so `at` orders executions as they were folded into the EMA
+                # (what `chain profiles merge` replays them by).
+                now = time.time()
                 if learn:
                     stats = self._fold(outcome, alpha, now)
                 self._db.execute(
                     "INSERT INTO executions (at, task_id, stage, profile, agent, status, score, reward, duration_ms,"
-                    " sandbox, tests_passed, tests_total, kind, context, state, action, learned)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " sandbox, tests_passed, tests_total, kind, context, state, action, learned, alpha)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (now, outcome.task_id, outcome.stage, outcome.profile, outcome.agent, outcome.status,
                      outcome.score, outcome.reward, outcome.duration_ms, outcome.sandbox, outcome.tests_passed,
                      outcome.tests_total, outcome.kind, outcome.context, orjson.dumps(outcome.state).decode(),
-                     orjson.dumps(outcome.action).decode(), int(learn)),
+                     orjson.dumps(outcome.action).decode(), int(learn), alpha),
                 )
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
@@ -277,7 +223,7 @@ class ProfileStore:
 
     # -- export / import / reset ---------------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
-        return {"format": "chain-profiles", "version": SCHEMA_VERSION, "stats": self.stats()}
+        return {"format": "chain-profiles", "version": EXPORT_VERSION, "stats": self.stats()}
 
     def import_stats(self, payload: dict[str, Any], replace: bool = False) -> int:
         """Load `export()` output; rows for the same stage x profile are replaced (or kept, unless `replace`)."""
