@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
+	@mkdir -p $(dir $(DEMO_STATE)) .chain  # a fresh clone has no .chain/ yet: tee would fail to open its file
 	@echo "== chain task examples/* | chain analyze | chain process | chain optimize" >&2
 	$(BIN)/chain task examples/projects/* \
 	  | CHAIN_STATE=$(DEMO_STATE) $(BIN)/chain analyze -v \

@@ -120,6 +120,7 @@ class StageContext:
     breaker: CircuitBreaker | None = None  # shared by all tasks of a stage: trips on repeated sandbox failures
     task_id: str | None = None
     notices: list[Notice] = field(default_factory=list)  # per task: emitted right before its result
+    blobs: dict[str, bytes] = field(default_factory=dict)  # per task: its non-text files, written to every run
 
     @property
     def run_timeout(self) -> float:
@@ -142,8 +143,10 @@ class StageContext:
             return RunOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}", isolation=self.sandbox.describe())
 
     def run_tests(self, files: dict[str, str], command: str, label: str = "") -> Evaluation:
-        """Run `command` over `files` in the sandbox. Sandbox failures (not test failures) are retried with
+        """Run `command` over `files` (plus the task's blobs) in the sandbox. Sandbox failures (not test failures) are retried with
         exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
+        if self.blobs:  # stages edit text only; the task's binary files are written to every run unchanged
+            files = {**self.blobs, **files}
         spec = RunSpec(files=files, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
         try:
             outcome = call_with_retries(

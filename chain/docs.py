@@ -34,8 +34,9 @@ def _type_of(prop: dict | bool) -> str:
 def event_reference() -> str:
     schema = json_schema()
     head = f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved."
-    return model_tables(schema, ["Task", "Result", "ErrorEvent", "Notice", "HistoryEntry", "TestCase", "TestCounts"],
-                        head)
+    names = ["Task", "FileBlob", "OmittedFile", "Result", "ErrorEvent", "Notice", "HistoryEntry", "TestCase",
+             "TestCounts"]
+    return model_tables(schema, names, head)
 
 
 def bench_reference() -> str:

@@ -47,11 +47,14 @@ def _state_of(task: Task, context: str) -> dict[str, Any]:
     digest = hashlib.sha256()
     for path in sorted(task.files):
         digest.update(path.encode() + b"\0" + task.files[path].encode() + b"\0")
+    for path in sorted(task.blobs):  # after the text files, so a text-only task's digest is what it always was
+        digest.update(b"\1" + path.encode() + b"\0" + hashlib.sha256(task.blobs[path].data()).digest() + b"\0")
     last = task.history[-1] if task.history else None
     return {
         "context": context,
         "files_sha256": digest.hexdigest(),
         "files": sorted(task.files),
+        **({"blobs": sorted(task.blobs)} if task.blobs else {}),
         "test": task.test,
         "previous": None if last is None else {"stage": last.stage, "status": last.status,
                                                 "summary": last.summary,
@@ -77,7 +80,7 @@ class TaskRunner:
         if self.chooser:
             choice = self.chooser.choose(task)
             profile, why = self.profiles[choice.profile], {"profile": choice.profile, **choice.why}
-        ctx = self.ctx.for_task(task.id, profile=profile)
+        ctx = self.ctx.for_task(task.id, profile=profile, blobs=task.blob_bytes())
         result = self._call(task, ctx)
         if why is not None:
             result = result.model_copy(update={"choice": why})
@@ -104,7 +107,8 @@ class TaskRunner:
         racers: dict[str, tuple[StageContext, LinkedEvent]] = {}
         for name in self.race:
             stop = LinkedEvent(self.ctx.cancel)
-            racers[name] = (self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop), stop)
+            racers[name] = (self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop,
+                                              blobs=task.blob_bytes()), stop)
 
         def go(name: str) -> None:
             try:

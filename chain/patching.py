@@ -1,12 +1,18 @@
 """Unified diffs of a task's in-memory files: writing them (`unified_diff`, what stages record as `diff`) and
-applying them (as `diff -u`, `git diff` or an LLM write them)."""
+applying them (as `diff -u`, `git diff` or an LLM write them).
+
+Text only: a patch that changes a binary file (git's "Binary files ... differ" or "GIT binary patch") is
+refused as a whole with the file named, rather than applied in part with that file silently left out."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from typing import Collection
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+BINARY = re.compile(r"^(?:Binary files (?:a/)?(?P<a>.+?) and (?:b/)?(?P<b>.+?) differ|GIT binary patch)\s*$")
+GIT_HEADER = re.compile(r"^diff --git a/(?P<path>\S+) b/")
 
 
 class PatchError(ValueError):
@@ -24,6 +30,7 @@ def parse(diff: str) -> list[tuple[str, str, list[tuple[int, list[str]]]]]:
     """[(old path, new path, [(old start, hunk lines)])]."""
     files = []
     lines = diff.splitlines(keepends=True)
+    _refuse_binary(lines)
     i = 0
     while i < len(lines):
         if lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
@@ -49,6 +56,17 @@ def parse(diff: str) -> list[tuple[str, str, list[tuple[int, list[str]]]]]:
     return files
 
 
+def _refuse_binary(lines: list[str]) -> None:
+    current = None
+    for line in lines:
+        if m := GIT_HEADER.match(line):
+            current = m["path"]
+        elif m := BINARY.match(line.rstrip("\n")):
+            path = m["b"] if m["b"] and m["b"] != "/dev/null" else (m["a"] or current or "?")
+            raise PatchError(f"the patch changes binary file {path!r}; chain applies text patches only "
+                             "(nothing of this patch was applied)")
+
+
 def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> str:
     src = text.splitlines(keepends=True)
     if src and not src[-1].endswith("\n"):
@@ -70,10 +88,15 @@ def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> st
     return "".join(src)
 
 
-def apply_unified_diff(files: dict[str, str], diff: str) -> dict[str, str]:
-    """Return a new dict with the patch applied; raises PatchError when a hunk does not fit."""
+def apply_unified_diff(files: dict[str, str], diff: str, binary: Collection[str] = ()) -> dict[str, str]:
+    """Return a new dict with the patch applied; raises PatchError when a hunk does not fit or the patch
+    edits one of the `binary` paths (a task's blobs) as if it were text."""
     out = dict(files)
     for old, new, hunks in parse(diff):
+        for path in (old, new):
+            if path in binary:
+                raise PatchError(f"the patch edits {path!r} as text, but it is a binary file in this task; "
+                                 "nothing of this patch was applied")
         if new == "/dev/null":
             out.pop(old, None)
             continue

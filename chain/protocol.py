@@ -7,11 +7,12 @@ The `chain` key is also what tells a chain `result` apart from a Claude Code `re
 
 from __future__ import annotations
 
+import base64
 import posixpath
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_serializer, model_validator
 
 FORMAT_VERSION = 1
 
@@ -75,6 +76,44 @@ class HistoryEntry(_Model):
     data: dict[str, Any] = Field(default_factory=dict, description="Stage-specific findings (diff, timings, ...).")
 
 
+def _check_relative(path: str) -> None:
+    norm = posixpath.normpath(path)
+    if not path or path.startswith("/") or norm == ".." or norm.startswith("../") or "\\" in path:
+        raise ValueError(f"file path must be relative and stay inside the workspace: {path!r}")
+
+
+class FileBlob(_Model):
+    """A file that is not UTF-8 text (an image, archive, pickle, Latin-1 source...), carried byte for byte.
+
+    It reaches the sandbox's workspace unchanged; no stage edits, diffs or shows it to an agent."""
+
+    encoding: Literal["base64"] = Field("base64", description="How `content` encodes the bytes.")
+    content: str = Field(description="The file's bytes, base64-encoded (RFC 4648, with padding).")
+    size: int = Field(ge=0, description="Size in bytes.")
+
+    @classmethod
+    def of(cls, data: bytes) -> "FileBlob":
+        return cls(content=base64.b64encode(data).decode("ascii"), size=len(data))
+
+    def data(self) -> bytes:
+        return base64.b64decode(self.content, validate=True)
+
+
+class OmittedFile(_Model):
+    """A file or directory of the source that the task does not carry, and why (nothing is dropped silently)."""
+
+    path: str = Field(description="Relative path; a directory ends with '/'.")
+    size: int | None = Field(None, description="Size in bytes (files only).")
+    kind: Literal["too_large", "excluded"] = Field(
+        description="'too_large': over the size cap (data the task lacks); 'excluded': a directory or file that "
+                    "is not the project's (version control, caches, virtualenvs, build output).")
+    reason: str = Field(description="Why it was left out, e.g. 'larger than --max-file-bytes (33554432)'.")
+
+
+# Optional task fields left off the wire while empty, so a plain text task's line stays what it always was.
+_OMIT_WHEN_EMPTY = ("blobs", "omitted")
+
+
 class Task(_Model):
     """A unit of work: source files plus the command that tests them."""
 
@@ -82,20 +121,44 @@ class Task(_Model):
     chain: int = Field(FORMAT_VERSION, description="Format version; marks the line as a chain event.")
     id: str = Field(min_length=1, description="Stable id; results name their task by it.")
     kind: Literal["python"] = "python"
-    files: dict[str, str] = Field(description="Relative path -> file content.")
+    files: dict[str, str] = Field(description="Relative path -> content of each UTF-8 text file (the files stages "
+                                              "read, edit and diff).")
+    blobs: dict[str, FileBlob] = Field(
+        default_factory=dict, description="Relative path -> every other file (binary or not UTF-8), base64-encoded; "
+                                          "written to the workspace byte for byte, never edited. Absent when empty.")
+    omitted: list[OmittedFile] = Field(
+        default_factory=list, description="What of the source the task does not carry, with size and reason; "
+                                          "every result's task repeats it. Absent when empty.")
     test: str = Field(DEFAULT_TEST_COMMAND, description="Shell command run in the workspace; pytest by default.")
     bench: str | None = Field(None, description="Optional benchmark command (optimize times it).")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form; `patch` (a unified diff) is applied by process.")
     history: list[HistoryEntry] = Field(default_factory=list, description="One entry per stage run, oldest first.")
 
-    @field_validator("files")
+    @field_validator("files", "blobs")
     @classmethod
-    def _relative_paths(cls, files: dict[str, str]) -> dict[str, str]:
+    def _relative_paths(cls, files: dict) -> dict:
         for path in files:
-            norm = posixpath.normpath(path)
-            if not path or path.startswith("/") or norm == ".." or norm.startswith("../") or "\\" in path:
-                raise ValueError(f"file path must be relative and stay inside the workspace: {path!r}")
+            _check_relative(path)
         return files
+
+    @model_validator(mode="after")
+    def _one_kind_per_path(self) -> "Task":
+        both = self.files.keys() & self.blobs.keys()
+        if both:
+            raise ValueError(f"path is both a text file and a blob: {sorted(both)[0]!r}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler):
+        data = handler(self)
+        for key in _OMIT_WHEN_EMPTY:
+            if key in data and not data[key]:
+                del data[key]
+        return data
+
+    def blob_bytes(self) -> dict[str, bytes]:
+        """The blobs decoded: what the sandbox writes next to the text files."""
+        return {path: blob.data() for path, blob in self.blobs.items()}
 
     def last(self, stage: str) -> HistoryEntry | None:
         """The most recent history entry written by `stage`, if any."""
@@ -187,6 +250,9 @@ def make_result(
     """Build a result and append the matching history entry to (a copy of) the task."""
     if score is None:
         score = score_of(status, tests)
+    too_large = sum(o.kind == "too_large" for o in task.omitted)
+    if too_large:  # the verdict is on an incomplete workspace: say so where a human reads it
+        summary += f"; {too_large} file(s) over the size cap not carried (see task.omitted)"
     entry = HistoryEntry(
         stage=stage,
         profile=profile,

@@ -38,7 +38,7 @@ def run(task: Task, ctx: StageContext) -> Result:
     patch = task.metadata.get("patch")
     if patch:
         try:
-            files = apply_unified_diff(files, patch)
+            files = apply_unified_diff(files, patch, binary=task.blobs)
             notes.append("patch applied")
         except PatchError as exc:
             notes.append(f"patch rejected: {exc}")

@@ -24,7 +24,7 @@ class Limits:
 
 @dataclass
 class RunSpec:
-    files: dict[str, str]
+    files: dict[str, str | bytes]  # text, or bytes written as they are (a task's blobs)
     command: str
     timeout_s: float = 60.0
     limits: Limits = field(default_factory=Limits)

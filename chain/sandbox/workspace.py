@@ -25,7 +25,7 @@ class RunDir:
     keep: frozenset[str] = frozenset()  # names in root that `empty` leaves alone
 
     @classmethod
-    def create(cls, files: dict[str, str], root: Path | None = None, keep: frozenset[str] = frozenset()) -> "RunDir":
+    def create(cls, files: dict[str, str | bytes], root: Path | None = None, keep: frozenset[str] = frozenset()) -> "RunDir":
         """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
         reuse its own."""
         fresh = root is None
@@ -39,7 +39,7 @@ class RunDir:
             raise
         return run
 
-    def _populate(self, files: dict[str, str]) -> None:
+    def _populate(self, files: dict[str, str | bytes]) -> None:
         self.workspace.mkdir()
         self.tmp.mkdir()
         base = str(self.workspace)
@@ -52,8 +52,8 @@ class RunDir:
             target = os.path.join(base, norm)
             if os.sep in norm:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "w", encoding="utf-8") as fh:
-                fh.write(content)
+            with open(target, "wb") as fh:  # bytes exactly: no newline translation, blobs as they are
+                fh.write(content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def read_report(self) -> dict[str, Any] | None:
         try:

@@ -44,3 +44,13 @@ def test_unified_diff_of_changed_files_applies_back():
     assert "same.py" not in patch  # unchanged files are left out
     assert apply_unified_diff(before, patch) == after
     assert unified_diff(before, before) == ""
+
+
+def test_a_binary_patch_is_refused_whole_with_the_file_named():
+    both = ("--- a/m.py\n+++ b/m.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+            "diff --git a/logo.png b/logo.png\nindex 1..2 100644\nBinary files a/logo.png and b/logo.png differ\n")
+    with pytest.raises(PatchError, match="binary file 'logo.png'"):
+        apply_unified_diff({"m.py": "x = 1\n"}, both)
+    as_text = "--- a/logo.png\n+++ b/logo.png\n@@ -1 +1 @@\n-a\n+b\n"
+    with pytest.raises(PatchError, match="'logo.png' as text, but it is a binary file"):
+        apply_unified_diff({"m.py": "x = 1\n"}, as_text, binary={"logo.png"})

@@ -29,9 +29,10 @@ def test_task_makes_one_task_per_directory(tmp_path):
     assert res.exit_code == 0, res.output
     tasks = [Task.model_validate(o) for o in parse_lines(res.stdout_bytes)]
     assert [t.id for t in tasks] == ["a", "b"]
-    assert set(tasks[0].files) == {"pkg/m.py", "test_m.py"}  # caches and binary files are skipped
+    assert set(tasks[0].files) == {"pkg/m.py", "test_m.py"}
+    assert tasks[0].blob_bytes() == {"blob.bin": b"\xff\xfe\0"}  # binary files travel too
+    assert [(o.path, o.kind) for o in tasks[0].omitted] == [("__pycache__/", "excluded")]  # caches: listed
     assert tasks[0].test == "pytest -x" and tasks[0].bench == "python b.py"
-    assert "not UTF-8" in res.stderr
 
 
 def test_task_from_listed_files_with_id(tmp_path):
