@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 DEMO_STATE ?= .chain/demo.db
 JOBS   ?= auto
 
-.PHONY: demo test bench report clean readme help
+.PHONY: demo test lint bench report clean readme help
 help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
-	@echo "make test   - run the test suite"
+	@echo "make test   - run the linters, then the test suite"
+	@echo "make lint   - ruff (lint) and mypy over chain/ and stages/"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make report - generate a suite, bench it, write .chain/report/index.html and a PNG screenshot"
 
@@ -32,6 +33,12 @@ demo: $(STAMP)
 	  | $(BIN)/python examples/summarize.py
 	@echo "== chain profiles (learned from the runs above)" >&2
 	$(BIN)/chain profiles --state $(DEMO_STATE)
+
+LINT_PATHS ?= chain stages
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy $(LINT_PATHS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q $(PYTEST_ARGS)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import registry
 from .claude import harvest
@@ -13,12 +14,12 @@ from .driver import StageRun
 from .errors import ConfigError
 from .execute import TaskRunner
 from .pipeline import stage_events
-from .strategy import load_all, load_profile
 from .protocol import Result, Task
 from .registry import StageSpec
 from .resilience import CircuitBreaker
 from .sandbox import Sandbox
 from .store import ProfileStore
+from .strategy import load_all, load_profile
 from .stream import Batch, batches, classify_batch, dump
 
 
@@ -29,7 +30,7 @@ def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
     return registry.sandbox(name, verbose=verbose, **extra)
 
 
-def make_context(stage: str, profile: str = "balanced", sandbox: "str | Sandbox" = "auto",
+def make_context(stage: str, profile: str = "balanced", sandbox: str | Sandbox = "auto",
                  timeout: float | None = None, log: Callable[[str], None] = lambda msg: None,
                  verbose: Callable[[str], None] | None = None, seed: int = 0,
                  options: StageOptions | None = None, e2b_template: str | None = None) -> StageContext:
@@ -48,7 +49,7 @@ def prepare_run(
     profile: str = "balanced",
     race: list[str] | None = None,
     race_deadline: float | None = None,
-    sandbox: "str | Sandbox" = "auto",
+    sandbox: str | Sandbox = "auto",
     timeout: float | None = None,
     seed: int = 0,
     store: ProfileStore | None = None,

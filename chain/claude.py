@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .protocol import DEFAULT_TEST_COMMAND, Result, Task
 from .stream import CLAUDE_TYPES, Batch, Item
 
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
-                   re.M | re.S)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.M | re.S,
+)
 FILE_MARKER = re.compile(r"^\s*#\s*(?:file(?:name)?|path)\s*:\s*(?P<name>\S+)\s*$", re.I)
 PY_INFO = {"python", "py", "python3", ""}
 
@@ -47,7 +50,7 @@ def code_blocks(text: str) -> list[tuple[str | None, str, str]]:
             # Fence info like "python title=foo.py", "py:foo.py" or just "foo.py".
             for token in re.split(r"[\s:]+", info):
                 token = token.split("=", 1)[-1]
-                if "." in token and "/" not in token.strip("./") or token.endswith(".py"):
+                if ("." in token and "/" not in token.strip("./")) or token.endswith(".py"):
                     name = _safe_name(token)
                     break
         blocks.append((name, info.split()[0].lower() if info else "", body))
@@ -78,7 +81,7 @@ def files_from_blocks(blocks: list[tuple[str | None, str, str]]) -> dict[str, st
 class ClaudeHarvester:
     """Follows one interleaved stream of Claude runs and builds a task at each run's `result` line."""
 
-    WRITE_TOOLS = {"Write", "write_file", "create_file"}
+    WRITE_TOOLS = frozenset({"Write", "write_file", "create_file"})
 
     def __init__(self) -> None:
         self._reset()

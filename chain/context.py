@@ -6,13 +6,14 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
-from .strategy import Profile
 from .protocol import Notice, TestCase, TestCounts
 from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
 from .sandbox import Limits, RunOutcome, RunSpec, Sandbox
+from .strategy import Profile
 
 PYTEST_NO_TESTS = 5
 
@@ -126,7 +127,7 @@ class StageContext:
     def run_timeout(self) -> float:
         return self.timeout_s if self.timeout_s is not None else self.profile.run.timeout_s
 
-    def for_task(self, task_id: str, **changes: Any) -> "StageContext":
+    def for_task(self, task_id: str, **changes: Any) -> StageContext:
         """A copy for one task (own notices; optionally another profile or cancel event)."""
         return replace(self, task_id=task_id, notices=[], **changes)
 

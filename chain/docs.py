@@ -62,7 +62,8 @@ def model_tables(schema: dict, names: list[str], head: str) -> str:
         required = set(model.get("required", []))
         for field, prop in model["properties"].items():
             desc = " ".join(prop.get("description", "").split()).replace("|", "\\|")
-            out.append(f"| `{field}` | {_type_of(prop).replace('|', '&#124;')} | {'yes' if field in required else ''} | {desc} |")
+            kind = _type_of(prop).replace("|", "&#124;")
+            out.append(f"| `{field}` | {kind} | {'yes' if field in required else ''} | {desc} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -82,5 +83,5 @@ def render(readme: str, sections: dict | None = None) -> str:
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(readme):
             raise ValueError(f"no <!-- {name}:begin/end --> markers")
-        readme = pattern.sub(lambda m: m.group(1) + make() + m.group(2), readme)
+        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), readme)
     return readme

@@ -9,17 +9,18 @@ import signal
 import stat
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 from .claude import harvest, to_claude_input
 from .context import StageContext
 from .errors import ExitStatus
+from .execute import TaskRunner
 from .pipeline import Counters, StageProcessor
 from .protocol import Result
 from .registry import StageSpec
 from .store import ProfileStore
-from .execute import TaskRunner
 from .stream import Batch, Flush, Item, StreamWriter, classify_batch, dump, read_batches
 
 OUTPUT_FORMATS = ("stream-json", "claude-input")

@@ -25,13 +25,17 @@ class ExitStatus(enum.IntEnum):
 
 EXIT_STATUS_HELP = {
     ExitStatus.OK: "every input line was handled (tests may still have failed: see --fail-on)",
-    ExitStatus.FAILURE: "internal error (a bug): each task it hit became an `error` event naming the task; the rest ran",
+    ExitStatus.FAILURE: (
+        "internal error (a bug): each task it hit became an `error` event naming the task; the rest ran"
+    ),
     ExitStatus.USAGE: "bad command line",
     ExitStatus.BAD_INPUT: "some input lines were malformed; each one became an `error` event and the stream went on",
     ExitStatus.CONFIG: "unusable profile file, state database or option value",
     ExitStatus.SANDBOX: "the requested sandbox backend is not available here",
     ExitStatus.TASKS_FAILED: "`--fail-on` matched at least one result",
-    ExitStatus.REGRESSION: "`chain compare`: at least one metric regressed beyond `--threshold` (significant at `--confidence`)",
+    ExitStatus.REGRESSION: (
+        "`chain compare`: at least one metric regressed beyond `--threshold` (significant at `--confidence`)"
+    ),
     ExitStatus.INTERRUPTED: "SIGINT: in-flight tasks were emitted as `cancelled`, state saved",
     ExitStatus.BROKEN_PIPE: "stdout was closed by its reader (e.g. `| head -1`); stopped quietly",
     ExitStatus.TERMINATED: "SIGTERM: in-flight tasks were emitted as `cancelled`, state saved",

@@ -17,10 +17,10 @@ from typing import Any
 from .bandit import ThompsonChooser, task_context
 from .context import StageContext
 from .errors import ChainError
-from .strategy import Profile
 from .protocol import Notice, Result, Task, TestCounts, make_result
 from .registry import StageSpec
 from .store import Outcome, ProfileStore
+from .strategy import Profile
 
 MAX_DIFF_IN_TRAJECTORY = 20_000
 
@@ -103,7 +103,7 @@ class TaskRunner:
     # -- scatter-gather over profiles ---------------------------------------------------------------------------
     def _race(self, task: Task) -> TaskOutput:
         started = time.monotonic()
-        finished: "queue.SimpleQueue[tuple[str, Result | BaseException]]" = queue.SimpleQueue()
+        finished: queue.SimpleQueue[tuple[str, Result | BaseException]] = queue.SimpleQueue()
         racers: dict[str, tuple[StageContext, LinkedEvent]] = {}
         for name in self.race:
             stop = LinkedEvent(self.ctx.cancel)

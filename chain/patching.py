@@ -73,8 +73,8 @@ def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> st
         src[-1] += "\n"
     offset = 0
     for start, body in hunks:
-        old = [l[1:] for l in body if l[0] in " -"]
-        new = [l[1:] for l in body if l[0] in " +"]
+        old = [line[1:] for line in body if line[0] in " -"]
+        new = [line[1:] for line in body if line[0] in " +"]
         want = max(0, start - 1 + offset)
         # Search outward from where the hunk says it is, as `patch` does with its fuzz-free offset search.
         for delta in sorted(range(-len(src) - 1, len(src) + 2), key=abs):

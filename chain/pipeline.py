@@ -14,15 +14,16 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .context import StageContext
 from .errors import ChainError
+from .execute import TaskRunner
 from .protocol import ErrorEvent, Result
 from .registry import StageSpec
-from .execute import TaskRunner
 from .store import ProfileStore
 from .stream import FLUSH, Batch, Flush, Item
 
@@ -39,7 +40,7 @@ class Counters:
 
 
 class _Slot:
-    __slots__ = ("item", "output", "is_task", "notices")
+    __slots__ = ("is_task", "item", "notices", "output")
 
     def __init__(self, item: Item | None, output: Any = None, is_task: bool = False):
         self.item, self.output, self.is_task = item, output, is_task
@@ -49,7 +50,7 @@ class _Slot:
 class _Feeder:
     """Pulls the upstream iterator of Batches on its own thread, one batch per credit."""
 
-    def __init__(self, source: Iterable[Batch], inbox: "queue.SimpleQueue"):
+    def __init__(self, source: Iterable[Batch], inbox: queue.SimpleQueue):
         self._source, self._inbox = source, inbox
         self._credit = threading.Semaphore(0)
         threading.Thread(target=self._run, name="chain-feeder", daemon=True).start()
@@ -91,7 +92,7 @@ class StageProcessor:
         self.line_window = max(1024, 8 * self.concurrency)
         self.counters = Counters()
         self.cancel_reason: str | None = None
-        self._inbox: "queue.SimpleQueue[tuple[str, Any]]" = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     # -- cancellation (safe to call from a signal handler: only C-level, reentrant operations) ---------------
     def cancel(self, reason: str) -> None:

@@ -8,14 +8,34 @@ apart, so the charts stay readable in greyscale. Every data mark has class "mark
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Iterable
 
 from .results import BenchResults, Config
-from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, clip_middle, finite, legend,
-                  line_swatch, marker, nice_top, numeric_ticks, percent, polyline, tag, text, text_width, x_axis,
-                  y_axis)
+from .svg import (
+    Area,
+    LegendItem,
+    Scale,
+    all_finite,
+    box_swatch,
+    chart,
+    clip,
+    clip_middle,
+    finite,
+    legend,
+    line_swatch,
+    marker,
+    nice_top,
+    numeric_ticks,
+    percent,
+    polyline,
+    tag,
+    text,
+    text_width,
+    x_axis,
+    y_axis,
+)
 
 WIDE, HALF = 1160, 570  # chart widths: full row and half row of the page grid
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from ..optimize.stats import interval
 from .results import BenchResults, Config

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from string import Template
-from typing import Callable
 
 MARKER = "  #@ "
 

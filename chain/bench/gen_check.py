@@ -36,7 +36,7 @@ class Outcome:
     kind: str  # "value", "raised" or "hung"
     value: Any = None
 
-    def same_as(self, other: "Outcome") -> bool:
+    def same_as(self, other: Outcome) -> bool:
         if self.kind != other.kind:
             return False
         if self.kind != "value":

@@ -42,7 +42,7 @@ def ranges(rng: random.Random) -> Unit:
     cases = [Case(clamp, k, f"{clamp}({v}, {low}, {high})") for k, v in points.items()]
     cases += [Case(inside, k, f"{inside}({v}, {low}, {high})") for k, v in points.items()]
     cases += [Case(distance, k, f"{distance}({points[k]}, {low}, {high})") for k in ("below", "above", "inside")]
-    bench = (f"for i in range(-60000, 60000):", f"    {clamp}(i, -100, 100)", f"    {distance}(i, -100, 100)")
+    bench = ("for i in range(-60000, 60000):", f"    {clamp}(i, -100, 100)", f"    {distance}(i, -100, 100)")
     return Unit("ranges", pick(rng, ("ranges", "bounds", "limits")), text, (clamp, inside, distance),
                 tuple(cases), bench)
 

@@ -155,7 +155,7 @@ def runs(rng: random.Random) -> Unit:
 
 
         ''', longest=longest, compress=compress, items=items)
-    doc = f'"""How many times an item differs from the one before it."""'
+    doc = '"""How many times an item differs from the one before it."""'
     fast = render('''
         def $changes($items):
             $doc

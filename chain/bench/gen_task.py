@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 
 from ..protocol import DEFAULT_TEST_COMMAND, Task
 from .families import Case, Site, Unit, registry, split_markers
-from .gen_check import (GeneratorError, Outcome, assertion, literal, operator_between, outcomes, passes,
-                        rewrite_names, rewritten)
+from .gen_check import (
+    GeneratorError,
+    Outcome,
+    assertion,
+    literal,
+    operator_between,
+    outcomes,
+    passes,
+    rewrite_names,
+    rewritten,
+)
 
 GENERATOR_VERSION = 1
 BENCH_FILE = "benchmark.py"

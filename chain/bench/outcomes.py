@@ -9,8 +9,24 @@ from collections import Counter, defaultdict
 
 from .charts import HALF, WIDE, Palette
 from .results import Action, BenchResults
-from .svg import (Area, LegendItem, Scale, all_finite, box_swatch, chart, clip, clip_middle, legend, nice_top,
-                  numeric_ticks, percent, tag, text, text_width, x_axis)
+from .svg import (
+    Area,
+    LegendItem,
+    Scale,
+    all_finite,
+    box_swatch,
+    chart,
+    clip,
+    clip_middle,
+    legend,
+    nice_top,
+    numeric_ticks,
+    percent,
+    tag,
+    text,
+    text_width,
+    x_axis,
+)
 
 TIMELINE_MAX_ROWS = 40
 STATUS_ORDER = ["passed", "failed", "error", "timeout", "cancelled"]

@@ -7,8 +7,8 @@ change here. Empty cells mean None; booleans are written as true/false.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel
 

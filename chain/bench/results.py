@@ -42,7 +42,8 @@ class Samples(_Model):
     """Raw measurements the metrics are computed from (what `chain compare` resamples)."""
 
     throughput: list[float] = Field(default_factory=list, description="Tasks/s, one per run.")
-    latency_ms: list[float] = Field(default_factory=list, description="One per task per run: first input to final result.")
+    latency_ms: list[float] = Field(default_factory=list,
+                                    description="One per task per run: first input to final result.")
     success: list[int] = Field(default_factory=list, description="1/0 per task per run.")
     optimality: list[float] = Field(default_factory=list, description="Per task per run, where ground truth applies.")
 
@@ -50,7 +51,8 @@ class Samples(_Model):
 class Config(_Model):
     """One measured configuration: a pattern, a pipeline, a profile and a concurrency."""
 
-    id: str = Field(description="Stable key used to match configurations across reports, e.g. 'fanout:analyze|process:balanced:c2'.")
+    id: str = Field(description="Stable key used to match configurations across reports, "
+                               "e.g. 'fanout:analyze|process:balanced:c2'.")
     pattern: Pattern
     pipeline: list[str] = Field(description="Stage names in order.")
     profile: str = Field(description="Profile spec given to the stages ('auto', 'balanced', or a race list 'a,b').")

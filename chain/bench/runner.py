@@ -25,18 +25,19 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .. import __version__, registry
 from ..api import prepare_run
 from ..claude import harvest
 from ..driver import as_input, chained
 from ..errors import ConfigError
-from ..strategy import load_all
 from ..protocol import Result, Task, utc_now
 from ..store import ProfileStore
+from ..strategy import load_all
 from ..stream import Item, classify_batch, dump
 from .generate import truth_path_for  # noqa: F401  (where bench looks for the ground truth)
 from .results import Action, BenchResults, Config, EmaPoint, Metrics, Samples, Suite, TaskOutcome
@@ -207,7 +208,7 @@ def config_id(pattern: str, stages: list[tuple[str, str | None]], profile: str, 
 
 
 def validate(plan: BenchPlan) -> None:
-    for name, override in plan.stages:
+    for name, _ in plan.stages:
         registry.stage(name)  # raises UnknownStage with the list of stages
     known = load_all()
     for name in [*plan.profiles, *plan.race, *(p for _, p in plan.stages if p)]:

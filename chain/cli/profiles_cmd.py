@@ -11,8 +11,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from ..strategy import load_all
 from ..store import ProfileStore, default_state_path
+from ..strategy import load_all
 
 STATE_OPTION = click.option("--state", type=click.Path(dir_okay=False), default=None,
                             help=f"State database [env CHAIN_STATE; default {default_state_path()}].")
@@ -140,7 +140,7 @@ def import_cmd(state, source, replace):
     try:
         payload = orjson.loads(source.read())
     except orjson.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="SOURCE")
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="SOURCE") from None
     store = ProfileStore(state)
     try:
         n = store.import_stats(payload, replace=replace)

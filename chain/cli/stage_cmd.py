@@ -14,7 +14,8 @@ from ..agents import make_agent
 from ..api import open_sandbox, prepare_run
 from ..context import StageOptions
 from ..driver import OUTPUT_FORMATS, StageRun, drive
-from ..registry import StageSpec, stage as lookup_stage
+from ..registry import StageSpec
+from ..registry import stage as lookup_stage
 from ..sandbox import Sandbox
 from ..store import ProfileStore, default_state_path
 from .log import Reporter

@@ -13,7 +13,8 @@ from ..tasks import MAX_FILE_BYTES, tasks_from_paths
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--test", "test_cmd", default=None, help="Test command run in the workspace [default: python -m pytest -q].")
+@click.option("--test", "test_cmd", default=None,
+              help="Test command run in the workspace [default: python -m pytest -q].")
 @click.option("--bench", "bench_cmd", default=None, help="Benchmark command (optimize times it).")
 @click.option("--id", "task_id", default=None, help="Task id (default: directory name or first file's stem).")
 @click.option("--max-file-bytes", type=click.IntRange(min=0), default=MAX_FILE_BYTES, show_default=True,
