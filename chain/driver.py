@@ -137,8 +137,9 @@ def drive(run: StageRun | list[StageRun], stdin: BinaryIO, stdout: BinaryIO) -> 
         return ExitStatus.BROKEN_PIPE
     if any(p.counters.bad_lines for p in processors):
         return ExitStatus.BAD_INPUT
-    if any(p.counters.internal_errors for p in processors):
-        return ExitStatus.FAILURE
+    for p in processors:
+        if p.counters.errors:  # a task (or the input reader) raised: the first error's own status
+            return p.counters.errors[0]
     last = processors[-1].counters
     if any(last.statuses.get(s) for s in runs[-1].fail_on):
         return ExitStatus.TASKS_FAILED

@@ -1,7 +1,9 @@
 """The engine's exceptions and the process exit statuses they map to.
 
-The engine raises these; `chain.cli` is the one place that turns them into a message on stderr and an exit
-code. Every exit code chain can return is a member of `ExitStatus` (the README's table is generated from it).
+`exit_status_of` is the one mapping from an exception to an exit status, whichever thread raised it: the CLI
+uses it for what reaches the command, the stage engine for what a task thread raised (that task becomes an
+`error` event, the others run on, and the process exits with the status of the first such error). Every exit
+code chain can return is a member of `ExitStatus` (the README's table is generated from it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ EXIT_STATUS_HELP = {
     ),
     ExitStatus.USAGE: "bad command line",
     ExitStatus.BAD_INPUT: "some input lines were malformed; each one became an `error` event and the stream went on",
-    ExitStatus.CONFIG: "unusable profile file, state database or option value",
+    ExitStatus.CONFIG: (
+        "unusable profile file, state database or option value (met on a task: it became an `error` event)"
+    ),
     ExitStatus.SANDBOX: "the requested sandbox backend is not available here",
     ExitStatus.TASKS_FAILED: "`--fail-on` matched at least one result",
     ExitStatus.REGRESSION: (
@@ -77,3 +81,15 @@ class RegressionFound(ChainError):
 
 class UnknownStage(ConfigError):
     pass
+
+
+def exit_status_of(exc: BaseException) -> ExitStatus:
+    """The exit status an exception stands for: a `ChainError` its own, ^C and a closed stdout theirs, anything
+    else `FAILURE` (a bug)."""
+    if isinstance(exc, ChainError):
+        return exc.exit_status
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        return ExitStatus.BROKEN_PIPE
+    return ExitStatus.FAILURE

@@ -120,7 +120,7 @@ class TaskRunner:
         for t in threads:
             t.start()
         results: dict[str, Result] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, BaseException] = {}
         winner = None
         deadline = None if self.race_deadline_s is None else started + self.race_deadline_s
         while len(results) + len(errors) < len(self.race):
@@ -133,7 +133,7 @@ class TaskRunner:
                 deadline = None
                 continue
             if isinstance(out, BaseException):
-                errors[name] = repr(out)
+                errors[name] = out
                 continue
             results[name] = out
             if winner is None and out.status == "passed":
@@ -144,13 +144,17 @@ class TaskRunner:
         for t in threads:
             t.join()
         if not results:
-            raise RuntimeError(f"every racer failed: {errors}")
+            first = next(iter(errors.values()))  # the first to fail
+            if isinstance(first, ChainError):
+                raise first  # keeps its own exit status
+            detail = {n: repr(e) for n, e in errors.items()}
+            raise RuntimeError(f"every racer failed: {detail}")
         if winner is None:
             finished_ok = [n for n in results if results[n].status != "cancelled"] or list(results)
             winner = max(finished_ok, key=lambda n: (results[n].score, -results[n].duration_ms, n))
         outcomes = {n: {"status": r.status, "score": r.score, "duration_ms": round(r.duration_ms, 1)}
                     for n, r in results.items()}
-        outcomes.update({n: {"status": "error", "error": e} for n, e in errors.items()})
+        outcomes.update({n: {"status": "error", "error": repr(e)} for n, e in errors.items()})
         race = {"profiles": self.race, "winner": winner, "outcomes": outcomes,
                 "wall_ms": round((time.monotonic() - started) * 1000, 1)}
         notices: list[Notice] = []

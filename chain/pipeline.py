@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .context import StageContext
-from .errors import ChainError
+from .errors import ChainError, ExitStatus, exit_status_of
 from .execute import TaskRunner
 from .protocol import ErrorEvent, Result
 from .registry import StageSpec
@@ -35,16 +35,19 @@ class Counters:
     lines: int = 0
     tasks: int = 0
     bad_lines: int = 0
-    internal_errors: int = 0
+    internal_errors: int = 0  # tasks that became an `error` event instead of a result
     statuses: dict[str, int] = field(default_factory=dict)
+    # What task threads and the input reader raised, as exit statuses (`exit_status_of`), in output order.
+    errors: list[ExitStatus] = field(default_factory=list)
 
 
 class _Slot:
-    __slots__ = ("is_task", "item", "notices", "output")
+    __slots__ = ("error_status", "is_task", "item", "notices", "output")
 
     def __init__(self, item: Item | None, output: Any = None, is_task: bool = False):
         self.item, self.output, self.is_task = item, output, is_task
         self.notices: list = []
+        self.error_status: ExitStatus | None = None  # set when the task raised instead of giving a result
 
 
 class _Feeder:
@@ -113,27 +116,33 @@ class StageProcessor:
             return
         try:
             out = self.runner.run(item.task)
-        except ChainError:
-            raise
         except Exception as exc:
-            event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {exc!r}",
-                               task_id=item.task.id, stage=self.spec.name, line=item.lineno)
-            slot.output = Item("error", item.lineno, b"", event=event)
+            self._failed(slot, exc)
             return
         slot.notices = [Item("notice", item.lineno, b"", event=n) for n in out.notices]
         slot.output = Item("result", item.lineno, b"", event=out.result)
 
+    def _failed(self, slot: _Slot, exc: BaseException) -> None:
+        """The task raised: it becomes an `error` event naming it, and its exit status is kept for the end."""
+        item = slot.item
+        # A ChainError's message is written for a user; anything else is a bug, shown with its type.
+        why = str(exc) if isinstance(exc, ChainError) else repr(exc)
+        event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {why}",
+                           task_id=item.task.id, stage=self.spec.name, line=item.lineno)
+        slot.output = Item("error", item.lineno, b"", event=event)
+        slot.error_status = exit_status_of(exc)
+
     def _done(self, slot: _Slot, future: Future) -> None:
         if future.cancelled():
             slot.output = self._cancelled_output(slot.item, f"cancelled ({self.cancel_reason}) before it ran")
-        elif future.exception() is not None:
-            exc = future.exception()
-            event = ErrorEvent(message=f"{self.spec.name} failed on task {slot.item.task.id}: {exc}",
-                               task_id=slot.item.task.id, stage=self.spec.name, line=slot.item.lineno)
-            slot.output = Item("error", slot.item.lineno, b"", event=event)
+        elif future.exception() is not None:  # a BaseException that is not an Exception, e.g. SystemExit
+            self._failed(slot, future.exception())
         self._inbox.put(("done", slot))
 
-    def _account(self, out: Item) -> None:
+    def _account(self, slot: _Slot) -> None:
+        out = slot.output
+        if slot.error_status is not None:
+            self.counters.errors.append(slot.error_status)
         if out.kind == "result":
             status = out.event.status
             self.counters.statuses[status] = self.counters.statuses.get(status, 0) + 1
@@ -166,14 +175,14 @@ class StageProcessor:
                         slot = window.popleft()
                         if slot.is_task:
                             tasks_open -= 1
-                            self._account(slot.output)
+                            self._account(slot)
                             yield from slot.notices
                         yield slot.output
                 else:
                     while finished:
                         slot = finished.popleft()
                         tasks_open -= 1
-                        self._account(slot.output)
+                        self._account(slot)
                         yield from slot.notices
                         yield slot.output
                 # 2. Take input while there is room.
@@ -237,8 +246,9 @@ class StageProcessor:
                     stopping = True
                     batch, pos = Batch(), 0
                     pool.shutdown(wait=False, cancel_futures=True)
-                elif kind == "feed-error":
+                elif kind == "feed-error":  # said on stderr, and the exit status says the input was cut short
                     self.log(f"{self.spec.name}: input ended early: {payload}")
+                    counters.errors.append(exit_status_of(payload))
         finally:
             if tasks_open or not eof:
                 self.ctx.cancel.set()

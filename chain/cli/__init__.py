@@ -12,7 +12,7 @@ import sys
 import click
 
 from .. import __version__, registry
-from ..errors import ChainError, ExitStatus
+from ..errors import ChainError, exit_status_of
 from . import profiles_cmd, schema_cmd, stage_cmd, stats_cmd, task_cmd, trajectories_cmd
 
 # Commands whose modules are heavy to import (the benchmark system, the sandbox doctor): loaded when asked
@@ -32,14 +32,15 @@ class ChainGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(registry.get().stages))
 
     def invoke(self, ctx: click.Context):
-        # The one place engine errors become a message and an exit status: never a traceback for bad input.
+        # Engine errors that reach a command become a message and their exit status (`exit_status_of`, the
+        # mapping task threads use too): never a traceback for bad input or a broken environment.
         try:
             return super().invoke(ctx)
         except ChainError as exc:
             click.echo(f"chain: error: {exc}", err=True)
-            ctx.exit(int(exc.exit_status))
-        except KeyboardInterrupt:
-            ctx.exit(int(ExitStatus.INTERRUPTED))
+            ctx.exit(int(exit_status_of(exc)))
+        except KeyboardInterrupt as exc:
+            ctx.exit(int(exit_status_of(exc)))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
@@ -75,8 +76,8 @@ cli.add_command(stats_cmd.stats)
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="chain")
-    except BrokenPipeError:  # e.g. `chain schema | head -1`
+    except BrokenPipeError as exc:  # e.g. `chain schema | head -1`
         from ..driver import _silence_stdout
 
         _silence_stdout()
-        sys.exit(int(ExitStatus.BROKEN_PIPE))
+        sys.exit(int(exit_status_of(exc)))

@@ -3,11 +3,15 @@
 
 import dataclasses
 import os
+import sqlite3
 
 from click.testing import CliRunner
 
 from chain.api import open_sandbox
 from chain.cli import cli
+from chain.errors import ExitStatus, SandboxUnavailable, StateError, exit_status_of
+from chain.store import ProfileStore
+from tests.conftest import make_task, ndjson, parse_lines
 from chain.cli.stage_cmd import StageFlags, make_stage_command, run_command
 from chain.registry import stage
 
@@ -35,3 +39,28 @@ def test_e2b_template_reaches_the_e2b_backend_as_an_argument(monkeypatch):
         assert box.describe()["template"] == "my-python"
     finally:
         box.close()
+
+
+def test_an_engine_error_on_a_task_thread_keeps_its_exit_status(isolated_state):
+    # The state database refuses every write (a real SQLite trigger), so recording each task's outcome raises
+    # StateError on its task thread: each task becomes an error event naming it, and the exit status is the
+    # StateError's (4, unusable state database), not FAILURE's "a bug".
+    ProfileStore(isolated_state).close()
+    db = sqlite3.connect(isolated_state)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON executions BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    db.commit()
+    db.close()
+    res = CliRunner().invoke(cli, ["analyze", "--sandbox", "local", "-j", "2"],
+                             input=ndjson(make_task("a"), make_task("b")))
+    assert res.exit_code == ExitStatus.CONFIG, res.output
+    errors = [e for e in parse_lines(res.stdout_bytes) if e["type"] == "error"]
+    assert sorted(e["task_id"] for e in errors) == ["a", "b"]
+    assert all("state database" in e["message"] and "disk says no" in e["message"] for e in errors)
+
+
+def test_exit_status_of_is_the_one_mapping():
+    assert exit_status_of(StateError("x")) is ExitStatus.CONFIG
+    assert exit_status_of(SandboxUnavailable("x")) is ExitStatus.SANDBOX
+    assert exit_status_of(KeyboardInterrupt()) is ExitStatus.INTERRUPTED
+    assert exit_status_of(BrokenPipeError()) is ExitStatus.BROKEN_PIPE
+    assert exit_status_of(ZeroDivisionError()) is ExitStatus.FAILURE
