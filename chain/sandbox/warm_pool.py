@@ -1,6 +1,6 @@
 """The warm pool's processes, seen from chain: the template, its workers, and the pool that lends them out.
 
-See `warm_worker.py` for the other side of the sockets and `warm.py` for the backends that use the pool.
+See the `warm_worker` package for the other side of the sockets and `warm.py` for the backends that use the pool.
 A template is one long-lived process (inside bubblewrap for bwrap-warm) with pytest imported and
 configured; a worker is a fork of it with its own directory, cgroup and (bwrap) namespaces, serving one run
 at a time; each run is a fresh fork of a worker. chain learns a worker's host PID from the kernel-checked
@@ -14,9 +14,7 @@ import itertools
 import json
 import os
 import shlex
-import select
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,9 +28,10 @@ from typing import Any
 from .base import Limits, RunOutcome, RunSpec
 from .bwrap import BwrapSandbox, SANDBOX_TMP, bwrap_path, env_args, mount_args
 from .local import Capture, LocalSandbox, new_cgroup, pump
+from .warm_worker import protocol as wire
 from .workspace import PLUGIN_MODULE, RunDir, scrubbed_env
 
-WORKER_SCRIPT = Path(__file__).with_name("warm_worker.py")
+WORKER_SCRIPT = Path(__file__).with_name("warm_worker") / "__main__.py"
 READY_TIMEOUT_S = 60.0
 REPLY_TIMEOUT_S = 10.0
 WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
@@ -52,7 +51,7 @@ UNPREPARED_OPTIONS = ("-c", "--config-file", "--debug", "--log-file", "--junitxm
 
 
 def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str], files: dict[str, str]) -> str | None:
-    """The key of the prepared pytest session a run can start from (see warm_worker.PreparedSession), or
+    """The key of the prepared pytest session a run can start from (see warm_worker.prepared_session), or
     None when the run must start a session of its own: a conftest.py (code that runs at start-up), a plugin
     chosen by -p or PYTEST_PLUGINS beyond chain's own, or an option in UNPREPARED_OPTIONS."""
     if any(os.path.basename(path) == "conftest.py" for path in files):
@@ -71,29 +70,6 @@ def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str], files: 
     config = {path: text for path, text in files.items() if os.path.basename(path) in CONFIG_FILES}
     blob = json.dumps([args, cwd_on_path, env, sorted(files), config], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def _receive(sock: socket.socket, timeout: float) -> tuple[dict[str, Any] | None, list[int], int | None]:
-    """(message or None when the peer is gone, passed fds, sender's host pid when SO_PASSCRED is on)."""
-    ready, _, _ = select.select([sock], [], [], max(0.0, timeout))
-    if not ready:
-        raise TimeoutError
-    try:
-        data, ancdata, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 8) + socket.CMSG_SPACE(12))
-    except OSError:
-        return None, [], None
-    fds: list[int] = []
-    pid = None
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += list(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
-        elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid = struct.unpack("3i", payload[:12])[0]  # translated by the kernel into our PID namespace
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None, [], None
-    return json.loads(data), fds, pid
 
 
 def exposed_under_tmp() -> list[str]:
@@ -149,11 +125,12 @@ class Template:
         finally:
             inner.close()
         try:
-            ready, _, _ = _receive(self.ctrl, READY_TIMEOUT_S)
+            ready, fds, _ = wire.receive(self.ctrl, READY_TIMEOUT_S)
+            wire.close_all(fds)
         except TimeoutError:
-            ready = {"error": f"no answer within {READY_TIMEOUT_S:g}s"}
-        if ready is None or ready.get("error"):
-            why = (ready or {}).get("error") or self._log_tail() or "it exited during start-up"
+            ready = wire.TemplateReady(error=f"no answer within {READY_TIMEOUT_S:g}s")
+        if not isinstance(ready, wire.TemplateReady) or ready.error:
+            why = getattr(ready, "error", None) or self._log_tail() or "it exited during start-up"
             self.close()
             raise WorkerFailed(f"warm template failed to start: {why}")
 
@@ -174,14 +151,15 @@ class Template:
     def spawn(self, directory: str) -> socket.socket:
         with self.lock:
             try:
-                self.ctrl.send(json.dumps({"op": "spawn", "dir": directory}).encode())
-                reply, fds, _ = _receive(self.ctrl, REPLY_TIMEOUT_S)
-            except (OSError, TimeoutError) as exc:
+                wire.send(self.ctrl, wire.Spawn(dir=directory))
+                reply, fds, _ = wire.receive(self.ctrl, REPLY_TIMEOUT_S)
+            except (OSError, TimeoutError, wire.ProtocolError) as exc:
                 reply, fds = None, []
                 why = str(exc) or type(exc).__name__
             else:
                 why = "it exited"
-        if reply is None or not fds:
+        if not isinstance(reply, wire.Spawned) or not fds:
+            wire.close_all(fds)
             self.broken = True
             raise WorkerFailed(f"warm template cannot fork a worker: {why}")
         return socket.socket(fileno=fds[0])
@@ -227,24 +205,27 @@ class Worker:
             raise
         try:
             self.ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            self.ctrl.send(b'{"op": "hello"}')
-            ready, _, self.pid = _receive(self.ctrl, READY_TIMEOUT_S)
-        except (OSError, TimeoutError) as exc:
-            ready = {"error": str(exc) or type(exc).__name__}
-        if ready is None or ready.get("error") or not self.pid:
+            wire.send(self.ctrl, wire.Hello())
+            ready, fds, self.pid = wire.receive(self.ctrl, READY_TIMEOUT_S)
+            wire.close_all(fds)
+        except (OSError, TimeoutError, wire.ProtocolError) as exc:
+            ready = wire.WorkerReady(error=str(exc) or type(exc).__name__)
+        if not isinstance(ready, wire.WorkerReady) or ready.error or not self.pid:
             self.close()
-            raise WorkerFailed(f"warm worker failed to start: {(ready or {}).get('error') or 'it exited'}")
+            raise WorkerFailed(f"warm worker failed to start: {getattr(ready, 'error', None) or 'it exited'}")
         if self.cgroup is not None:
             self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
-        self.kill_all = bool(ready.get("kill_all"))
+        self.kill_all = ready.kill_all
         self.keep = frozenset({self.pid})
         self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)  # limit hits so far
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
+    def _receive(self, timeout: float) -> Any:
         """The next message, or None when the worker is gone; raises TimeoutError."""
-        message, fds, _ = _receive(self.ctrl, timeout)
-        for fd in fds:
-            os.close(fd)
+        try:
+            message, fds, _ = wire.receive(self.ctrl, timeout)
+        except wire.ProtocolError:
+            message, fds = None, []
+        wire.close_all(fds)
         if message is None:
             self.broken = True
         return message
@@ -255,7 +236,7 @@ class Worker:
         `sweep` (the default without namespaces, and on ^C) also kills every process of the worker's cgroup
         but the worker's own right away."""
         try:
-            self.ctrl.send(b'{"op": "kill"}')
+            wire.send(self.ctrl, wire.Kill())
         except OSError:
             pass
         if self.cgroup is not None and (not self.kill_all if sweep is None else sweep):
@@ -276,14 +257,14 @@ class Worker:
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
         env = scrubbed_env(run, spec.env, self.cold.root_inside)
-        request = {"op": "run", "args": args, "cwd": cwd, "cwd_on_path": cwd_on_path, "env": env,
-                   "prepare": prepare_key(args, cwd_on_path, env, spec.files),
-                   "limits": {"cpu_s": spec.limits.cpu_s, "memory_mb": spec.limits.memory_mb,
-                              "file_mb": spec.limits.file_mb, "nproc": spec.limits.nproc}}
+        request = wire.Run(args=args, cwd=cwd, cwd_on_path=cwd_on_path, env=env,
+                           prepare=prepare_key(args, cwd_on_path, env, spec.files),
+                           limits=wire.RunLimits(cpu_s=spec.limits.cpu_s, memory_mb=spec.limits.memory_mb,
+                                                 file_mb=spec.limits.file_mb, nproc=spec.limits.nproc))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            socket.send_fds(self.ctrl, [json.dumps(request).encode()], [out_w, err_w])
+            wire.send(self.ctrl, request, [out_w, err_w])
         except OSError as exc:
             self.broken = True
             for fd in (out_r, err_r):
@@ -363,14 +344,13 @@ class _WarmHandle:
             return False
         if message is None:
             self.finished = self.worker_died = True
-        else:
-            if "keep" in message:  # the worker's own processes, to spare when its cgroup is cleared
-                self.worker.keep = frozenset({self.worker.pid, *message["keep"]})
-            if message.get("op") == "started":
-                self.prepared = bool(message.get("prepared"))
-            if message.get("op") == "done":
-                self.finished, self.status = True, message.get("status")
-                self.notes = message.get("notes") or []
+        elif isinstance(message, (wire.Started, wire.Done)):
+            # the worker's own processes, to spare when its cgroup is cleared
+            self.worker.keep = frozenset({self.worker.pid, *message.keep})
+            if isinstance(message, wire.Started):
+                self.prepared = message.prepared
+            else:
+                self.finished, self.status, self.notes = True, message.status, list(message.notes)
         return self.finished
 
     def poll(self) -> bool:

@@ -1,0 +1,92 @@
+"""Linux namespaces of a worker and of its runners, through libc (ctypes). stdlib only."""
+
+import os
+
+
+class Namespaces:
+    """Namespaces of a worker and of its runners, inside the template's bubblewrap sandbox.
+
+    The template runs as uid 0 of its own user namespace with capabilities there (never on the host), so a
+    forked worker can unshare new mount, PID, network, IPC and UTS namespaces, mount its own directory as
+    /tmp (hiding every other worker's) and a /proc of its PID namespace. The worker keeps its capabilities
+    (it runs nothing of a task's) to give each runner a PID namespace of its own; a runner mounts that
+    namespace's /proc and then drops every capability for good (bounding set emptied, no_new_privs) before
+    it runs anything, so no run ever has one."""
+
+    CLONE = {"mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
+    MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
+    MS_RDONLY, MS_REMOUNT = 1, 32
+
+    PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+
+    def __init__(self, exposed=()):
+        import ctypes
+
+        self.exposed = list(exposed)  # paths under /tmp to keep visible inside (chain's warm_pool says which)
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.own_pid_namespace = None
+
+    def _check(self, result, what):
+        if result != 0:
+            errno = self.ctypes.get_errno()
+            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+    def enter(self, directory):
+        """Called in the forked worker; returns in a grandchild that is PID 1 of the new namespaces."""
+        flags = 0
+        for flag in self.CLONE.values():
+            flags |= flag
+        self._check(self.libc.unshare(flags), "unshare")
+        self._check(self.libc.mount(None, b"/", None, self.MS_REC | self.MS_PRIVATE, None), "make / private")
+        # The worker's own /tmp would hide an interpreter or chain checkout that lives under /tmp (a CI
+        # clone): carry them into the worker directory first, read-only, so they stay where they were.
+        for path in self.exposed:
+            target = os.path.join(directory, os.path.relpath(path, "/tmp"))
+            os.makedirs(target, exist_ok=True)
+            self._check(self.libc.mount(path.encode(), target.encode(), None, self.MS_BIND | self.MS_REC, None),
+                        f"expose {path}")
+            self._check(self.libc.mount(None, target.encode(), None,
+                                        self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY, None),
+                        f"make {path} read-only")
+        self._check(self.libc.mount(directory.encode(), b"/tmp", None, self.MS_BIND | self.MS_REC, None),
+                    "bind the worker directory on /tmp")
+        if os.fork() != 0:
+            os._exit(0)  # the worker proper is our child, PID 1 of the new PID namespace
+        self._mount_proc()
+        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _mount_proc(self):
+        self._check(self.libc.mount(b"proc", b"/proc", b"proc", self.MS_NOSUID | self.MS_NODEV | self.MS_NOEXEC,
+                                    None), "mount /proc")
+
+    def before_runner(self):
+        """In the worker: the next child it forks is PID 1 of a new PID namespace..."""
+        self._check(self.libc.unshare(self.CLONE["pid"]), "unshare a PID namespace for a runner")
+
+    def after_runner(self):
+        """...and the ones after it are not (a second unshare would fail until this is undone)."""
+        self._check(self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]), "setns back to the worker's PID namespace")
+
+    def enter_runner(self):
+        """In a new runner, PID 1 of its namespace: a /proc that shows it, then no capabilities."""
+        os.close(self.own_pid_namespace)
+        self._check(self.libc.unshare(self.CLONE["mount"]), "unshare a mount namespace for a runner")
+        self._mount_proc()
+        self.drop_capabilities()
+
+    def drop_capabilities(self):
+        ctypes = self.ctypes
+        for cap in range(64):
+            self.libc.prctl(self.PR_CAPBSET_DROP, cap, 0, 0, 0)
+        self.libc.prctl(self.PR_CAP_AMBIENT, self.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        self._check(self.libc.prctl(self.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                        ("inheritable", ctypes.c_uint32)]
+
+        self._check(self.libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")

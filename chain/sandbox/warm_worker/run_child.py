@@ -1,0 +1,93 @@
+"""What every run's child does between the fork and pytest: its own session, the run's pipes, cwd,
+environment and rlimits, then `confine`, and it leaves with os._exit. stdlib only (+ pytest via `warm`)."""
+
+import os
+import resource
+import signal
+import sys
+import time
+
+# Signals a run could send its runner (its parent, and with namespaces its PID 1): ignored by the runner,
+# restored in each run's child.
+RUNNER_IGNORES = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def set_limits(limits):
+    mb = 1 << 20
+    for which, value in ((resource.RLIMIT_CPU, limits.cpu_s), (resource.RLIMIT_AS, limits.memory_mb * mb),
+                         (resource.RLIMIT_FSIZE, limits.file_mb * mb), (resource.RLIMIT_NPROC, limits.nproc),
+                         (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(which, (value, value))
+
+
+def confine(request):
+    """The one place where a run's child restricts itself further, after the fork, its rlimits and its
+    environment, and just before any code of the task runs (both the plain and the prepared path call it).
+    Nothing to do yet: a backend that adds, say, Landlock rules applies them here."""
+
+
+def take_environment(request):
+    """The run's cwd, environment, sys.path and argv, as `python -m pytest` in that directory would have them."""
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
+    for entry in reversed(request.env.get("PYTHONPATH", "").split(os.pathsep)):
+        if entry and entry not in sys.path:
+            sys.path.insert(0, entry)
+    if request.cwd_on_path:  # `python -m pytest` puts the working directory first on sys.path
+        sys.path.insert(0, request.cwd)
+    sys.argv = ["pytest", *request.args]
+
+
+def become_run(fds, sock):
+    """First steps of every run's child: its own session, no line to chain, stdin empty, stdout/stderr the
+    run's pipes, and signals as a fresh Python has them (the runner ignores the ones a run could send it)."""
+    os.setsid()
+    sock.close()  # the code under test must not be able to talk to chain
+    out, err = fds
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(null)
+    for sig in RUNNER_IGNORES:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def mark_started():
+    """The report plugin times the run from here, not from when the warm process imported it."""
+    report_plugin = sys.modules.get("chain_pytest_report")
+    if report_plugin is not None:
+        report_plugin._started = time.time()
+
+
+def finish_run(code):
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    os._exit(code)
+
+
+def plain_child(request, fds, sock, warm):
+    """In the forked child of a plain runner: become the run, then run a whole pytest session. Never returns."""
+    code = 70
+    try:
+        become_run(fds, sock)
+        for fd in fds:
+            os.close(fd)
+        take_environment(request)
+        set_limits(request.limits)
+        confine(request)
+        mark_started()
+        code = int(warm.main(request.args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        finish_run(code)
