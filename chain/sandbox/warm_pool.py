@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Limits, RunOutcome, RunSpec
-from .bwrap import BwrapSandbox, SANDBOX_TMP, bwrap_path, env_args, mount_args
+from .bwrap import SANDBOX_TMP, BwrapSandbox, bwrap_path, env_args, mount_args
 from .local import Capture, LocalSandbox, new_cgroup, pump
 from .warm_worker import protocol as wire
 from .workspace import PLUGIN_MODULE, RunDir, scrubbed_env

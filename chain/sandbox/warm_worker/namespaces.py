@@ -1,6 +1,7 @@
 """Linux namespaces of a worker and of its runners, through libc (ctypes). stdlib only."""
 
 import os
+from typing import ClassVar
 
 
 class Namespaces:
@@ -13,7 +14,8 @@ class Namespaces:
     namespace's /proc and then drops every capability for good (bounding set emptied, no_new_privs) before
     it runs anything, so no run ever has one."""
 
-    CLONE = {"mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
+    CLONE: ClassVar[dict[str, int]] = {
+        "mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
     MS_RDONLY, MS_REMOUNT = 1, 32
 
@@ -66,7 +68,8 @@ class Namespaces:
 
     def after_runner(self):
         """...and the ones after it are not (a second unshare would fail until this is undone)."""
-        self._check(self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]), "setns back to the worker's PID namespace")
+        self._check(self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]),
+                    "setns back to the worker's PID namespace")
 
     def enter_runner(self):
         """In a new runner, PID 1 of its namespace: a /proc that shows it, then no capabilities."""
@@ -83,10 +86,10 @@ class Namespaces:
         self._check(self.libc.prctl(self.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
         class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]  # noqa: RUF012  (ctypes' own protocol)
 
         class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),  # noqa: RUF012
                         ("inheritable", ctypes.c_uint32)]
 
         self._check(self.libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")

@@ -98,10 +98,10 @@ class PreparedSession:
                 self.temp_fds.append(fd)
             else:
                 self.why_single = f"start-up opened fd {fd}"
-        workspace = os.getcwd()
+        own_dirs = (os.getcwd() + os.sep, os.environ.get("TMPDIR", "/nonexistent") + os.sep)
         for name in set(sys.modules) - self.modules_before:
             path = getattr(sys.modules[name], "__file__", None) or ""
-            if path.startswith(workspace + os.sep) or path.startswith(os.environ.get("TMPDIR", "/nonexistent") + os.sep):
+            if path.startswith(own_dirs):
                 self.why_single = f"start-up imported {name} from the workspace"
         if threading_active() > 1:
             self.why_single = "start-up started a thread"

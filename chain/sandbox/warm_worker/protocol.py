@@ -24,13 +24,13 @@ import select
 import socket
 import struct
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar, List, Optional
+from typing import ClassVar
 
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 8
 
 
-class Op(str, enum.Enum):
+class Op(str, enum.Enum):  # noqa: UP042  (not StrEnum: the task's interpreter may predate 3.11)
     SPAWN = "spawn"
     SPAWNED = "spawned"
     TEMPLATE_READY = "template-ready"
@@ -63,8 +63,8 @@ class TemplateReady:
     """The template's first word. `error`: it cannot serve (chain runs cold). `notice`: it serves, but
     without touching pytest's internals (see pytest_patches.version_gate)."""
     OP: ClassVar[Op] = Op.TEMPLATE_READY
-    error: Optional[str] = None
-    notice: Optional[str] = None
+    error: str | None = None
+    notice: str | None = None
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Hello:
 class WorkerReady:
     """`kill_all`: the worker's runners kill everything of a run themselves (they are PID 1 of a namespace)."""
     OP: ClassVar[Op] = Op.WORKER_READY
-    error: Optional[str] = None
+    error: str | None = None
     kill_all: bool = False
 
 
@@ -94,11 +94,11 @@ class Run:
     """One run: `python -m pytest ARGS` in `cwd` with `env`; the run's stdout and stderr travel as fds.
     `prepare`: the key of the prepared session it may start from (warm_pool.prepare_key), or None."""
     OP: ClassVar[Op] = Op.RUN
-    args: List[str]
+    args: list[str]
     cwd: str
     cwd_on_path: bool
     env: dict
-    prepare: Optional[str]
+    prepare: str | None
     limits: RunLimits
 
     def __post_init__(self):
@@ -116,7 +116,7 @@ class Kill:
 class Started:
     """The run's child exists. `keep`: the worker's own pids, to spare when chain clears its cgroup."""
     OP: ClassVar[Op] = Op.STARTED
-    keep: List[int]
+    keep: list[int]
     prepared: bool
 
 
@@ -124,9 +124,9 @@ class Started:
 class Done:
     """The run is over: `status` as os.waitpid gives it (None: its runner died), notes for the result."""
     OP: ClassVar[Op] = Op.DONE
-    status: Optional[int]
-    keep: List[int]
-    notes: List[str] = field(default_factory=list)
+    status: int | None
+    keep: list[int]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,8 +138,8 @@ class RunnerStarted:
 class RunnerDone:
     """`retire`: why the runner stops after this run (a start-up that cannot be shared), if it does."""
     OP: ClassVar[Op] = Op.RUNNER_DONE
-    status: Optional[int]
-    retire: Optional[str] = None
+    status: int | None
+    retire: str | None = None
 
 
 @dataclass
@@ -177,7 +177,7 @@ def send(sock: socket.socket, message, fds=()) -> None:
         sock.send(encode(message))
 
 
-def receive(sock: socket.socket, timeout: Optional[float] = None):
+def receive(sock: socket.socket, timeout: float | None = None):
     """(message or None when the peer is gone, passed fds, sender's pid when SO_PASSCRED is on, else None).
     Blocks, or raises TimeoutError after `timeout` seconds. The caller owns (and must close) the fds."""
     if timeout is not None:

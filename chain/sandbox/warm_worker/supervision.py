@@ -7,8 +7,7 @@ import signal
 import socket
 
 from .prepared_session import PreparedSession
-from .protocol import (Done, Kill, Run, RunnerDone, RunnerStarted, Started, Unprepared, close_all, receive,
-                       send)
+from .protocol import Done, Kill, Run, RunnerDone, RunnerStarted, Started, Unprepared, close_all, receive, send
 from .run_child import RUNNER_IGNORES, finish_run, plain_child
 
 MAX_PREPARED = 2  # prepared sessions a worker keeps, besides its plain runner (least recently used go first)

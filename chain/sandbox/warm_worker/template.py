@@ -3,9 +3,8 @@ Started by `__main__.py`; stdlib + pytest only."""
 
 import gc
 import os
-import socket
 import select
-import sys
+import socket
 
 from .namespaces import Namespaces
 from .protocol import Hello, Spawn, Spawned, TemplateReady, WorkerReady, close_all, receive, send
