@@ -1,6 +1,11 @@
 """Linux namespaces of a worker and of its runners, through libc (ctypes). stdlib only."""
 
+from __future__ import annotations
+
+import fcntl
 import os
+import socket
+import struct
 from typing import ClassVar
 
 
@@ -40,6 +45,7 @@ class Namespaces:
         for flag in self.CLONE.values():
             flags |= flag
         self._check(self.libc.unshare(flags), "unshare")
+        bring_up_loopback()  # a new network namespace starts with `lo` down, unlike bwrap's --unshare-net
         self._check(self.libc.mount(None, b"/", None, self.MS_REC | self.MS_PRIVATE, None), "make / private")
         # The worker's own /tmp would hide an interpreter or chain checkout that lives under /tmp (a CI
         # clone): carry them into the worker directory first, read-only, so they stay where they were.
@@ -93,3 +99,16 @@ class Namespaces:
                         ("inheritable", ctypes.c_uint32)]
 
         self._check(self.libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = "16sH22s"  # struct ifreq: the interface name, then ifr_flags at the start of a 24-byte union
+
+
+def bring_up_loopback():
+    """`ip link set lo up` in the network namespace we are in (needs CAP_NET_ADMIN there): a test's own
+    server on 127.0.0.1 works, and nothing outside the namespace is reachable through it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack(IFREQ, b"lo", 0, b"")
+        flags = struct.unpack(IFREQ, fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP, b""))
