@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "compare": ("compare_cmd", "compare_command"),
     "doctor": ("doctor_cmd", "doctor"),
     "generate": ("generate_cmd", "generate"),
+    "report": ("report_cmd", "report"),
 }
 
 
