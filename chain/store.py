@@ -11,10 +11,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -209,7 +210,8 @@ class ProfileStore:
         )
 
     def executions(self, since: float | None = None, stage: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM executions WHERE 1 = 1", []
+        sql = "SELECT * FROM executions WHERE 1 = 1"
+        args: list[Any] = []
         if since is not None:
             sql += " AND at >= ?"
             args.append(since)

@@ -29,7 +29,7 @@ def command(kind: str, message: str, **properties: object) -> str:
     return f"::{kind}{' ' + props if props else ''}::{escape_data(message)}"
 
 
-def annotations(report: StreamReport) -> list[str]:
+def workflow_commands(report: StreamReport) -> list[str]:
     out = []
     for result, entry in report.entries():
         task = result.task
@@ -66,7 +66,7 @@ def annotations(report: StreamReport) -> list[str]:
 
 
 def render(report: StreamReport) -> bytes:
-    return "".join(line + "\n" for line in annotations(report)).encode()
+    return "".join(line + "\n" for line in workflow_commands(report)).encode()
 
 
 def summary(report: StreamReport) -> str:

@@ -73,7 +73,7 @@ def _suite(result: Result) -> ET.Element:
         ET.SubElement(element, "error", message=_xml_text(f"{result.status}: {result.result}")).text = \
             _xml_text(result.result)
         cases.append(element)
-    suite = ET.Element("testsuite", name=result.task_id, **_counts(cases))
+    suite = ET.Element("testsuite", {"name": result.task_id, **_counts(cases)})
     properties = ET.SubElement(suite, "properties")
     for key in ("stage", "profile", "status", "sandbox"):
         ET.SubElement(properties, "property", name=f"chain.{key}", value=str(getattr(result, key)))
@@ -89,7 +89,7 @@ def _errors_suite(report: StreamReport) -> ET.Element:
         case = ET.Element("testcase", classname="chain", name=f"{error.stage or 'input'} error: {where}", time="0.000")
         ET.SubElement(case, "error", message=_xml_text(error.message)).text = _xml_text(error.raw or error.message)
         cases.append(case)
-    suite = ET.Element("testsuite", name="chain", **_counts(cases))
+    suite = ET.Element("testsuite", {"name": "chain", **_counts(cases)})
     suite.extend(cases)
     return suite
 

@@ -25,15 +25,17 @@ def _finding(result: Result, entry: HistoryEntry) -> tuple[str, str]:
     """(kind, text): "suspicious", "repaired" or "faster", with its one-line description; ("", "") if none."""
     if entry.stage == "analyze" and (lines := finding(entry, "suspicious", [])):
         top = lines[0]
-        return "suspicious", f"most suspicious `{source_path(result.task, top['file'])}:{top['line']}` (Ochiai {top['score']:.2f})"
+        where = f"{source_path(result.task, top['file'])}:{top['line']}"
+        return "suspicious", f"most suspicious `{where}` (Ochiai {top['score']:.2f})"
     if entry.stage == "process" and entry.status == "passed" and finding(entry, "diff"):
         edits = finding(entry, "repair", {}).get("edits", [])
         where = ", ".join(f"`{source_path(result.task, e['file'])}:{e['line']}` ({e.get('operator')})" for e in edits)
         return "repaired", "repaired " + (where or "(see diff)")
     if entry.stage == "optimize" and (speedup := finding(entry, "speedup")) and finding(entry, "diff"):
         rewrites = ", ".join(a.get("rewrite", "?") for a in finding(entry, "applied", []))
-        return "faster", (f"{speedup['ratio']:.2f}x faster ({speedup.get('ci_low', 0):.2f}–{speedup.get('ci_high', 0):.2f}x at "
-                f"{speedup.get('confidence', 0):.0%}) by {rewrites or 'a rewrite'}")
+        interval = f"{speedup.get('ci_low', 0):.2f}–{speedup.get('ci_high', 0):.2f}x"
+        return "faster", (f"{speedup['ratio']:.2f}x faster ({interval} at {speedup.get('confidence', 0):.0%}) "
+                          f"by {rewrites or 'a rewrite'}")
     return "", ""
 
 

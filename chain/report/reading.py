@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -77,7 +78,7 @@ def read(lines: Iterable[bytes], tee: BinaryIO | None = None) -> StreamReport:
         except orjson.JSONDecodeError as exc:
             report.malformed += 1
             report.errors.append(ErrorEvent(message=f"line {lineno} is not valid JSON: {exc}", line=lineno,
-                                            raw=_preview(line), stage="report"))
+                                            raw=_preview(line), task_id=None, stage="report"))
             continue
         if not isinstance(obj, dict) or "chain" not in obj:
             continue  # another tool's line (e.g. Claude Code's own events): not chain's to report
@@ -91,7 +92,8 @@ def read(lines: Iterable[bytes], tee: BinaryIO | None = None) -> StreamReport:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
             report.errors.append(ErrorEvent(message=f"line {lineno}: invalid chain {obj.get('type')}: {where}: "
-                                            f"{first.get('msg')}", line=lineno, raw=_preview(line), stage="report"))
+                                            f"{first.get('msg')}", line=lineno, raw=_preview(line), task_id=None,
+                                            stage="report"))
     return report
 
 
@@ -157,7 +159,9 @@ def changed_runs(diff: str) -> list[tuple[str, int, int, str, str]]:
     for old_path, new_path, hunks in files:
         path = new_path if old_path == "/dev/null" else old_path
         for start, body in hunks:
-            line, run_start, removed, added = start, None, [], []
+            line, run_start = start, None
+            removed: list[str] = []
+            added: list[str] = []
             for text in [*body, " \n"]:  # a trailing context line closes the last run
                 mark, content = text[:1], text[1:]
                 if mark in "-+":

@@ -21,7 +21,7 @@ from .reading import StreamReport, changed_runs, finding, source_path
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"id": "chain/suspicious-line", "name": "SuspiciousLine",
      "shortDescription": {"text": "Line ranked suspicious by spectrum-based fault localization (Ochiai)"},
      "fullDescription": {"text": "chain analyze ran the tests with line coverage and ranked each line by the Ochiai "
@@ -58,7 +58,8 @@ def _fix_results(result: Result, entry: HistoryEntry, rule: str, message: str, p
         deleted = {"startLine": first, "endLine": first + count - 1} if count else \
             {"startLine": first, "startColumn": 1, "endColumn": 1}  # a pure insertion before line `first`
         out.append({
-            "ruleId": rule, "ruleIndex": RULE_INDEX[rule], "level": RULES[RULE_INDEX[rule]]["defaultConfiguration"]["level"],
+            "ruleId": rule, "ruleIndex": RULE_INDEX[rule],
+            "level": RULES[RULE_INDEX[rule]]["defaultConfiguration"]["level"],
             "message": {"text": f"{message}\n\n```diff\n{diff}```"},
             "locations": [_location(uri, first, first + count - 1 if count else None, old.rstrip("\n") or None)],
             "fixes": [{"description": {"text": message},

@@ -114,7 +114,8 @@ def make_pre_migration_db(path, first_release=False):
     if first_release:  # before agent/reward/kind/context/state/action/learned were added
         db.executescript(FIRST_RELEASE_SCHEMA)
         db.execute("INSERT INTO executions (at, task_id, stage, profile, status, score, duration_ms, sandbox,"
-                   " tests_passed, tests_total) VALUES (1.0, 'old', 'analyze', 'balanced', 'passed', 1, 50, 'local', 1, 1)")
+                   " tests_passed, tests_total)"
+                   " VALUES (1.0, 'old', 'analyze', 'balanced', 'passed', 1, 50, 'local', 1, 1)")
     else:
         db.executescript(PRE_MIGRATION_SCHEMA)
         db.execute("INSERT INTO executions (at, task_id, stage, profile, status, score, reward, duration_ms, sandbox,"

@@ -1,7 +1,7 @@
 """chain's JUnit XML against pytest's own --junitxml of the same tests, both read with junitparser."""
 
 import pytest
-from junitparser import Error, Failure, JUnitXml, Skipped
+from junitparser import Error, Failure, JUnitXml
 
 from chain.report import junit
 
@@ -25,7 +25,8 @@ def cases(xml: JUnitXml) -> dict[tuple[str, str], dict]:
 def test_junit_has_pytests_testcases_classnames_outcomes_and_messages(pipeline, tmp_path):
     ours = tmp_path / "chain.xml"
     ours.write_bytes(junit.render(pipeline.report(pipeline.mixed)))
-    chain_cases, pytest_cases = cases(JUnitXml.fromfile(str(ours))), cases(JUnitXml.fromfile(str(pipeline.pytest_junit)))
+    chain_cases = cases(JUnitXml.fromfile(str(ours)))
+    pytest_cases = cases(JUnitXml.fromfile(str(pipeline.pytest_junit)))
     assert set(chain_cases) == set(pytest_cases)
     assert ("sub.test_deep", "test_deep") in chain_cases and ("test_mix.TestGroup", "test_method") in chain_cases
     for key, theirs in pytest_cases.items():

@@ -53,7 +53,8 @@ def test_the_repair_fix_applied_to_the_file_gives_the_repaired_file(pipeline):
     (replacement,) = change["replacements"]
     original = (pipeline.dir / change["artifactLocation"]["uri"]).read_text().splitlines(keepends=True)
     region = replacement["deletedRegion"]
-    fixed = original[: region["startLine"] - 1] + [replacement["insertedContent"]["text"]] + original[region["endLine"]:]
+    start, end = region["startLine"], region["endLine"]
+    fixed = [*original[: start - 1], replacement["insertedContent"]["text"], *original[end:]]
     process = next(r for r in report.results if r.task_id == "stats_bug").task.history[1]
     assert "".join(fixed) == apply_unified_diff({"stats.py": "".join(original)}, process.data["diff"])["stats.py"]
     assert process.data["diff"] in repair["message"]["text"]
@@ -64,7 +65,8 @@ def test_the_speedup_is_a_note_with_its_ratio(pipeline):
     assert faster  # one result per changed run of lines (memoize fib: the import and the decorator)
     for fast in faster:
         assert fast["level"] == "note" and fast["properties"]["speedup"]["ratio"] > 1
-        assert fast["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "examples/projects/slow_fib/fib.py"
+        where = fast["locations"][0]["physicalLocation"]
+        assert where["artifactLocation"]["uri"] == "examples/projects/slow_fib/fib.py"
     inserted = "".join(r["insertedContent"]["text"] for f in faster
                        for r in f["fixes"][0]["artifactChanges"][0]["replacements"])
     assert "lru_cache" in inserted
