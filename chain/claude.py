@@ -179,8 +179,8 @@ def to_claude_input(result: Result) -> dict[str, Any]:
         if case.message:
             lines.append("  " + case.message.strip().splitlines()[-1][:300])
     entry = result.task.history[-1] if result.task.history else None
-    if entry and entry.data.get("diff"):
-        lines.append("Change made:\n```diff\n" + entry.data["diff"] + "\n```")
+    if entry and entry.data.diff:
+        lines.append("Change made:\n```diff\n" + entry.data.diff + "\n```")
     for path, content in sorted(result.task.files.items()):
         lines.append(f"```python\n# file: {path}\n{content.rstrip()}\n```")
     return {"type": "user", "message": {"role": "user", "content": "\n".join(lines)}, "parent_tool_use_id": None}

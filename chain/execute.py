@@ -58,7 +58,7 @@ def _state_of(task: Task, context: str) -> dict[str, Any]:
         "test": task.test,
         "previous": None if last is None else {"stage": last.stage, "status": last.status,
                                                 "summary": last.summary,
-                                                "failing": last.data.get("failing", [])},
+                                                "failing": last.data.failing or []},
     }
 
 
@@ -171,7 +171,7 @@ class TaskRunner:
             return
         context = task_context(task)
         entry = result.task.history[-1] if result.task.history else None
-        diff = (entry.data.get("diff") or "") if entry else ""
+        diff = (entry.data.diff or "") if entry else ""
         agent = ctx.options.agent
         action = {"profile": result.profile, "agent": agent, "summary": result.result,
                   "diff": diff[:MAX_DIFF_IN_TRAJECTORY], **action_extra}

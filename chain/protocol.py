@@ -61,6 +61,46 @@ class TestCounts(_Model):
     total: int = 0
 
 
+class SuspiciousLine(_Model):
+    """One line of analyze's fault localization (Ochiai over per-test coverage), most suspicious first."""
+
+    file: str
+    line: int
+    score: float = Field(description="Ochiai suspiciousness, 0..1.")
+    failed: int = Field(0, description="Failing tests that ran the line.")
+    passed: int = Field(0, description="Passing tests that ran the line.")
+    code: str = Field("", description="The line's source text.")
+
+
+class Findings(_Model):
+    """What a stage found, in its history entry. The keys one stage (or the engine) reads from another's are
+    typed fields here; any other key is that stage's own and kept as it is (read it with `get`)."""
+
+    diff: str | None = Field(None, description="Unified diff of this stage's change to the task's files ('' if none).")
+    failing: list[str] | None = Field(None, description="Node ids of the tests that failed or errored (analyze).")
+    suspicious: list[SuspiciousLine] | None = Field(
+        None, description="analyze's ranking of suspicious lines, most suspicious first; process starts from it.")
+
+    @model_serializer(mode="wrap")
+    def _said_only(self, handler: Any) -> dict[str, Any]:
+        # A typed key a stage did not set is not written: entries stay as small as the stage made them.
+        out = handler(self)
+        return {k: v for k, v in out.items() if k in self.model_fields_set or k not in Findings.model_fields}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A finding by name, typed or stage-specific (e.g. process's `repair`, optimize's `speedup`)."""
+        value = getattr(self, key, None) if key in Findings.model_fields else (self.model_extra or {}).get(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self:
+            return self.get(key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.model_fields_set or key in (self.model_extra or {})
+
+
 class HistoryEntry(_Model):
     """What one stage did to a task; appended by every stage so a task carries its own story."""
 
@@ -73,7 +113,7 @@ class HistoryEntry(_Model):
     sandbox: str
     at: str = Field(default_factory=utc_now)
     summary: str = ""
-    data: dict[str, Any] = Field(default_factory=dict, description="Stage-specific findings (diff, timings, ...).")
+    data: Findings = Field(default_factory=Findings, description="What the stage found (diff, failing tests, ...).")
 
 
 def _check_relative(path: str) -> None:
@@ -244,7 +284,7 @@ def make_result(
     summary: str,
     cases: list[TestCase] | None = None,
     isolation: dict[str, Any] | None = None,
-    data: dict[str, Any] | None = None,
+    data: dict[str, Any] | Findings | None = None,
     score: float | None = None,
 ) -> Result:
     """Build a result and append the matching history entry to (a copy of) the task."""

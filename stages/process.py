@@ -22,12 +22,12 @@ HELP = "Repair failing tasks (patch from the task, then search-based repair at s
 def _known_suspicious(task: Task) -> list[dict] | None:
     """analyze's ranking, if it was computed on exactly these files."""
     entry = task.last("analyze")
-    if entry is None or "suspicious" not in entry.data:
+    if entry is None or entry.data.suspicious is None:
         return None
     later = task.history[task.history.index(entry) + 1 :]
-    if any(h.data.get("diff") for h in later):
+    if any(h.data.diff for h in later):
         return None  # the code changed since: rank again
-    return entry.data["suspicious"]
+    return [line.model_dump() for line in entry.data.suspicious]
 
 
 def run(task: Task, ctx: StageContext) -> Result:

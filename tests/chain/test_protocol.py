@@ -3,7 +3,8 @@ import pytest
 from pydantic import ValidationError
 
 from chain.protocol import (
-    CHAIN_EVENT, FORMAT_VERSION, ErrorEvent, Result, Task, TestCase, TestCounts, json_schema, make_result,
+    CHAIN_EVENT, FORMAT_VERSION, ErrorEvent, HistoryEntry, Result, Task, TestCase, TestCounts, json_schema,
+    make_result,
 )
 from tests.conftest import make_task
 
@@ -59,3 +60,19 @@ def test_error_event_carries_line_and_raw():
     err = ErrorEvent(message="bad", line=3, raw="{oops")
     assert orjson.loads(orjson.dumps(err.model_dump(mode="json"))) == {
         "type": "error", "chain": 1, "message": "bad", "line": 3, "raw": "{oops", "task_id": None, "stage": None}
+
+
+def test_findings_the_stages_exchange_are_typed_and_the_rest_passes_through():
+    old = {"failing": ["t.py::test_a"], "suspicious": [{"file": "m.py", "line": 3, "score": 0.9, "failed": 1,
+                                                         "passed": 0, "code": "x = 1"}],
+           "metrics": {"files": {}}, "newer_stage_key": [1, 2]}
+    entry = HistoryEntry(stage="analyze", profile="p", status="failed", score=0.0, duration_ms=1.0, sandbox="local",
+                         data=old)
+    assert entry.data.failing == ["t.py::test_a"] and entry.data.suspicious[0].line == 3
+    assert entry.data.diff is None and "diff" not in entry.data  # never said, so not written
+    assert entry.data.get("newer_stage_key") == [1, 2] and entry.data["metrics"] == {"files": {}}
+    # An event written before the findings were typed reads back, and is written back, key for key.
+    assert entry.model_dump(mode="json")["data"] == old
+    schema = json_schema()["$defs"]
+    assert {"diff", "failing", "suspicious"} <= set(schema["Findings"]["properties"])
+    assert schema["HistoryEntry"]["properties"]["data"]["$ref"].endswith("/Findings")

@@ -29,11 +29,11 @@ def analyze(task, **kw):
 
 def test_ranks_the_faulty_line_first_and_records_metrics():
     result, data = analyze(BUGGY)
-    assert result.status == "failed" and data["failing"] == ["test_mod.py::test_even"]
-    top = data["suspicious"][0]
-    assert (top["file"], top["line"]) == ("mod.py", 7) and top["score"] == 1.0
+    assert result.status == "failed" and data.failing == ["test_mod.py::test_even"]
+    top = data.suspicious[0]
+    assert (top.file, top.line) == ("mod.py", 7) and top.score == 1.0
     assert "mod.py:7" in result.result
-    assert all(not s["file"].startswith("test_") for s in data["suspicious"])
+    assert all(not s.file.startswith("test_") for s in data.suspicious)
     assert data["metrics"]["files"]["mod.py"]["complexity"] == {"median": 2}
     assert data["flaky"] == []
 
