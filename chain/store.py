@@ -163,6 +163,11 @@ class ProfileStore:
     def stats(self) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM profile_stats ORDER BY stage, profile")
 
+    def profile_stat(self, stage: str, profile: str) -> dict[str, Any] | None:
+        """The learned row of one stage x profile (EMA success, executions, ...), or None before its first run."""
+        rows = self._query("SELECT * FROM profile_stats WHERE stage = ? AND profile = ?", (stage, profile))
+        return rows[0] if rows else None
+
     def execution_count(self) -> int:
         return self._query("SELECT COUNT(*) AS n FROM executions")[0]["n"]
 

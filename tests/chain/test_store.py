@@ -28,6 +28,8 @@ def test_record_updates_stats_per_stage_and_profile(tmp_path):
     rows = {(r["stage"], r["profile"]): r for r in store.stats()}
     assert set(rows) == {("analyze", "balanced"), ("process", "balanced")}
     assert store.execution_count() == 3
+    assert store.profile_stat("analyze", "balanced") == rows[("analyze", "balanced")]
+    assert store.profile_stat("analyze", "aggressive") is None
     assert store.reset(stage="analyze") == 1
     assert [r["stage"] for r in store.stats()] == ["process"]
 
