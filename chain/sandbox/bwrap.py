@@ -59,17 +59,23 @@ def mount_args(host_root: Path) -> list[str]:
     args += ["--bind", str(host_root), SANDBOX_TMP]
     # The private /tmp hides the host's /tmp: re-expose, read-only, the interpreter and chain itself when they
     # live there (a checkout or venv under /tmp, as in a CI clone), or nothing could start.
-    for path in _needed_under_sandbox_tmp():
+    for path in paths_kept_under_tmp():
         args += ["--ro-bind", path, path]
     return args
 
 
-def _needed_under_sandbox_tmp() -> list[str]:
+def paths_kept_under_tmp() -> list[str]:
+    """What a sandbox with a private /tmp must keep visible there, read-only, or nothing could start: the
+    interpreter and the directory chain is imported from, when they live under /tmp (a CI clone). The one
+    list for both cold bwrap (`mount_args`) and bwrap-warm's workers (`warm_pool`), outermost paths only.
+    Each path is kept both as spelled and resolved: the interpreter's sys.path may use either."""
     import sys
 
-    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-              str(Path(__file__).resolve().parents[2])}  # the directory chain is imported from
-    under = sorted(p for p in wanted if p.startswith(SANDBOX_TMP + "/"))
+    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
+              os.path.dirname(os.path.realpath(sys.executable)),  # the binary a venv's python links to
+              str(Path(__file__).parents[2])}  # the directory chain is imported from
+    spellings = {form(p) for p in wanted for form in (os.path.abspath, os.path.realpath)}
+    under = sorted(p for p in spellings if p.startswith(SANDBOX_TMP + "/"))
     return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
 
 

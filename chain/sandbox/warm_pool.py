@@ -1,4 +1,5 @@
-"""The warm pool's processes, seen from chain: the template, its workers, and the pool that lends them out.
+"""The warm pool's processes, seen from chain: the workers (forks of the template, `warm_template.py`) and
+the pool that lends them out.
 
 See the `warm_worker` package for the other side of the sockets and `warm.py` for the backends that use the pool.
 A template is one long-lived process (inside bubblewrap for bwrap-warm) with pytest imported and
@@ -15,31 +16,24 @@ import json
 import os
 import shlex
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .base import Limits, RunOutcome, RunSpec
-from .bwrap import SANDBOX_TMP, BwrapSandbox, bwrap_path, env_args, mount_args
+from .bwrap import SANDBOX_TMP, paths_kept_under_tmp
+from .cgroups import RunCgroup
 from .local import Capture, LocalSandbox, new_cgroup, pump
+from .warm_template import READY_TIMEOUT_S, REPLY_TIMEOUT_S, Template, WorkerFailed
 from .warm_worker import protocol as wire
 from .workspace import PLUGIN_MODULE, RunDir, scrubbed_env
 
-WORKER_SCRIPT = Path(__file__).with_name("warm_worker") / "__main__.py"
-READY_TIMEOUT_S = 60.0
-REPLY_TIMEOUT_S = 10.0
 WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
 WORKER_PROCESSES = 6  # the worker and its runners (plain + 2 prepared), on top of the run's process cap
-
-
-class WorkerFailed(Exception):
-    pass
 
 
 # What decides the state pytest is in when it starts collecting, besides the arguments and environment: the
@@ -50,7 +44,8 @@ UNPREPARED_OPTIONS = ("-c", "--config-file", "--debug", "--log-file", "--junitxm
                       "--help", "-h", "--version", "-V", "--trace-config")
 
 
-def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str], files: dict[str, str]) -> str | None:
+def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str],
+                files: Mapping[str, str | bytes]) -> str | None:
     """The key of the prepared pytest session a run can start from (see warm_worker.prepared_session), or
     None when the run must start a session of its own: a conftest.py (code that runs at start-up), a plugin
     chosen by -p or PYTEST_PLUGINS beyond chain's own, or an option in UNPREPARED_OPTIONS."""
@@ -67,117 +62,19 @@ def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str], files: 
             return None
     if env.get("PYTEST_PLUGINS", PLUGIN_MODULE) != PLUGIN_MODULE:
         return None
-    config = {path: text for path, text in files.items() if os.path.basename(path) in CONFIG_FILES}
+    config = {path: text if isinstance(text, str) else hashlib.sha256(text).hexdigest()
+              for path, text in files.items() if os.path.basename(path) in CONFIG_FILES}
     blob = json.dumps([args, cwd_on_path, env, sorted(files), config], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def exposed_under_tmp() -> list[str]:
-    """Paths a namespaced worker must keep visible although it mounts its own directory on /tmp: the
-    interpreter and the chain checkout, when they live under /tmp (a CI clone). The template is told them
-    on its command line and bind-mounts each into every worker's directory at the same relative path."""
-    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-              os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
-    under = sorted(p for p in wanted if p.startswith("/tmp/"))
-    return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
-
-
 def mount_points_under_tmp() -> frozenset[str]:
-    """Names in a namespaced worker's directory that are mount points inside it (`exposed_under_tmp`).
+    """Names in a namespaced worker's directory that are mount points inside it (`paths_kept_under_tmp`:
+    the template is told them on its command line and bind-mounts each into every worker's directory).
     Emptying the directory between runs must leave these alone: deleting a mount point's directory on the
     host unmounts it inside, and the interpreter's files vanish from every later run (a subprocess of
     sys.executable fails, package metadata is missing)."""
-    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in exposed_under_tmp())
-
-
-def _remove_stale_dirs() -> None:
-    """Template directories of chain processes that died without cleaning up (SIGKILL, a second ^C)."""
-    for path in Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir()).glob("chain-warm-*-*"):
-        pid = path.name.split("-")[2]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            RunDir(path, path, path, path).remove()
-
-
-class Template:
-    """The process that imports pytest once and forks workers (inside bwrap for bwrap-warm)."""
-
-    def __init__(self, cold: LocalSandbox):
-        self.cold = cold
-        self.namespaced = isinstance(cold, BwrapSandbox)
-        _remove_stale_dirs()
-        self.dir = Path(tempfile.mkdtemp(prefix=f"chain-warm-{os.getpid()}-", dir=os.environ.get("CHAIN_TMPDIR")))
-        self.lock = threading.Lock()
-        self.broken = False
-        self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = scrubbed_env(RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {},
-                           cold.root_inside)
-        argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
-        if self.namespaced:
-            argv += ["--namespaces", *exposed_under_tmp()]
-        self._log = tempfile.TemporaryFile()
-        try:
-            self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=self._log, pass_fds=[inner.fileno()], start_new_session=True)
-        except OSError as exc:
-            self.proc = None
-            self.close()
-            raise WorkerFailed(f"cannot start the warm template: {exc}") from exc
-        finally:
-            inner.close()
-        try:
-            ready, fds, _ = wire.receive(self.ctrl, READY_TIMEOUT_S)
-            wire.close_all(fds)
-        except TimeoutError:
-            ready = wire.TemplateReady(error=f"no answer within {READY_TIMEOUT_S:g}s")
-        if not isinstance(ready, wire.TemplateReady) or ready.error:
-            why = getattr(ready, "error", None) or self._log_tail() or "it exited during start-up"
-            self.close()
-            raise WorkerFailed(f"warm template failed to start: {why}")
-
-    def _wrapper(self, env: dict[str, str]) -> list[str]:
-        if not self.namespaced:
-            return []
-        # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
-        # namespaces of its own; workers drop every capability before running anything of a task's.
-        return [bwrap_path(), *mount_args(self.dir), "--unshare-pid", "--unshare-net", "--unshare-ipc",
-                "--unshare-uts", "--unshare-cgroup-try", "--unshare-user", "--uid", "0", "--gid", "0",
-                "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env), "--chdir", SANDBOX_TMP,
-                "--"]
-
-    def _log_tail(self) -> str:
-        self._log.seek(0)
-        return self._log.read()[-2000:].decode("utf-8", "replace").strip()
-
-    def spawn(self, directory: str) -> socket.socket:
-        with self.lock:
-            try:
-                wire.send(self.ctrl, wire.Spawn(dir=directory))
-                reply, fds, _ = wire.receive(self.ctrl, REPLY_TIMEOUT_S)
-            except (OSError, TimeoutError, wire.ProtocolError) as exc:
-                reply, fds = None, []
-                why = str(exc) or type(exc).__name__
-            else:
-                why = "it exited"
-        if not isinstance(reply, wire.Spawned) or not fds:
-            wire.close_all(fds)
-            self.broken = True
-            raise WorkerFailed(f"warm template cannot fork a worker: {why}")
-        return socket.socket(fileno=fds[0])
-
-    def close(self) -> None:
-        self.broken = True
-        try:
-            self.ctrl.close()
-        except OSError:
-            pass
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, 9)
-            except OSError:
-                pass
-            self.proc.wait()
-        self._log.close()
-        RunDir(self.dir, self.dir, self.dir, self.dir).remove()
+    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in paths_kept_under_tmp())
 
 
 class Worker:
@@ -186,21 +83,39 @@ class Worker:
     _ids = itertools.count()
 
     def __init__(self, template: Template):
+        """Only describes the worker; `start()` (or a `with` block) forks it from `template`."""
+        self.template = template
         self.cold = template.cold
         self.broken = False
         self.pid: int | None = None
-        name = f"w{next(self._ids)}"
-        self.root = template.dir / name
+        if template.dir is None:
+            raise WorkerFailed("the warm template is not started")
+        self.name = f"w{next(self._ids)}"
+        self.root = template.dir / self.name
+        self.mount_points = mount_points_under_tmp() if template.namespaced else frozenset()
+        self.cgroup: RunCgroup | None = None
+        self.ctrl: socket.socket | None = None
+        self.kill_all = False
+        self.own: frozenset[int] = frozenset()  # the worker's pid, once started
+        self.keep: frozenset[int] = frozenset()  # the worker's processes to spare when its cgroup is cleared
+        self._counts = (0, 0)  # the cgroup's limit hits so far
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> Worker:
         try:
             self.root.mkdir()
         except OSError as exc:  # the template was closed meanwhile
             raise WorkerFailed(f"cannot make a worker directory: {exc}") from exc
-        self.mount_points = mount_points_under_tmp() if template.namespaced else frozenset()
         self.cgroup = new_cgroup(Limits(), [], extra_pids=WORKER_PROCESSES, extra_memory_mb=WORKER_MEMORY_MB)
         try:
-            self.ctrl = template.spawn(f"{SANDBOX_TMP}/{name}" if template.namespaced else str(self.root))
+            self.ctrl = self.template.spawn(
+                f"{SANDBOX_TMP}/{self.name}" if self.template.namespaced else str(self.root))
         except WorkerFailed:
-            self.ctrl = None
             self.close()
             raise
         try:
@@ -216,13 +131,19 @@ class Worker:
         if self.cgroup is not None:
             self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
         self.kill_all = ready.kill_all
-        self.keep = frozenset({self.pid})
-        self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)  # limit hits so far
+        self.own = self.keep = frozenset({self.pid})
+        self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)
+        return self
+
+    def _channel(self) -> socket.socket:
+        if self.ctrl is None:
+            raise WorkerFailed("the warm worker is not started")
+        return self.ctrl
 
     def _receive(self, timeout: float) -> Any:
         """The next message, or None when the worker is gone; raises TimeoutError."""
         try:
-            message, fds, _ = wire.receive(self.ctrl, timeout)
+            message, fds, _ = wire.receive(self._channel(), timeout)
         except wire.ProtocolError:
             message, fds = None, []
         wire.close_all(fds)
@@ -236,8 +157,8 @@ class Worker:
         `sweep` (the default without namespaces, and on ^C) also kills every process of the worker's cgroup
         but the worker's own right away."""
         try:
-            wire.send(self.ctrl, wire.Kill())
-        except OSError:
+            wire.send(self._channel(), wire.Kill())
+        except (OSError, WorkerFailed):
             pass
         if self.cgroup is not None and (not self.kill_all if sweep is None else sweep):
             for pid in self.cgroup.pids():
@@ -264,7 +185,7 @@ class Worker:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            wire.send(self.ctrl, request, [out_w, err_w])
+            wire.send(self._channel(), request, [out_w, err_w])
         except OSError as exc:
             self.broken = True
             for fd in (out_r, err_r):
@@ -346,7 +267,7 @@ class _WarmHandle:
             self.finished = self.worker_died = True
         elif isinstance(message, (wire.Started, wire.Done)):
             # the worker's own processes, to spare when its cgroup is cleared
-            self.worker.keep = frozenset({self.worker.pid, *message.keep})
+            self.worker.keep = self.worker.own | frozenset(message.keep)
             if isinstance(message, wire.Started):
                 self.prepared = message.prepared
             else:
@@ -390,16 +311,16 @@ class WarmPool:
                 if self._template is not None:
                     self._template.close()
                     self._template = None
-                self._template = self._starter.submit(Template, self.cold).result()
+                self._template = self._starter.submit(Template(self.cold).start).result()
             return self._template
 
     def _new_worker(self) -> Worker:
         try:
-            return Worker(self.template())
+            return Worker(self.template()).start()
         except WorkerFailed:
             if self._template is None or not self._template.broken:
                 raise
-            return Worker(self.template())  # the template died (a local run can kill it): one restart
+            return Worker(self.template()).start()  # the template died (a local run can kill it): one restart
 
     def acquire(self) -> Worker:
         with self._lock:

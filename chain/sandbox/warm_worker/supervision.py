@@ -42,6 +42,43 @@ def reap():
             return
 
 
+class ChildExits:
+    """SIGCHLD as a descriptor to select on (signal.set_wakeup_fd), so a loop waiting on its sockets also
+    wakes when one of its children exits and reaps it then, rather than polling for zombies. A process
+    forked from one that watches calls `stop()` first: the handler and the descriptor are its parent's."""
+
+    def __init__(self):
+        self.read_end = self.write_end = -1
+
+    def start(self):
+        self.read_end, self.write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # The wakeup fd is written by Python's C-level handler, installed only with a Python handler.
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(self.write_end, warn_on_full_buffer=False)
+        return self
+
+    def fileno(self):
+        return self.read_end
+
+    def reap(self):
+        """Called when `fileno()` is readable: forget the wakeups, then reap every child that has exited."""
+        try:
+            while os.read(self.read_end, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        reap()
+
+    def stop(self):
+        if self.read_end < 0:
+            return
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self.read_end)
+        os.close(self.write_end)
+        self.read_end = self.write_end = -1
+
+
 class Runner:
     """A process that serves runs one at a time from one pytest state, forking a fresh child per run.
 
@@ -124,8 +161,9 @@ class Worker:
     run's key (starting it if needed) and the runner's answers back, and keeps at most MAX_PREPARED
     prepared runners besides the plain one."""
 
-    def __init__(self, ctrl, warm, namespaces):
+    def __init__(self, ctrl, warm, namespaces, exits):
         self.ctrl, self.warm, self.namespaces = ctrl, warm, namespaces
+        self.exits = exits  # ChildExits: runners that died (or were dropped) are reaped when they exit
         self.runners = {}  # key (None: plain) -> (pid, socket), least recently used first
         self.unpreparable = set()
 
@@ -144,6 +182,7 @@ class Worker:
         if pid == 0:
             code = 70
             try:
+                self.exits.stop()
                 ours.close()
                 self.ctrl.close()
                 for _, sock in self.runners.values():
@@ -165,8 +204,7 @@ class Worker:
         try:
             os.kill(pid, signal.SIGKILL)  # (namespaces) PID 1 of its namespace: everything in there goes too
         except OSError:
-            pass
-        reap()
+            pass  # reaped by self.exits once it is gone
 
     def _runner_for(self, key, request, fds):
         """(socket, whether it already has the run). Forks the runner when there is none for `key`."""
@@ -187,6 +225,11 @@ class Worker:
 
     def serve(self):
         while True:
+            ready, _, _ = select.select([self.ctrl, self.exits], [], [])
+            if self.exits in ready:
+                self.exits.reap()
+            if self.ctrl not in ready:
+                continue
             request, fds = receive(self.ctrl)[:2]
             if request is None:
                 return
@@ -205,14 +248,15 @@ class Worker:
             send(sock, request, fds)
         notes = []
         while True:
-            ready, _, _ = select.select([self.ctrl, sock], [], [])
+            ready, _, _ = select.select([self.ctrl, sock, self.exits], [], [])
+            if self.exits in ready:
+                self.exits.reap()
             if sock in ready:
                 message, extra = receive(sock)[:2]
                 close_all(extra)
                 if message is None:  # the run killed its runner (possible without namespaces), or chain did
                     self.runners.pop(key, None)
                     sock.close()
-                    reap()
                     notes.append("the warm runner serving the run died (replaced for the next run)")
                     send(self.ctrl, Done(status=None, keep=self.keep(), notes=notes))
                     return

@@ -9,26 +9,28 @@ import socket
 from .namespaces import Namespaces
 from .protocol import Hello, Spawn, Spawned, TemplateReady, WorkerReady, close_all, receive, send
 from .pytest_patches import WarmPytest
-from .supervision import Worker, reap
+from .supervision import ChildExits, Worker
 
 
-def become_worker(channel, template_ctrl, warm, directory, namespaces):
+def become_worker(channel, template_ctrl, template_exits, warm, directory, namespaces):
     """In a child of the template: set up, greet chain (which learns our host pid from the socket's
     credentials and moves us into our cgroup), then serve runs. Never returns."""
     code = 0
     try:
+        template_exits.stop()
         template_ctrl.close()
         if namespaces is not None:
             namespaces.enter(directory)
             os.chdir("/tmp")
         else:
             os.chdir(directory)
+        exits = ChildExits().start()
         hello, fds, _ = receive(channel)
         close_all(fds)
         if not isinstance(hello, Hello):
             os._exit(0)
         send(channel, WorkerReady(kill_all=namespaces is not None))
-        Worker(channel, warm, namespaces).serve()
+        Worker(channel, warm, namespaces, exits).serve()
     except BaseException as exc:
         import traceback
 
@@ -43,10 +45,12 @@ def become_worker(channel, template_ctrl, warm, directory, namespaces):
 
 def serve_spawns(ctrl, warm, namespaces):
     """The template's loop: forks a worker per Spawn request and hands chain the worker's socket."""
+    exits = ChildExits().start()
     while True:
-        ready, _, _ = select.select([ctrl], [], [], 1.0)
-        reap()
-        if not ready:
+        ready, _, _ = select.select([ctrl, exits], [], [])
+        if exits in ready:
+            exits.reap()
+        if ctrl not in ready:
             continue
         request, fds, _ = receive(ctrl)
         close_all(fds)
@@ -58,7 +62,7 @@ def serve_spawns(ctrl, warm, namespaces):
         pid = os.fork()
         if pid == 0:
             ours.close()
-            become_worker(theirs, ctrl, warm, request.dir, namespaces)
+            become_worker(theirs, ctrl, exits, warm, request.dir, namespaces)
         theirs.close()
         send(ctrl, Spawned(), [ours.fileno()])
         ours.close()

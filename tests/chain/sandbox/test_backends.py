@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -169,10 +171,30 @@ def test_emptying_a_warm_worker_directory_spares_its_mount_points(tmp_path, monk
     from chain.sandbox import warm_pool
     from chain.sandbox.workspace import RunDir
 
-    monkeypatch.setattr(warm_pool.sys, "prefix", "/tmp/some-clone/.venv")
+    monkeypatch.setattr(sys, "prefix", "/tmp/some-clone/.venv")
     assert "some-clone" in warm_pool.mount_points_under_tmp()
     (tmp_path / "some-clone").mkdir()
     run = RunDir.create({"test_x.py": "def test_x():\n    pass\n"}, root=tmp_path, keep=frozenset({"some-clone"}))
     (run.tmp / "left.txt").write_text("x")
     run.empty()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["some-clone"]
+
+
+def test_cold_and_warm_bwrap_keep_the_same_paths_under_tmp_as_spelled_and_resolved(monkeypatch, tmp_path):
+    # A venv reached through a symlink under /tmp: the interpreter may use either spelling, so both stay
+    # visible, and the cold mounts and the warm workers' spared mount points come from the one list.
+    from chain.sandbox import bwrap, warm_pool
+
+    real = Path(tempfile.mkdtemp(prefix="chain-real-venv-", dir="/tmp"))
+    link = Path(f"{real}-link")
+    link.symlink_to(real)
+    try:
+        monkeypatch.setattr(sys, "prefix", str(link / ".venv"))
+        kept = bwrap.paths_kept_under_tmp()
+        assert {str(link / ".venv"), str(real / ".venv")} <= set(kept)
+        args = bwrap.mount_args(tmp_path)
+        assert all(args[args.index(path) - 1] == "--ro-bind" for path in kept)
+        assert {link.name, real.name} <= warm_pool.mount_points_under_tmp()
+    finally:
+        link.unlink()
+        real.rmdir()
