@@ -263,6 +263,16 @@ class ProfileStore:
             self._db.execute(f"DELETE FROM executions{clause}", args)
         return removed
 
+    def write_merged(self, executions: list[dict[str, Any]], stats: list[dict[str, Any]]) -> None:
+        """Fill a new database with what `chain.store_merge` combined (executions in merged order)."""
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(executions)") if row[1] != "id"]
+        insert = (f"INSERT INTO executions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})")
+        with self._lock, self._transaction():
+            self._db.executemany(insert, [tuple(e[c] for c in columns) for e in executions])
+            self._db.executemany(
+                "INSERT INTO profile_stats VALUES (:stage, :profile, :executions, :successes, :ema_success,"
+                " :ema_score, :ema_duration_ms, :updated_at)", stats)
+
     def integrity_check(self) -> str:
         return self._query("PRAGMA integrity_check")[0]["integrity_check"]
 

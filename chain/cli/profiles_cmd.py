@@ -147,3 +147,23 @@ def import_cmd(state, source, replace):
     finally:
         store.close()
     click.echo(f"imported {n} stage x profile rows into {store.path}", err=True)
+
+
+@profiles.command("merge")
+@click.argument("databases", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The merged database (written whole, then moved into place; it may be one of the inputs).")
+def merge_cmd(databases, output):
+    """Combine the state databases of parallel runs (CI jobs) into one.
+
+    Counts add; EMAs are recomputed by replaying every learned execution in time order, as one run over all
+    of them would have learned (see docs/ci.md for how each figure merges). Databases of earlier chain
+    versions are brought up to date in memory; the inputs are not modified.
+    """
+    from ..store_merge import merge
+    from ..strategy import load_all
+
+    rates = {name: p.ema_alpha for name, p in load_all().items()}
+    default = rates.get("balanced", 0.4)
+    summary = merge([Path(d) for d in databases], Path(output), lambda profile: rates.get(profile, default))
+    click.echo(f"chain profiles merge: {summary.describe()} -> {output}", err=True)
