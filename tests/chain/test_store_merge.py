@@ -142,7 +142,7 @@ def test_newer_chains_unknown_tables_and_non_databases_are_refused(tmp_path):
     db = sqlite3.connect(newer)
     db.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', 0)")
     db.commit()
-    with pytest.raises(StateError, match="newer chain .*m999_from_the_future"):
+    with pytest.raises(StateError, match=r"newer chain .*m999_from_the_future"):
         merge([newer], tmp_path / "m.db", alpha_for)
     extra = tmp_path / "extra.db"
     ProfileStore(extra).close()
@@ -150,7 +150,7 @@ def test_newer_chains_unknown_tables_and_non_databases_are_refused(tmp_path):
     db.execute("CREATE TABLE operator_stats (x)")
     db.execute("INSERT INTO operator_stats VALUES (1)")
     db.commit()
-    with pytest.raises(StateError, match="'operator_stats' has rows .* does not know how to combine"):
+    with pytest.raises(StateError, match=r"'operator_stats' has rows .* does not know how to combine"):
         merge([extra], tmp_path / "m.db", alpha_for)
     junk = tmp_path / "junk.db"
     junk.write_text("not sqlite")
