@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..patching import PatchError, parse
 from ..protocol import ErrorEvent, HistoryEntry, Result, Task
@@ -97,12 +97,19 @@ def read(lines: Iterable[bytes], tee: BinaryIO | None = None) -> StreamReport:
     return report
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def finding(entry: HistoryEntry, key: str, default: Any = None) -> Any:
-    """A stage's finding by name: a typed field of the entry when the model has one, else from `data`."""
-    value = getattr(entry, key, None)
-    if value is None:
-        value = entry.data.get(key)
-    return default if value is None else value
+    """A stage's finding by name (typed, like `suspicious`, or stage-specific, like `speedup`), as plain JSON
+    values: the reports read every finding the same way, whichever of them the model types."""
+    value = entry.data.get(key)
+    return default if value is None else _plain(value)
 
 
 def source_path(task: Task, file: str) -> str:
