@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.chain.sandbox.conftest import marker, processes_with
 from tests.conftest import CHAIN, ROOT, make_task, ndjson, parse_lines, run_chain
 
 PY = sys.executable
@@ -62,7 +63,8 @@ def test_head_1_ends_the_stage_quietly_and_kills_its_sandboxes(isolated_state, t
 
 
 def test_sigint_cancels_in_flight_tasks_and_keeps_the_database_intact(isolated_state):
-    sleepers = [make_task(f"s{i}", tests="import time\n\ndef test_wait():\n    time.sleep(60)\n") for i in range(3)]
+    words = [marker() for _ in range(3)]
+    sleepers = [make_task(f"s{i}", tests=_sleeping_test(w)) for i, w in enumerate(words)]
     quick = make_task("quick")
     proc = subprocess.Popen([*CHAIN, "analyze", "-j", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "CHAIN_STATE": str(isolated_state)})
@@ -70,7 +72,8 @@ def test_sigint_cancels_in_flight_tasks_and_keeps_the_database_intact(isolated_s
     proc.stdin.flush()  # stdin stays open: an endless stream
     first = proc.stdout.readline()  # the quick task's result arrives while input is still open
     assert orjson.loads(first)["task_id"] == "quick"
-    time.sleep(1.0)  # the sleepers are now running in their sandboxes
+    for word in words[:2]:  # -j 2: two sleepers run in their sandboxes, the third waits for a slot
+        _wait_until_running(word, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
@@ -84,18 +87,36 @@ def test_sigint_cancels_in_flight_tasks_and_keeps_the_database_intact(isolated_s
     assert db.execute("SELECT executions FROM profile_stats").fetchall() == [(1,)]
 
 
+def _sleeping_test(word: str) -> str:
+    """A test that starts a child named by `word` and waits: once the child exists, the run is in flight."""
+    return ("import subprocess, sys, time\n\ndef test_wait():\n"
+            f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{word}'])\n"
+            "    time.sleep(60)\n")
+
+
+def _wait_until_running(word: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    # A fixed sleep raced chain's start-up on a loaded machine (the signal arrived before its handlers).
+    deadline = time.monotonic() + timeout
+    while not processes_with(word):
+        assert proc.poll() is None and time.monotonic() < deadline, "the sandboxed test never started"
+        time.sleep(0.05)
+
+
 def test_sigterm_exits_143_with_cancelled_results(isolated_state):
-    sleeper = make_task("s", tests="import time\n\ndef test_wait():\n    time.sleep(60)\n")
+    word = marker()
+    sleeper = make_task("s", tests=_sleeping_test(word))
     proc = subprocess.Popen([*CHAIN, "process"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT)
     proc.stdin.write(ndjson(sleeper))
     proc.stdin.flush()
-    time.sleep(1.5)
+    _wait_until_running(word, proc)
     proc.terminate()
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err.decode()
     (result,) = parse_lines(out)
     assert result["status"] == "cancelled" and result["subtype"] == "error_cancelled"
+    time.sleep(0.2)
+    assert processes_with(word) == [], "the cancelled run's child outlived the stage"
 
 
 def test_timeout_kills_the_whole_process_group(isolated_state, tmp_path):
