@@ -24,19 +24,24 @@ from .stream import Batch, batches, classify_batch, dump
 
 
 def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
-                 e2b_template: str | None = None) -> Sandbox:
-    """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates)."""
+                 e2b_template: str | None = None, ray_address: str | None = None) -> Sandbox:
+    """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates),
+    `ray_address` only the ray backend."""
     extra = {"template": e2b_template} if name == "e2b" and e2b_template else {}
+    if name == "ray" and ray_address:
+        extra = {"address": ray_address}
     return registry.sandbox(name, verbose=verbose, **extra)
 
 
 def make_context(stage: str, profile: str = "balanced", sandbox: str | Sandbox = "auto",
                  timeout: float | None = None, log: Callable[[str], None] = lambda msg: None,
                  verbose: Callable[[str], None] | None = None, seed: int = 0,
-                 options: StageOptions | None = None, e2b_template: str | None = None) -> StageContext:
+                 options: StageOptions | None = None, e2b_template: str | None = None,
+                 ray_address: str | None = None) -> StageContext:
     """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
     pool across all its runs; the caller then owns closing it)."""
-    box = open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template) if isinstance(sandbox, str) else sandbox
+    box = (open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address)
+           if isinstance(sandbox, str) else sandbox)
     return StageContext(
         stage=stage, profile=load_profile(profile), sandbox=box, timeout_s=timeout, log=log, seed=seed,
         options=options or StageOptions(), breaker=CircuitBreaker(f"sandbox {box.name}"),
@@ -62,6 +67,7 @@ def prepare_run(
     on_result: Callable[[Result], None] | None = None,
     options: StageOptions | None = None,
     e2b_template: str | None = None,
+    ray_address: str | None = None,
 ) -> StageRun:
     """Everything one stage needs to run: context, profile strategy (fixed / auto / race), learning."""
     race = race or []
@@ -73,10 +79,13 @@ def prepare_run(
             raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
     # auto and race decide per task; the base profile only names results of tasks cancelled before they ran.
     ctx = make_context(spec.name, "balanced" if auto or race else profile, sandbox, timeout, log=log,
-                       verbose=mirror, seed=seed, options=options, e2b_template=e2b_template)
+                       verbose=mirror, seed=seed, options=options, e2b_template=e2b_template,
+                       ray_address=ray_address)
     runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline,
                         log=log)
-    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency or os.cpu_count() or 1,
+    # Without -j, as many tasks at once as the sandbox can run: a cluster backend says (`capacity`).
+    concurrency = concurrency or getattr(ctx.sandbox, "capacity", None) or os.cpu_count() or 1
+    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency,
                     ordered=ordered, output_format=output_format, fail_on=fail_on, log=log, on_result=on_result,
                     runner=runner)
 

@@ -47,15 +47,18 @@ STAGE_OPTIONS = [
                  help="Run each task under these profiles at once; the first to pass wins, the rest are stopped."),
     click.option("--race-deadline", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="With --race: stop waiting after this many seconds and take the best finished result."),
-    click.option("--concurrency", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-                 show_default=True, help="Tasks run at once."),
+    click.option("--concurrency", "-j", type=click.IntRange(min=1), default=None,
+                 help=f"Tasks run at once [default: this machine's CPUs ({os.cpu_count() or 1}); with "
+                      "--sandbox ray, the cluster's CPUs]."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Wall-clock seconds per sandbox run (default: the profile's)."),
     click.option("--sandbox", default="auto", show_default=True,
                  help="Sandbox backend: auto (bwrap if it works, else local; warm pool), auto-cold, bwrap, local, "
-                      "bwrap-warm, local-warm (see docs/sandbox.md and `chain doctor`)."),
+                      "bwrap-warm, local-warm, e2b, ray (see docs/sandbox.md, docs/ray.md and `chain doctor`)."),
     click.option("--e2b-template", envvar="CHAIN_E2B_TEMPLATE", default=None,
                  help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base]."),
+    click.option("--ray-address", envvar="RAY_ADDRESS", default=None, metavar="HOST:PORT|auto",
+                 help="With --sandbox ray: the cluster to join [env RAY_ADDRESS]; chain never starts one."),
     click.option("--state", type=click.Path(dir_okay=False), default=None,
                  help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
     click.option("--no-learn", is_flag=True, help="Do not update the profile statistics."),
@@ -87,10 +90,11 @@ class StageFlags:
     profile: str
     race: list[str]
     race_deadline: float | None
-    concurrency: int
+    concurrency: int | None  # None: the machine's CPUs, or the cluster's with --sandbox ray
     timeout: float | None
     sandbox: str
     e2b_template: str | None
+    ray_address: str | None
     state: str | None
     no_learn: bool
     unordered: bool
@@ -111,7 +115,8 @@ def build_run(spec: StageSpec, flags: StageFlags, store: ProfileStore | None, re
     make_agent(flags.agent, flags.model)  # a bad --agent is a usage error before any work
     return prepare_run(
         spec, profile=profile or flags.profile, race=flags.race, race_deadline=flags.race_deadline,
-        sandbox=sandbox or flags.sandbox, e2b_template=flags.e2b_template, timeout=flags.timeout,
+        sandbox=sandbox or flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address,
+        timeout=flags.timeout,
         seed=flags.seed, store=store, concurrency=flags.concurrency, ordered=not flags.unordered,
         output_format=flags.output_format, fail_on=flags.fail_on, log=reporter.log,
         mirror=reporter.mirror if flags.verbose >= 2 else None, on_result=reporter.result,
@@ -128,7 +133,7 @@ def execute(specs: list[tuple[StageSpec, str | None]], flags: StageFlags) -> int
         if len(specs) > 1 and flags.verbose < 2:
             # `chain run`: one sandbox, so one warm pool, serves every stage (-vv keeps one per stage, so each
             # stage's mirrored output is labelled with its own name).
-            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template)
+            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address)
         for (spec, profile), reporter in zip(specs, reporters):
             runs.append(build_run(spec, flags, store, reporter, profile, sandbox=shared))
         return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))

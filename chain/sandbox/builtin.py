@@ -7,6 +7,7 @@
     auto        bwrap-warm where bubblewrap works, else local-warm with a one-line warning (the default)
     auto-cold   bwrap where bubblewrap works, else local with the same warning
     e2b         a fresh E2B cloud sandbox per run (E2B_API_KEY; docs/e2b.md)
+    ray         each run on a node of a Ray cluster, in that node's own `auto` backend (docs/ray.md)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from .bwrap import BwrapSandbox
 from .e2b_backend import E2BSandbox
 from .local import LocalSandbox
+from .ray_backend import RaySandbox
 from .warm import BwrapWarmSandbox, LocalWarmSandbox
 
 _warned = threading.Event()
@@ -58,3 +60,4 @@ def register_sandboxes(register):
     register("auto", AutoSandbox)
     register("auto-cold", AutoColdSandbox)
     register("e2b", E2BSandbox)
+    register("ray", RaySandbox)

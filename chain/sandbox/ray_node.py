@@ -1,0 +1,117 @@
+"""The node side of `--sandbox ray`: one Ray actor per node, holding that node's own local chain backend.
+
+The actor is an ordinary chain sandbox host: it builds the node's backend the way a local `chain` would
+(`auto` = bwrap-warm where bubblewrap works there, else local-warm, with the same warning and the same
+`isolation` record), so a run on a node is contained exactly as a local run on that machine is. Ray only
+carries the run there and its outcome back. The actor is threaded (`max_concurrency`): each run occupies one
+of its threads while the node's warm worker runs it.
+
+Task files arrive once per node: a run names its task's files by an object-store reference (the driver
+`ray.put`s them once) plus the files its candidate changed; the actor keeps the resolved file sets it has
+seen in a small LRU, so a repair search's hundredth candidate costs only its changed files on the wire.
+
+This module is imported on every node (chain must be installed there); it imports Ray lazily so chain loads
+without it.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any
+
+from .base import RunOutcome, RunSpec
+
+BUNDLES_KEPT = 64  # resolved task file sets per node (a task's candidates all reuse its one entry)
+
+
+def versions() -> dict[str, str]:
+    """What must agree between the stage process and a node for a node's result to mean the same thing."""
+    import pytest
+
+    from .. import __version__
+
+    return {"chain": __version__, "python": platform.python_version(), "pytest": pytest.__version__}
+
+
+class NodeHost:
+    """Instantiated by Ray on one node (pinned there by node affinity); see the module docstring."""
+
+    def __init__(self, backend: str = "auto"):
+        import ray
+
+        from .. import registry
+
+        self._ray = ray
+        self.node_id = ray.get_runtime_context().get_node_id()
+        self.box = registry.sandbox(backend)
+        self._bundles: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._bundle_lock = threading.Lock()
+        self._cancels: dict[str, threading.Event] = {}
+        self._cancelled_early: set[str] = set()  # cancels that arrived before their run started
+        self._lock = threading.Lock()
+
+    def info(self) -> dict[str, Any]:
+        import os
+        import socket
+
+        return {"node_id": self.node_id, "host": socket.gethostname(), "pid": os.getpid(),
+                "cpus_os": os.cpu_count(), "versions": versions(), "isolation": self.box.describe()}
+
+    def _files(self, base: list, changed: dict[str, str], removed: list[str]) -> dict[str, str]:
+        ref = base[0]  # wrapped in a list so Ray hands over the reference, not the value
+        key = ref.hex()
+        with self._bundle_lock:
+            files = self._bundles.get(key)
+            if files is not None:
+                self._bundles.move_to_end(key)
+        if files is None:
+            files = self._ray.get(ref)
+            with self._bundle_lock:
+                self._bundles[key] = files
+                while len(self._bundles) > BUNDLES_KEPT:
+                    self._bundles.popitem(last=False)
+        if not changed and not removed:
+            return dict(files)
+        merged = {path: text for path, text in files.items() if path not in removed}
+        merged.update(changed)
+        return merged
+
+    def run(self, run_id: str, base: list, changed: dict[str, str], removed: list[str],
+            spec: RunSpec) -> RunOutcome:
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels[run_id] = cancel
+            if run_id in self._cancelled_early:
+                self._cancelled_early.discard(run_id)
+                cancel.set()
+        try:
+            files = self._files(base, changed, removed)
+            return self.box.run(replace(spec, files=files), cancel)
+        finally:
+            with self._lock:
+                self._cancels.pop(run_id, None)
+
+    def cancel(self, run_id: str) -> bool:
+        """Ends one run (its sandbox processes are killed by the node's backend, as for a local cancel)."""
+        with self._lock:
+            event = self._cancels.get(run_id)
+            if event is None:
+                self._cancelled_early.add(run_id)
+        if event is not None:
+            event.set()
+        return event is not None
+
+    def kill_all(self) -> None:
+        with self._lock:
+            events = list(self._cancels.values())
+        for event in events:
+            event.set()
+        self.box.kill_all()
+
+    def close(self) -> None:
+        self.kill_all()
+        self.box.close()
+

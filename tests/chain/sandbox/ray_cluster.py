@@ -1,0 +1,186 @@
+"""A real two-node Ray cluster on this machine, inside a network namespace of its own (tests and benchmarks).
+
+`unshare -n` gives a namespace whose only interface is loopback, so every address Ray binds or dials is
+127.0.0.1 (in the host's namespace Ray would pick the machine's external address). A sleeper process holds
+the namespace; the head (`ray start --head --block`), a second raylet (`ray start --address=... --block`,
+its own node id and CPUs) and every chain process that talks to them are started in it with
+`nsenter --net=/proc/PID/ns/net`. `--block` keeps each node's launcher in the foreground: Ray fate-shares
+a node's processes with it, so stopping the cluster is killing the processes this helper started, by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+BIN = Path(sys.executable).parent
+PORT = 6379
+ADDRESS = f"127.0.0.1:{PORT}"
+# Fast failure detection, so a killed raylet is declared dead in seconds (Ray's defaults take ~30 s).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
+           "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3",
+           "RAY_health_check_initial_delay_ms": "1000"}
+
+
+def _table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, name) of every process on the machine, from /proc."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        out[int(entry)] = (int(stat[stat.rindex(")") + 2:].split()[1]), name)
+    return out
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, name) of every live descendant of `pid`."""
+    table = _table()
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append((child, table[child][1]))
+        todo += children.get(child, [])
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def available() -> tuple[bool, str]:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False, "ray is not installed (pip install 'chain-pipeline[ray]')"
+    for tool in ("unshare", "nsenter", "ip"):
+        if not shutil.which(tool):
+            return False, f"{tool} is not installed (util-linux / iproute2)"
+    if os.geteuid() != 0:
+        return False, "a network namespace of our own needs root"
+    return True, ""
+
+
+class NetnsCluster:
+    def __init__(self, head_cpus: int = 2, worker_cpus: int = 2, object_store_mb: int = 200):
+        self.head_cpus, self.worker_cpus, self.object_store_mb = head_cpus, worker_cpus, object_store_mb
+        self.dir = Path(tempfile.mkdtemp(prefix="chray-"))
+        self.holder: subprocess.Popen | None = None
+        self.head: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.env = {**os.environ, **RAY_ENV, "CHAIN_TMPDIR": str(self.dir / "sandboxes")}
+        self.env.pop("RAY_ADDRESS", None)
+        (self.dir / "sandboxes").mkdir()
+
+    # -- commands inside the namespace ---------------------------------------------------------------------
+    def argv(self, *argv: str) -> list[str]:
+        return ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", *argv]
+
+    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("env", self.env)
+        return subprocess.Popen(self.argv(*argv), **kwargs)
+
+    def run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("env", self.env)
+        return subprocess.run(self.argv(*argv), **kwargs)
+
+    def chain(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "chain", *args]
+
+    # -- life ----------------------------------------------------------------------------------------------
+    def start(self) -> "NetnsCluster":
+        self.holder = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && exec sleep infinity"])
+        self._wait(lambda: b"UP" in self.run(["ip", "-o", "link", "show", "lo"], capture_output=True).stdout,
+                   10, "loopback in the namespace")
+        common = ["--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block",
+                  f"--object-store-memory={self.object_store_mb << 20}"]
+        self.head = self.popen([str(BIN / "ray"), "start", "--head", f"--port={PORT}", "--include-dashboard=false",
+                                f"--num-cpus={self.head_cpus}", f"--temp-dir={self.dir / 'ray'}", *common],
+                               stdout=open(self.dir / "head.log", "wb"), stderr=subprocess.STDOUT)
+        self._wait(lambda: self.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PORT}"],
+                                    stderr=subprocess.DEVNULL).returncode == 0, 60, "the head node")
+        self.worker = self.start_worker()
+        self._wait(lambda: self.alive_nodes() >= 2, 60, "the second node")
+        return self
+
+    def start_worker(self) -> subprocess.Popen:
+        return self.popen([str(BIN / "ray"), "start", f"--address={ADDRESS}", f"--num-cpus={self.worker_cpus}",
+                           "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block",
+                           f"--object-store-memory={self.object_store_mb << 20}"],
+                          stdout=open(self.dir / "worker.log", "ab"), stderr=subprocess.STDOUT)
+
+    def alive_nodes(self) -> int:
+        probe = ("import ray,logging; ray.init(address=%r, logging_level=logging.ERROR, log_to_driver=False); "
+                 "print(sum(n['Alive'] for n in ray.nodes()))" % ADDRESS)
+        out = self.run([sys.executable, "-c", probe], capture_output=True, timeout=60)
+        try:
+            return int(out.stdout.split()[-1])
+        except (IndexError, ValueError):
+            return 0
+
+    def kill_worker_raylet(self) -> int:
+        """SIGKILL the second node's raylet (the node dies: its launcher then ends the node's processes)."""
+        for pid, name in descendants(self.worker.pid):
+            if name == "raylet":
+                _kill(pid)
+                return pid
+        raise RuntimeError("the second node has no raylet")
+
+    def processes(self) -> list[tuple[int, str]]:
+        """(pid, name) of every process the cluster's nodes started, sandboxes included (descendants)."""
+        found = []
+        for launcher in (self.head, self.worker):
+            if launcher is not None and launcher.poll() is None:
+                found += descendants(launcher.pid)
+        return found
+
+    def stop(self) -> None:
+        for launcher in (self.worker, self.head):
+            if launcher is None:
+                continue
+            doomed = [pid for pid, _ in descendants(launcher.pid)]
+            launcher.send_signal(signal.SIGTERM)
+            try:
+                launcher.wait(15)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait()
+            for pid in doomed:
+                _kill(pid)
+        if self.holder is not None:
+            self.holder.kill()
+            self.holder.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @staticmethod
+    def _wait(check, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{what} did not come up within {timeout:g}s")
