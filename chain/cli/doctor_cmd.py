@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -41,12 +42,32 @@ def _rows(report: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _ray_table(ray: dict) -> Table:
+    here = ray.get("versions") or {}
+    table = Table(title=f"ray cluster {ray.get('address', '')}: chain {here.get('chain')}, "
+                        f"Python {here.get('python')}, pytest {here.get('pytest')} here")
+    for col in ("node", "cpus", "isolation", "chain / python / pytest", "used"):
+        table.add_column(col)
+    for node in ray.get("nodes", []):
+        v = node.get("versions") or {}
+        iso = node.get("isolation") or {}
+        table.add_row(node["node"][:12], str(node.get("cpus", "?")), str(iso.get("backend", "?")),
+                      " / ".join(str(v.get(k, "?")) for k in ("chain", "python", "pytest")),
+                      "yes" if node["used"] else f"no: {node.get('reason')}")
+    return table
+
+
 @click.command()
 @click.option("--sandbox", default="auto", show_default=True, help="The backend to report on.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--no-worker", is_flag=True, help="Do not start a warm worker to check the pool.")
-def doctor(sandbox, as_json, no_worker):
-    """Report which isolation sandboxed runs get here: namespaces, cgroups, uid, rlimits, bwrap."""
+@click.option("--ray-address", default=None, metavar="HOST:PORT|auto",
+              help="With --sandbox ray: the cluster to report on [env RAY_ADDRESS].")
+def doctor(sandbox, as_json, no_worker, ray_address):
+    """Report which isolation sandboxed runs get here: namespaces, cgroups, uid, rlimits, bwrap.
+    With --sandbox ray: every node of the cluster, its CPUs, isolation and versions."""
+    if ray_address:
+        os.environ["CHAIN_RAY_ADDRESS"] = ray_address
     report = diagnose(sandbox, start_worker=not no_worker)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
@@ -60,5 +81,7 @@ def doctor(sandbox, as_json, no_worker):
     console.print(table)
     backends = ", ".join(f"{n}{'' if b['available'] else ' (unavailable)'}" for n, b in report["backends"].items())
     console.print(f"backends: {backends}")
+    if report.get("ray"):
+        console.print(_ray_table(report["ray"]))
     for warning in report["warnings"]:
         click.echo(f"chain doctor: warning: {warning}", err=True)

@@ -57,6 +57,22 @@ def _warm_check(name: str) -> dict[str, Any]:
         pool.close()
 
 
+def _ray_check() -> dict[str, Any]:
+    """Joins the cluster (--ray-address / RAY_ADDRESS) and asks each node's chain actor what it runs."""
+    from ..errors import ChainError
+    from .ray_backend import RaySandbox
+
+    try:
+        box = RaySandbox()
+    except ChainError as exc:
+        return {"isolation": None, "error": str(exc), "nodes": []}
+    try:
+        return {"isolation": box.describe(), "address": box.address, "versions": box.versions,
+                "nodes": box.report()}
+    finally:
+        box.close()
+
+
 def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]:
     uid = os.getuid()
     cg = cgroups.support()
@@ -66,7 +82,11 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
     for name, cls in sorted(registry.get().sandboxes.items()):
         ok, why = cls.available()
         backends[name] = {"available": ok, **({"reason": why} if why else {})}
-    chosen = describe_backend(sandbox) if backends.get(sandbox, {}).get("available") else None
+    cluster = _ray_check() if sandbox == "ray" and backends.get(sandbox, {}).get("available") else None
+    if cluster is not None:
+        chosen = cluster.pop("isolation")
+    else:
+        chosen = describe_backend(sandbox) if backends.get(sandbox, {}).get("available") else None
     report: dict[str, Any] = {
         "sandbox": sandbox,
         "isolation": chosen,
@@ -82,7 +102,9 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
         "backends": backends,
         "plugin_errors": list(registry.get().errors),
     }
-    if chosen and start_worker:
+    if cluster is not None:
+        report["ray"] = cluster
+    if chosen and start_worker and cluster is None:
         report["warm_pool"] = _warm_check(sandbox)
     report["warnings"] = _warnings(report)
     return report
@@ -98,6 +120,12 @@ def _warnings(report: dict[str, Any]) -> list[str]:
             out.append("running as root without a pids cgroup: nothing caps a fork bomb")
     if report.get("warm_pool", {}).get("warm_error"):
         out.append(f"warm pool unavailable, runs go cold: {report['warm_pool']['warm_error']}")
+    ray = report.get("ray") or {}
+    if ray.get("error"):
+        out.append(ray["error"])
+    for node in ray.get("nodes", []):
+        if not node["used"]:
+            out.append(f"ray node {node['node'][:12]} is not used: {node.get('reason')}")
     if report["sandbox"] not in report["backends"]:
         out.append(f"no sandbox backend named {report['sandbox']!r}")
     elif not report["backends"][report["sandbox"]]["available"]:

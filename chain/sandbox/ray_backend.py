@@ -53,6 +53,7 @@ class Node:
     info: dict[str, Any] = field(default_factory=dict)
     inflight: int = 0
     alive: bool = True
+    last_used: int = 0
 
     @property
     def short(self) -> str:
@@ -131,6 +132,7 @@ class RaySandbox(Sandbox):
         self._kill_generation = 0
         self._live: dict[str, tuple[Node, Any]] = {}  # run id -> (node, object ref)
         self._ids = itertools.count()
+        self._uses = itertools.count(1)
         self._refreshed = 0.0
         self._refresh(wait=True)
         if not self.nodes:
@@ -152,7 +154,8 @@ class RaySandbox(Sandbox):
         fresh = []
         for entry in self._ray.nodes():
             node_id, cpus = entry["NodeID"], int(entry.get("Resources", {}).get("CPU", 0))
-            if not entry.get("Alive") or node_id in self.nodes or node_id in self.excluded:
+            known = self.nodes.get(node_id)
+            if not entry.get("Alive") or (known is not None and known.alive) or node_id in self.excluded:
                 continue
             if cpus < 1:
                 self.excluded[node_id] = "no CPU resource"
@@ -194,8 +197,11 @@ class RaySandbox(Sandbox):
                 alive = [n for n in self.nodes.values() if n.alive]
                 free = [n for n in alive if n.inflight < n.cpus]
                 if free:
-                    node = max(free, key=lambda n: n.cpus - n.inflight)
+                    # most free cores first; among equals the one that waited longest, so even one run at
+                    # a time keeps every node's warm pool in use
+                    node = max(free, key=lambda n: (n.cpus - n.inflight, -n.last_used))
                     node.inflight += 1
+                    node.last_used = next(self._uses)
                     return node
                 if not alive:
                     raise _NoNodes()

@@ -92,7 +92,8 @@ class NetnsCluster:
         self.holder: subprocess.Popen | None = None
         self.head: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
-        self.env = {**os.environ, **RAY_ENV, "CHAIN_TMPDIR": str(self.dir / "sandboxes")}
+        self.env = {**os.environ, **RAY_ENV, "CHAIN_TMPDIR": str(self.dir / "sandboxes"),
+                    "RAY_TMPDIR": str(self.dir / "ray")}
         self.env.pop("RAY_ADDRESS", None)
         (self.dir / "sandboxes").mkdir()
 
@@ -184,3 +185,83 @@ class NetnsCluster:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"{what} did not come up within {timeout:g}s")
+
+
+class DriverInNamespace:
+    """The real `RaySandbox`, running in a subprocess inside the cluster's namespace (the test process
+    cannot join the cluster from the host's namespace), driven through pickles on its stdin/stdout so the
+    library-level sandbox cases (test_hostile.py) run against it unchanged. One request at a time."""
+
+    name = "ray"
+
+    def __init__(self, cluster: NetnsCluster):
+        self.proc = cluster.popen([sys.executable, __file__, "serve", ADDRESS], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        self._describe = self._call("describe")
+
+    def _call(self, op: str, *args):
+        import pickle
+        import struct
+
+        blob = pickle.dumps((op, args))
+        self.proc.stdin.write(struct.pack("!I", len(blob)) + blob)
+        self.proc.stdin.flush()
+        size = self.proc.stdout.read(4)
+        if len(size) < 4:
+            raise RuntimeError(f"the driver in the namespace exited ({self.proc.wait()})")
+        ok, value = pickle.loads(self.proc.stdout.read(struct.unpack("!I", size)[0]))
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def run(self, spec, cancel=None):
+        return self._call("run", spec)
+
+    def describe(self) -> dict:
+        return self._describe
+
+    def report(self) -> list[dict]:
+        return self._call("report")
+
+    def kill_all(self) -> None:
+        pass
+
+    def close(self) -> None:
+        try:
+            self._call("close")
+        finally:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+
+
+def _serve(address: str) -> None:
+    import pickle
+    import struct
+
+    from chain.sandbox.ray_backend import RaySandbox
+
+    box = RaySandbox(address=address)
+    # The node backend's isolation record stands for the cluster's (all nodes run the same backend here).
+    first = next(iter(box.nodes.values())).info["isolation"]
+    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr
+    while True:
+        size = inbox.read(4)
+        if len(size) < 4:
+            break
+        op, args = pickle.loads(inbox.read(struct.unpack("!I", size)[0]))
+        try:
+            value = {"run": lambda: box.run(*args), "describe": lambda: {**first, **box.describe(), "name": "ray"},
+                     "report": box.report, "close": box.close}[op]()
+            reply = (True, value)
+        except Exception as exc:
+            reply = (False, f"{type(exc).__name__}: {exc}")
+        blob = pickle.dumps(reply)
+        outbox.write(struct.pack("!I", len(blob)) + blob)
+        outbox.flush()
+        if op == "close":
+            break
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    _serve(sys.argv[2])

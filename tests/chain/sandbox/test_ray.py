@@ -1,0 +1,265 @@
+"""`--sandbox ray` on a real two-node Ray cluster (tests/chain/sandbox/ray_cluster.py): the head and a second
+raylet with its own node id, both inside a network namespace this module creates, where every address is
+127.0.0.1. chain's processes that talk to the cluster run in that namespace too (real `chain analyze`
+pipes; the library-level hostile cases through `DriverInNamespace`, the real backend in a subprocess there).
+
+One cluster serves the whole module (it takes ~10-30 s to start); the node-killing test runs last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.chain.sandbox import ray_cluster
+from tests.chain.sandbox.conftest import marker, processes_with
+
+ONE_TASK = b'{"type": "task", "id": "one", "files": {"test_a.py": "def test_a():\\n    pass\\n"}}\n'
+
+
+# -- without a cluster (first in the module: while the cluster runs, Ray's `auto` finds its processes) ----------
+def test_without_ray_installed_the_error_says_what_to_install():
+    code = "import sys; sys.modules['ray'] = None; from chain.cli import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, "analyze", "--sandbox", "ray"], input=ONE_TASK,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 5, out.stderr.decode()
+    assert "pip install 'chain-pipeline[ray]'" in out.stderr.decode()
+
+
+def test_auto_joins_only_a_running_cluster_and_never_starts_one(tmp_path):
+    # A fresh namespace with no cluster in it: `auto` must fail clearly and start no Ray node (a node
+    # would make a session directory under RAY_TMPDIR).
+    script = f"ip link set lo up; exec {sys.executable} -m chain analyze --sandbox ray --ray-address auto"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run(["unshare", "-n", "sh", "-c", script], input=ONE_TASK, capture_output=True,
+                         env={**env, "RAY_TMPDIR": str(tmp_path / "ray")}, timeout=120)
+    err = out.stderr.decode()
+    assert out.returncode == 4, err
+    assert "cannot join the Ray cluster at 'auto'" in err and "Could not find any running Ray instance" in err
+    assert not list(tmp_path.glob("ray/session_*")), "a Ray node was started"
+
+
+# The library-level hostile cases, collected here again against the ray backend (after the two above).
+from tests.chain.sandbox.test_hostile import (  # noqa: F401  (collected here again, against the ray backend)
+    test_allocating_30_gb_fails_fast_under_the_memory_limit, test_daemonized_child_is_gone_after_the_run,
+    test_endless_test_times_out, test_fork_bomb_is_capped_and_killed, test_many_runs_leave_the_sandbox_reusable,
+    test_wrecking_its_own_workspace_is_harmless, test_writes_outside_the_workspace_do_not_appear, host_dir)
+
+OK, WHY = ray_cluster.available()
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.skipif(not OK, reason=WHY)]
+RAY = ["--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = ray_cluster.NetnsCluster(head_cpus=2, worker_cpus=2)
+    try:
+        yield c.start()
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(cluster):
+    """The `sandbox` the reused hostile cases run on: the ray backend, driven from inside the namespace."""
+    box = ray_cluster.DriverInNamespace(cluster)
+    yield box
+    box.close()
+
+
+def task(task_id: str, tests: str, module: str = "def add(a, b):\n    return a + b\n") -> dict:
+    return {"type": "task", "id": task_id, "files": {"mod.py": module, "test_mod.py": tests},
+            "test": "python -m pytest -q"}
+
+
+MIXED = [
+    task("pass", "from mod import add\n\ndef test_a():\n    assert add(1, 2) == 3\n\ndef test_b():\n    pass\n"),
+    task("fail", "from mod import add\n\ndef test_a():\n    assert add(1, 2) == 4\n\ndef test_b():\n    pass\n"),
+    task("skip", "import pytest\n\n@pytest.mark.skip(reason='no')\ndef test_s():\n    pass\n\ndef test_ok():\n"
+                 "    pass\n"),
+    task("collect", "import nonexistent_module\n\ndef test_x():\n    pass\n"),
+    task("xfail", "import pytest\n\n@pytest.mark.xfail\ndef test_x():\n    assert 0\n"),
+    *[task(f"more{i}", f"def test_{i}():\n    assert {i} % 3 != 1\n") for i in range(3)],
+]
+
+
+def events(stdout: bytes) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def results(stdout: bytes) -> list[dict]:
+    return [e for e in events(stdout) if e["type"] == "result"]
+
+
+def per_test(result: dict) -> list[tuple]:
+    return sorted((c["nodeid"], c["outcome"]) for c in result.get("cases") or [])
+
+
+def feed(lines: list[dict]) -> bytes:
+    return b"".join(json.dumps(t).encode() + b"\n" for t in lines)
+
+
+def stats(db: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT stage, profile, executions, successes, ema_success, ema_score FROM "
+                            "profile_stats ORDER BY stage, profile").fetchall()
+    return [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
+
+
+# -- the backend's contract ---------------------------------------------------------------------------------
+def test_results_match_the_local_backend_runs_use_both_nodes_and_learning_is_the_same(cluster, tmp_path):
+    local_db, ray_db = str(tmp_path / "local.db"), str(tmp_path / "ray.db")
+    # -j 1: an EMA depends on the order results are learned in, which concurrency would make differ
+    local = subprocess.run([*cluster.chain("analyze", "--sandbox", "auto", "--state", local_db, "-j", "1")],
+                           input=feed(MIXED), capture_output=True, timeout=300)
+    remote = cluster.run(cluster.chain("analyze", *RAY, "--state", ray_db, "-j", "1"), input=feed(MIXED),
+                         capture_output=True, timeout=300)
+    assert remote.returncode == 0, remote.stderr.decode()[-3000:]
+    here, there = results(local.stdout), results(remote.stdout)
+    assert [r["task_id"] for r in there] == [t["id"] for t in MIXED]  # input order kept
+    for mine, theirs in zip(here, there):
+        assert (theirs["status"], theirs["tests"], per_test(theirs)) == (mine["status"], mine["tests"],
+                                                                         per_test(mine)), theirs["task_id"]
+        assert theirs["sandbox"] == "ray"
+        assert theirs["isolation"]["backend"] == mine["isolation"]["backend"]  # the node's own local backend
+    nodes = {r["isolation"]["ray"]["node"] for r in there}
+    assert len(nodes) == 2, f"runs landed on {len(nodes)} node(s) only"
+    assert stats(ray_db) == stats(local_db) and stats(ray_db)  # same EMA updates (timings aside)
+
+
+def test_a_task_s_candidates_reuse_its_shipped_files(sandbox):
+    from chain.sandbox import RunSpec
+
+    big = {f"pkg/m{i}.py": f"X{i} = {i}\n" * 200 for i in range(20)}
+    base = {**big, "test_a.py": "from pkg.m3 import X3\n\ndef test_a():\n    assert X3 == 3\n"}
+    first = sandbox.run(RunSpec(files=base, command="python -m pytest -q", label="shipped"))
+    changed = {**base, "test_a.py": base["test_a.py"].replace("== 3", "== 4")}
+    second = sandbox.run(RunSpec(files=changed, command="python -m pytest -q", label="shipped"))
+    removed = {k: v for k, v in base.items() if k != "pkg/m3.py"}
+    third = sandbox.run(RunSpec(files=removed, command="python -m pytest -q", label="shipped"))
+    assert (first.exit_code, second.exit_code) == (0, 1), (first.stdout, second.stdout)
+    assert third.report["collect_errors"], third.stdout  # the removed file is gone on the node too
+
+
+def test_doctor_shows_each_node_with_cpus_isolation_and_versions(cluster):
+    out = cluster.run(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS,
+                                    "--json"), capture_output=True, timeout=180)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    report = json.loads(out.stdout)
+    nodes = report["ray"]["nodes"]
+    assert len(nodes) == 2 and all(n["used"] for n in nodes), nodes
+    assert sorted(n["cpus"] for n in nodes) == [cluster.head_cpus, cluster.worker_cpus]
+    here = {"python": "%d.%d.%d" % sys.version_info[:3], "pytest": pytest.__version__}
+    for node in nodes:
+        assert node["isolation"]["backend"] in ("bwrap-warm", "local-warm")
+        assert {k: node["versions"][k] for k in here} == here
+    text = cluster.run(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS,
+                                     "--no-worker"), capture_output=True, timeout=180)
+    assert all(n["node"][:12] in text.stdout.decode() for n in nodes), text.stdout.decode()
+
+
+# -- faults and cancellation ----------------------------------------------------------------------------------
+def sleeper(task_id: str, word: str, seconds: float = 300) -> dict:
+    body = (f"import subprocess, sys\n\ndef test_wait():\n    subprocess.run([sys.executable, '-c', "
+            f"'import time; time.sleep({seconds})', '{word}'])\n")
+    return task(task_id, body)
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout:g}s")
+
+
+def cluster_leftovers(cluster, word: str) -> list[str]:
+    """The run's processes (marked by `word`) anywhere, and chain's actors or warm workers on any node."""
+    left = [f"{pid} (marked)" for pid in processes_with(word)]
+    for pid, name in cluster.processes():
+        cmd = ray_cluster.cmdline(pid)
+        if "NodeHost" in name or "NodeHost" in cmd or "warm_worker" in cmd:
+            left.append(f"{pid} {name} {cmd[:80]}")
+    return left
+
+
+@pytest.mark.parametrize("how", ["sigint", "head-1"])
+def test_interrupt_cancels_the_runs_on_every_node_and_leaves_nothing_running(cluster, how):
+    word = marker()
+    stream = [sleeper(f"s{i}", word) for i in range(4)]
+    chain = " ".join(cluster.chain("analyze", *RAY, "--no-learn", "-j", "5"))
+    if how == "head-1":
+        # The first result (in input order) comes after 8 s, while the four sleepers run on the nodes; `head`
+        # then exits, and chain must stop them although none of them has anything to write yet.
+        stream.insert(0, task("first", "import time\n\ndef test_first():\n    time.sleep(8)\n"))
+        chain += " | head -1"
+    proc = cluster.popen(["sh", "-c", f"exec {chain}" if how == "sigint" else chain], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(feed(stream))
+    proc.stdin.flush()
+    wait_for(lambda: len(processes_with(word)) >= 4, 120, "four runs started")
+    on_nodes = {pid: "worker" if pid in dict(ray_cluster.descendants(cluster.worker.pid)) else "head"
+                for pid in processes_with(word)}
+    assert set(on_nodes.values()) == {"head", "worker"}, on_nodes
+    if how == "sigint":
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if how == "sigint":
+        assert proc.returncode == 130, err.decode()[-2000:]
+        assert [r["status"] for r in results(out)] == ["cancelled"] * 4
+    else:
+        assert [r["task_id"] for r in results(out)] == ["first"], err.decode()[-2000:]
+    wait_for(lambda: cluster_leftovers(cluster, word) == [], 20, "no process left on any node")
+
+
+def test_a_dead_actor_s_sandboxes_die_with_it_and_its_run_is_retried(cluster):
+    word = marker()
+    proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(feed([sleeper(f"d{i}", word, seconds=4) for i in range(4)]))
+    proc.stdin.flush()  # communicate() ends the input
+    wait_for(lambda: len(processes_with(word)) >= 4, 120, "four runs started")
+    worker_side = {pid for pid, _ in ray_cluster.descendants(cluster.worker.pid)}
+    actors = [pid for pid, name in cluster.processes() if pid in worker_side and
+              "NodeHost" in ray_cluster.cmdline(pid) + name]
+    assert actors, "no chain actor on the second node"
+    marked_there = [pid for pid in processes_with(word) if pid in worker_side]
+    os.kill(actors[0], signal.SIGKILL)
+    wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") and pid in processes_with(word)
+                             for pid in marked_there), 15, "the dead actor's sandbox processes to end")
+    out, err = proc.communicate(timeout=180)
+    got = results(out)
+    assert sorted(r["task_id"] for r in got) == [f"d{i}" for i in range(4)], err.decode()[-2000:]
+    assert {r["status"] for r in got} == {"passed"}, [(r["task_id"], r["summary"]) for r in got]
+    retries = [e for e in events(out) if e["type"] == "notice" and "failed mid-run" in e["message"]]
+    assert retries and len(retries) <= 2, retries
+
+
+def test_killing_the_second_node_mid_stream_loses_no_result(cluster):
+    # Last in the module: the second node stays dead.
+    word = marker()
+    proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4", "--unordered"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stream = [sleeper(f"k{i}", word, seconds=2) for i in range(8)]
+    proc.stdin.write(feed(stream))
+    proc.stdin.flush()
+    wait_for(lambda: len(processes_with(word)) >= 4, 120, "four runs started")
+    cluster.kill_worker_raylet()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    got = results(out)
+    assert sorted(r["task_id"] for r in got) == sorted(t["id"] for t in stream)  # each exactly once
+    assert {r["status"] for r in got} == {"passed"}, [(r["task_id"], r["summary"]) for r in got]
+    assert len({r["isolation"]["ray"]["node"] for r in got}) >= 1
+    retries = [e for e in events(out) if e["type"] == "notice" and e["kind"] == "retry"]
+    assert retries, "the runs on the dead node were not reported as retried"
