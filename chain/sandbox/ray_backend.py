@@ -113,6 +113,7 @@ class RaySandbox(Sandbox):
             raise ConfigError("--sandbox ray needs a cluster to join: --ray-address HOST:PORT or RAY_ADDRESS "
                               "('auto' joins one already running on this machine; chain never starts one)")
         self.node_backend = node_backend or os.environ.get("CHAIN_RAY_NODE_SANDBOX") or "auto"
+        _errors_to_stderr()
         if not ray.is_initialized():
             import logging
 
@@ -363,6 +364,22 @@ class _NodeLost(Exception):
     def __init__(self, cause: BaseException):
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _errors_to_stderr() -> None:
+    """Ray's driver prints the cluster's error messages ("A worker died ...") with `print_to_stdstream` on
+    sys.stdout, which carries chain's data only: send them to stderr (they are for humans)."""
+    from ray._private import worker
+
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "chain_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr.chain_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def _import_ray():
