@@ -135,6 +135,7 @@ class RaySandbox(Sandbox):
         self._ids = itertools.count()
         self._uses = itertools.count(1)
         self._refreshed = 0.0
+        self._refreshing = threading.Lock()
         self._refresh(wait=True)
         if not self.nodes:
             why = "; ".join(f"{n[:12]}: {r}" for n, r in self.excluded.items()) or "the cluster has no alive node"
@@ -301,10 +302,14 @@ class RaySandbox(Sandbox):
             self._live.pop(run_id, None)
 
     def _maybe_refresh(self) -> None:
+        if not self._refreshing.acquire(blocking=False):
+            return  # another run is looking already
         try:
             self._refresh()
         except Exception:  # the cluster's control plane hiccuped: keep the nodes we know
             self._refreshed = time.monotonic()
+        finally:
+            self._refreshing.release()
 
     # -- the rest of the interface -------------------------------------------------------------------------
     def kill_all(self) -> None:
