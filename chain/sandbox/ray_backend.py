@@ -26,8 +26,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
 from .base import RunOutcome, RunSpec, Sandbox
@@ -65,11 +66,11 @@ class _Bundles:
 
     def __init__(self, ray: Any):
         self._ray = ray
-        self._entries: OrderedDict[str, tuple[Any, dict[str, str], int]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Any, dict[str, str | bytes], int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def ship(self, label: str, files: dict[str, str]) -> tuple[Any, dict[str, str], list[str]]:
+    def ship(self, label: str, files: dict[str, str | bytes]) -> tuple[Any, dict[str, str | bytes], list[str]]:
         """(reference to a base file set, files that differ from it, paths it has that `files` lacks)."""
         key = label or repr(sorted(files))
         with self._lock:
@@ -93,7 +94,7 @@ class _Bundles:
                 self._bytes -= dropped  # Ray frees the object once no run in flight holds the reference
         return ref, {}, []
 
-    def forget(self, label: str, files: dict[str, str]) -> None:
+    def forget(self, label: str, files: dict[str, str | bytes]) -> None:
         with self._lock:
             entry = self._entries.pop(label or repr(sorted(files)), None)
             if entry:
@@ -266,8 +267,14 @@ class RaySandbox(Sandbox):
             return outcome
 
     def _run_on(self, node: Node, spec: RunSpec, cancel: threading.Event | None, generation: int) -> RunOutcome:
-        from ray.exceptions import (ActorUnavailableError, GetTimeoutError, NodeDiedError, ObjectLostError,
-                                    RayActorError, WorkerCrashedError)
+        from ray.exceptions import (
+            ActorUnavailableError,
+            GetTimeoutError,
+            NodeDiedError,
+            ObjectLostError,
+            RayActorError,
+            WorkerCrashedError,
+        )
 
         lost = (RayActorError, ActorUnavailableError, NodeDiedError, WorkerCrashedError, ObjectLostError)
         run_id = f"{os.getpid()}-{next(self._ids)}-{uuid.uuid4().hex[:6]}"
@@ -383,7 +390,7 @@ def _errors_to_stderr() -> None:
     def to_stderr(data, *args, **kwargs):
         return original({**data, "is_err": True}, *args, **kwargs)
 
-    to_stderr.chain_stderr = True
+    setattr(to_stderr, "chain_stderr", True)  # noqa: B010  (a marker mypy cannot see on a function)
     worker.print_to_stdstream = to_stderr
 
 

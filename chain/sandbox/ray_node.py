@@ -47,7 +47,7 @@ class NodeHost:
         self._ray = ray
         self.node_id = ray.get_runtime_context().get_node_id()
         self.box = registry.sandbox(backend)
-        self._bundles: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._bundles: OrderedDict[str, dict[str, str | bytes]] = OrderedDict()
         self._bundle_lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
         self._cancelled_early: set[str] = set()  # cancels that arrived before their run started
@@ -60,7 +60,7 @@ class NodeHost:
         return {"node_id": self.node_id, "host": socket.gethostname(), "pid": os.getpid(),
                 "cpus_os": os.cpu_count(), "versions": versions(), "isolation": self.box.describe()}
 
-    def _files(self, base: list, changed: dict[str, str], removed: list[str]) -> dict[str, str]:
+    def _files(self, base: list, changed: dict[str, str | bytes], removed: list[str]) -> dict[str, str | bytes]:
         ref = base[0]  # wrapped in a list so Ray hands over the reference, not the value
         key = ref.hex()
         with self._bundle_lock:
@@ -79,7 +79,7 @@ class NodeHost:
         merged.update(changed)
         return merged
 
-    def run(self, run_id: str, base: list, changed: dict[str, str], removed: list[str],
+    def run(self, run_id: str, base: list, changed: dict[str, str | bytes], removed: list[str],
             spec: RunSpec) -> RunOutcome:
         cancel = threading.Event()
         with self._lock:

@@ -49,7 +49,7 @@ def test_auto_joins_only_a_running_cluster_and_never_starts_one(tmp_path):
 
 
 # The library-level hostile cases, collected here again against the ray backend (after the two above).
-from tests.chain.sandbox.test_hostile import (  # noqa: F401  (collected here again, against the ray backend)
+from tests.chain.sandbox.test_hostile import (  # noqa: F401, E402  (collected here again, against ray)
     test_allocating_30_gb_fails_fast_under_the_memory_limit, test_daemonized_child_is_gone_after_the_run,
     test_endless_test_times_out, test_fork_bomb_is_capped_and_killed, test_many_runs_leave_the_sandbox_reusable,
     test_wrecking_its_own_workspace_is_harmless, test_writes_outside_the_workspace_do_not_appear, host_dir)
