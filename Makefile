@@ -12,7 +12,7 @@ JOBS   ?= auto
 help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
 	@echo "make test   - run the linters, then the test suite"
-	@echo "make lint   - ruff (lint) and mypy over chain/ and stages/"
+	@echo "make lint   - ruff (lint) and mypy over chain/, stages/ and bench/"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make report - generate a suite, bench it, write .chain/report/index.html and a PNG screenshot"
 
@@ -34,7 +34,7 @@ demo: $(STAMP)
 	@echo "== chain profiles (learned from the runs above)" >&2
 	$(BIN)/chain profiles --state $(DEMO_STATE)
 
-LINT_PATHS ?= chain stages
+LINT_PATHS ?= chain stages bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -1,6 +1,6 @@
-"""Generated doc sections: the event reference (quoted from `chain schema`), the exit-code table (from
-`ExitStatus`) and the bench report reference (from `chain.bench.results`). `make readme` refreshes them in
-README.md and docs/*.md; a test fails when they drift."""
+"""Generated doc sections of README.md: the event reference (quoted from `chain schema`) and the exit-code table
+(from `ExitStatus`); `render` fills any `<!-- name:begin/end -->` section (the bench plugin's docs/bench.md uses
+it too). `make readme` refreshes them; a test fails when they drift."""
 
 from __future__ import annotations
 
@@ -39,16 +39,6 @@ def event_reference() -> str:
     return model_tables(schema, names, head)
 
 
-def bench_reference() -> str:
-    from .bench.results import BenchResults
-
-    schema = BenchResults.model_json_schema()
-    schema.setdefault("$defs", {})["BenchResults"] = {k: v for k, v in schema.items() if k != "$defs"}
-    names = ["BenchResults", "Suite", "Config", "Metrics", "Samples", "TaskOutcome", "EmaPoint", "Action"]
-    return model_tables(schema, names, "Generated from `chain.bench.results` (the pydantic models `results.json` "
-                        "is written and read with).")
-
-
 def model_tables(schema: dict, names: list[str], head: str) -> str:
     out = [head, ""]
     for name in names:
@@ -75,7 +65,6 @@ def exit_codes() -> str:
 
 
 SECTIONS = {"events": event_reference, "exit-codes": exit_codes}
-DOC_SECTIONS = {"docs/bench.md": {"bench-results": bench_reference}}
 
 
 def render(readme: str, sections: dict | None = None) -> str:

@@ -1,9 +1,16 @@
-"""One registry for stages and sandbox backends, filled through plugin hooks.
+"""One registry for stages, sandbox backends and commands, filled through plugin hooks.
 
-Every provider, built-in or third-party, is an entry point in the `chain.plugins` group naming a module or
-object with `register_stages(register)` and/or `register_sandboxes(register)`. chain's own stages and
-backends are registered exactly the same way. CHAIN_PLUGINS, when set, is a comma-separated allow-list of
-third-party entry point names ("" loads none); built-ins always load.
+A provider is a module (or object) with any of `register_stages(register)`, `register_sandboxes(register)` and
+`register_commands(register)`. chain's own providers (its stages, its backends, its commands, and the bench
+plugin that ships with it) are registered through exactly these hooks, from the fixed list below; third-party
+ones are entry points in the `chain.plugins` group. CHAIN_PLUGINS, when set, is a comma-separated allow-list
+of third-party entry point names ("" loads none).
+
+Names are first come, first served, and chain's own come first: a third-party plugin that registers a stage,
+command or backend under a name already taken is refused for that name (the reason is listed in
+`registry.errors`, shown by `chain doctor` and on stderr by the CLI), unless it passes `replace=True` to say it
+means to replace it; replacements are listed in `registry.replaced`. Stages and commands share one namespace,
+since each stage is also a command.
 """
 
 from __future__ import annotations
@@ -19,8 +26,14 @@ from .errors import ConfigError, SandboxUnavailable, UnknownStage
 
 GROUP = "chain.plugins"
 DIST = "chain-pipeline"
-# Used only when chain runs from a source tree that was never installed (no entry point metadata).
-BUILTIN_PROVIDERS = {"builtin_stages": "chain.stages", "builtin_sandboxes": "chain.sandbox.builtin"}
+# chain's own providers, loaded first and always (not through their entry points, so a stale install's metadata
+# cannot lose one). The engine's cannot fail; the bench plugin may (chain runs on without it).
+BUILTIN_PROVIDERS = {
+    "builtin_stages": "chain.stages",
+    "builtin_sandboxes": "chain.sandbox.builtin",
+    "builtin_commands": "chain.cli.commands",
+}
+BUNDLED_PLUGINS = {"bench": "chain.bench"}
 
 
 @dataclass(frozen=True)
@@ -31,19 +44,66 @@ class StageSpec:
     plugin: str = "builtin"
 
 
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    load: Callable[[], Any]  # -> click.Command (a function, so a heavy command is imported only when used)
+    plugin: str = "builtin"
+
+
 class Registry:
     def __init__(self) -> None:
         self.stages: dict[str, StageSpec] = {}
         self.sandboxes: dict[str, type] = {}
-        self.errors: list[str] = []  # plugins that failed to load (reported by `chain doctor`)
+        self.commands: dict[str, CommandSpec] = {}
+        self.errors: list[str] = []  # plugins or names refused (reported by `chain doctor`)
+        self.replaced: list[str] = []  # names a third-party plugin replaced on purpose (replace=True)
+        self._owners: dict[tuple[str, str], tuple[str, bool]] = {}  # (namespace, name) -> (plugin, builtin)
 
-    def add_provider(self, name: str, provider: Any) -> None:
+    def _claim(self, kind: str, name: str, plugin: str, builtin: bool, replace: bool) -> bool:
+        namespace = "backend" if kind == "sandbox backend" else "command"
+        holder = self._owners.get((namespace, name))
+        if holder is None:
+            self._owners[(namespace, name)] = (plugin, builtin)
+            return True
+        if builtin:  # two of chain's own providers: a bug in chain, not a user's problem to work around
+            raise RuntimeError(f"{plugin} registers {kind} {name!r}, which {holder[0]} already registered")
+        if replace:
+            self._owners[(namespace, name)] = (plugin, builtin)
+            self.replaced.append(f"plugin {plugin!r} replaced {kind} {name!r} of {holder[0]!r}")
+            return True
+        self.errors.append(f"plugin {plugin!r}: {kind} {name!r} is already {holder[0]!r}'s; not replaced "
+                           f"(register it with replace=True to replace it on purpose, or choose another name)")
+        return False
+
+    def _drop(self, name: str) -> None:
+        # A replaced stage/command: the other table must not keep the old owner's entry under the same name.
+        self.stages.pop(name, None)
+        self.commands.pop(name, None)
+
+    def add_provider(self, name: str, provider: Any, builtin: bool = False) -> None:
+        def stage(stage: str, run: Callable[..., Any], help: str = "", replace: bool = False) -> None:
+            if self._claim("stage", stage, name, builtin, replace):
+                self._drop(stage)
+                self.stages[stage] = StageSpec(stage, run, help, name)
+
+        def sandbox(backend: str, cls: type, replace: bool = False) -> None:
+            if self._claim("sandbox backend", backend, name, builtin, replace):
+                self.sandboxes[backend] = cls
+
+        def command(command: str, load: Any, replace: bool = False) -> None:
+            """`load` is a click command, or a function returning one (called when the command is asked for)."""
+            if self._claim("command", command, name, builtin, replace):
+                self._drop(command)
+                loader = load if not hasattr(load, "main") else (lambda: load)  # a click.Command has main()
+                self.commands[command] = CommandSpec(command, loader, name)
+
         if hasattr(provider, "register_stages"):
-            provider.register_stages(
-                lambda stage, run, help="": self.stages.__setitem__(stage, StageSpec(stage, run, help, name))
-            )
+            provider.register_stages(stage)
         if hasattr(provider, "register_sandboxes"):
-            provider.register_sandboxes(lambda backend, cls: self.sandboxes.__setitem__(backend, cls))
+            provider.register_sandboxes(sandbox)
+        if hasattr(provider, "register_commands"):
+            provider.register_commands(command)
 
 
 def _allowed() -> set[str] | None:
@@ -55,20 +115,21 @@ def _allowed() -> set[str] | None:
 
 def load() -> Registry:
     registry = Registry()
+    for name, module in BUILTIN_PROVIDERS.items():
+        registry.add_provider(name, importlib.import_module(module), builtin=True)
+    for name, module in BUNDLED_PLUGINS.items():
+        try:
+            registry.add_provider(name, importlib.import_module(module), builtin=True)
+        except ImportError as exc:  # e.g. an install without it: the engine does not need it
+            registry.errors.append(f"plugin {name!r} failed to load: {exc}")
     allowed = _allowed()
-    eps = list(entry_points(group=GROUP))
-    builtin_eps = {ep.name for ep in eps if ep.dist is not None and ep.dist.name == DIST}
-    if not builtin_eps:
-        for name, module in BUILTIN_PROVIDERS.items():
-            registry.add_provider(name, importlib.import_module(module))
-    for ep in sorted(eps, key=lambda e: (e.name not in builtin_eps, e.name)):
-        if ep.name not in builtin_eps and allowed is not None and ep.name not in allowed:
+    third_party = [ep for ep in entry_points(group=GROUP) if ep.dist is None or ep.dist.name != DIST]
+    for ep in sorted(third_party, key=lambda e: e.name):
+        if allowed is not None and ep.name not in allowed:
             continue
         try:
             registry.add_provider(ep.name, ep.load())
         except Exception as exc:  # a broken third-party plugin must not take chain down
-            if ep.name in builtin_eps:
-                raise
             registry.errors.append(f"plugin {ep.name!r} failed to load: {exc}")
     return registry
 
@@ -90,12 +151,12 @@ def stage(name: str) -> StageSpec:
     return reg.stages[name]
 
 
-def sandbox(name: str, **kwargs: Any):
+def sandbox(name: str, **kwargs: Any) -> Any:
     reg = get()
     if name not in reg.sandboxes:
         raise ConfigError(f"no sandbox backend named {name!r}; available: {', '.join(sorted(reg.sandboxes))}")
     cls = reg.sandboxes[name]
-    ok, why = cls.available()
+    ok, why = cls.available()  # type: ignore[attr-defined]  # backends are Sandbox subclasses
     if not ok:
         raise SandboxUnavailable(f"sandbox backend {name!r} is not available here: {why}")
     return cls(**kwargs)

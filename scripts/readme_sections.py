@@ -8,7 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from chain.docs import DOC_SECTIONS, SECTIONS, render
+from chain.bench.docs import DOC_SECTIONS
+from chain.docs import SECTIONS, render
 
 root = Path(__file__).resolve().parents[1]
 QUOTE = re.compile(r"(<!-- quote: (?P<path>\S+) -->\n).*?(<!-- /quote -->)", re.S)

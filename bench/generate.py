@@ -27,8 +27,9 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import ConfigError
-from ..protocol import Task
+from chain.errors import ConfigError
+from chain.protocol import Task
+
 from .families import registry, slow_capable
 from .gen_task import GENERATOR_VERSION, build_task
 

@@ -1,4 +1,4 @@
-"""`chain compare A.json B.json`: gate CI on bench regressions (see chain/bench/compare.py)."""
+"""`chain compare A.json B.json`: gate CI on bench regressions (see bench/compare.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from ..bench.compare import METRICS, compare
-from ..bench.results import BenchResults
-from ..errors import ConfigError, RegressionFound
+from chain.errors import ConfigError, RegressionFound
+
+from .compare import METRICS, compare
+from .results import BenchResults
 
 
 def _load(path: Path) -> BenchResults:

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from chain.bench.families import registry, slow_capable
 from chain.bench.gen_task import build_task
 from chain.bench.generate import generate_suite, parse_mix, truth_path_for, write_suite
-from chain.cli.generate_cmd import generate
+from chain.bench.generate_cmd import generate
 from chain.errors import ConfigError, ExitStatus
 from chain.optimize.rewrites import candidates
 from chain.protocol import Task
@@ -126,7 +126,7 @@ def test_truth_file_describes_the_suite(tmp_path, suite):
 
 
 def test_truth_sits_where_chain_bench_looks_for_it(tmp_path):
-    from chain.cli.bench_cmd import _load_truth
+    from chain.bench.bench_cmd import _load_truth
 
     for name in ("suite.ndjson", "suite.jsonl", "x"):
         suite = generate_suite(5, 3)

@@ -13,7 +13,8 @@ import ast
 import random
 from dataclasses import dataclass, field
 
-from ..protocol import DEFAULT_TEST_COMMAND, Task
+from chain.protocol import DEFAULT_TEST_COMMAND, Task
+
 from .families import Case, Site, Unit, registry, split_markers
 from .gen_check import (
     GeneratorError,

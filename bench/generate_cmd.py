@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..bench.generate import DEFAULT_MIX, DIFFICULTIES, MAX_TASKS, generate_suite, parse_mix, write_suite
-from ..errors import ConfigError
+from chain.errors import ConfigError
+
+from .generate import DEFAULT_MIX, DIFFICULTIES, MAX_TASKS, generate_suite, parse_mix, write_suite
 
 DEFAULT_MIX_SPEC = ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
 

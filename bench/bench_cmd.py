@@ -1,4 +1,4 @@
-"""`chain bench SUITE`: measure real pipelines on a task suite (see chain/bench/runner.py for what is measured)."""
+"""`chain bench SUITE`: measure real pipelines on a task suite (see bench/runner.py for what is measured)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from ..bench.runner import PATTERNS, BenchPlan, run_bench, truth_path_for
-from ..errors import ConfigError
+from chain.errors import ConfigError
+
+from .runner import PATTERNS, BenchPlan, run_bench, truth_path_for
 
 
 def _int_list(_ctx, _param, value: str) -> list[int]:
@@ -97,7 +98,7 @@ def bench(suite, stages, profiles, concurrency, runs, patterns, race, sandbox, t
     out.flush()
     console.print(summary_table(results))
     if report_dir is not None:
-        from ..bench.report import write_report
+        from .report import write_report
 
         paths = write_report(results, report_dir)
         console.print(f"chain bench: report written to {paths.get('index.html', report_dir)}")

@@ -17,7 +17,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import Result, Task
+from chain.protocol import Result, Task
 
 MIN_SPEEDUP_BY_CLASS = {"exponential->linear": 3.0, "exponential->polynomial": 3.0, "linear->constant": 1.5,
                         "quadratic->linear": 1.5}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import sqlite3
 import statistics
 import tempfile
 import threading
@@ -30,15 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, registry
-from ..api import prepare_run
-from ..claude import harvest
-from ..driver import as_input, chained
-from ..errors import ConfigError
-from ..protocol import Result, Task, utc_now
-from ..store import ProfileStore
-from ..strategy import load_all
-from ..stream import Item, classify_batch, dump
+from chain import __version__, registry
+from chain.api import prepare_run
+from chain.claude import harvest
+from chain.driver import as_input, chained
+from chain.errors import ConfigError
+from chain.protocol import Result, Task, utc_now
+from chain.store import ProfileStore
+from chain.strategy import load_all
+from chain.stream import Item, classify_batch, dump
+
 from .generate import truth_path_for  # noqa: F401  (where bench looks for the ground truth)
 from .results import Action, BenchResults, Config, EmaPoint, Metrics, Samples, Suite, TaskOutcome
 from .scoring import score_task
@@ -95,13 +95,12 @@ def percentile(values: list[float], q: float) -> float:
 class _Recorder:
     """Collects every stage result of one run as it is emitted (the action timeline)."""
 
-    def __init__(self, clock0: float, config: str, run: int, state: Path):
+    def __init__(self, clock0: float, config: str, run: int, store: ProfileStore | None):
         self.clock0, self.config, self.run = clock0, config, run
         self.actions: list[Action] = []
         self.ema: list[EmaPoint] = []
         self.lock = threading.Lock()
-        self.state = state
-        self._db: sqlite3.Connection | None = None
+        self.store = store  # the run's own store (None: learning off, nothing to sample)
 
     def on_result(self, result: Result) -> None:
         end = time.monotonic() - self.clock0
@@ -113,20 +112,12 @@ class _Recorder:
             self._sample_ema(result.stage, result.profile, end)
 
     def _sample_ema(self, stage: str, profile: str, t: float) -> None:
-        # A separate read connection: the stage's own store connection belongs to its threads.
-        if self._db is None:
-            if not self.state.exists():
-                return
-            self._db = sqlite3.connect(f"file:{self.state}?mode=ro", uri=True, check_same_thread=False)
-        row = self._db.execute("SELECT ema_success, executions FROM profile_stats WHERE stage = ? AND profile = ?",
-                               (stage, profile)).fetchone()
+        # The result's outcome was recorded (on its task thread) before the result is emitted, so the row
+        # read here already includes it.
+        row = self.store.profile_stat(stage, profile) if self.store is not None else None
         if row:
             self.ema.append(EmaPoint(t_s=round(t, 4), config=self.config, stage=stage, profile=profile,
-                                     ema_success=round(row[0], 4), executions=row[1]))
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
+                                     ema_success=round(row["ema_success"], 4), executions=row["executions"]))
 
 
 def _task_lines(tasks: list[Task]) -> list[bytes]:
@@ -240,7 +231,7 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
     try:
         if plan.warmup:
             # Start the warm pool and import every stage before timing anything; learn nothing from it.
-            warm = _Recorder(clock0, "warmup", 0, states / "warmup.db")
+            warm = _Recorder(clock0, "warmup", 0, None)
             _run_once(plan, tasks[:1], "pipeline", plan.profiles[0] if plan.profiles[0] != "auto" else "balanced",
                       max(plan.concurrency), box, None, warm)
         for index, (pattern, profile, concurrency) in enumerate(plan_configs):
@@ -253,9 +244,8 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
             log(f"bench: {cid} ({plan.runs} run(s) of {len(tasks)} tasks)")
             try:
                 for run in range(plan.runs):
-                    recorder = _Recorder(clock0, cid, run, state)
+                    recorder = _Recorder(clock0, cid, run, store)
                     wall, finals = _run_once(plan, tasks, pattern, profile, concurrency, box, store, recorder)
-                    recorder.close()
                     wall_total += wall
                     samples.throughput.append(round(len(tasks) / wall, 4) if wall > 0 else 0.0)
                     spans: dict[str, list[float]] = {}

@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..optimize.rewrites import candidates
-from ..repair.mutate import mutations
+from chain.optimize.rewrites import candidates
+from chain.repair.mutate import mutations
 
 STEP_LIMIT = 200_000  # traced line/call events per expression: far above what any correct unit needs
 

@@ -13,7 +13,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from ..optimize.stats import interval
+from chain.optimize.stats import interval
+
 from .results import BenchResults, Config
 from .runner import percentile
 
