@@ -8,7 +8,7 @@ apart, so the charts stay readable in greyscale. Every data mark has class "mark
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
 
@@ -91,7 +91,7 @@ class Series:
 
 def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, y_label: str,
                 x_ticks: list[float] | None = None, y_max: float | None = None, y_fmt=None,
-                target: tuple[float, str] | None = None, bands: list[tuple[float, float, str]] = ()) -> str | None:
+                target: tuple[float, str] | None = None, bands: Sequence[tuple[float, float, str]] = ()) -> str | None:
     series = [s for s in series if s.points]
     if not series:
         return None
@@ -285,7 +285,7 @@ def success(results: BenchResults, palette: Palette) -> str | None:
             tag("line", {"class": "axis", "x1": area.left, "y1": area.bottom, "x2": area.right, "y2": area.bottom})]
     for index, score in enumerate(scores):
         center = area.left + slot * (index + 0.5)
-        bars = [("success rate", score.success, 1.0)]
+        bars: list[tuple[str, float | None, float]] = [("success rate", score.success, 1.0)]
         if with_optimality:
             bars.append(("optimality", score.optimality, 0.4))
         start = center - bar * len(bars) / 2

@@ -28,7 +28,7 @@ def _load(path: Path) -> BenchResults:
         raise ConfigError(f"{path} is not a chain bench results.json: {where}: {first['msg']}") from None
 
 
-def _fmt(delta) -> str:
+def _fmt(delta) -> tuple[str, str]:
     unit = "%" if delta.relative else ""
     scale = 100 if delta.relative else 1
     ci = "" if delta.ci_low is None else f"[{delta.ci_low * scale:+.1f}{unit}, {delta.ci_high * scale:+.1f}{unit}]"

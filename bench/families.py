@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import random
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from string import Template
+from typing import TypeVar
+
+T = TypeVar("T")
 
 MARKER = "  #@ "
 
@@ -78,7 +81,7 @@ def split_markers(text: str) -> tuple[str, list[Site]]:
     return "\n".join(lines) + "\n", sites
 
 
-def pick(rng: random.Random, options: tuple) -> object:
+def pick(rng: random.Random, options: Sequence[T]) -> T:
     return options[rng.randrange(len(options))]
 
 

@@ -178,7 +178,7 @@ def _bench_file(primary: Part) -> str:
 
 def _function_at(text: str, line: int) -> str:
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
+        if isinstance(node, ast.FunctionDef) and node.lineno <= line <= (node.end_lineno or node.lineno):
             return node.name
     return ""
 
@@ -194,6 +194,7 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
     modules = _layout(rng, parts)  # drawn before anything category-specific: the categories look alike
     if category == "slow":
         slow = primary_unit.slow
+        assert slow is not None  # checked above
         again = outcomes(slow.text, [c.expr for c in primary.cases], SLOW_STEP_LIMIT)
         if not all(a.kind == "value" and a.same_as(e) for a, e in zip(again, primary.expected)):
             raise GeneratorError(f"{family}: slow form disagrees with the correct one")
@@ -227,6 +228,7 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
 
 def _slow_truth(primary: Part, files: dict[str, str], offered: list[tuple[str, str]]) -> dict:
     slow, path = primary.unit.slow, f"{primary.module}.py"
+    assert slow is not None  # only slow tasks have a slow truth
     if len(offered) != 1 or offered[0][0] != path or not offered[0][1].startswith(REWRITE_PREFIX[slow.rewrite_kind]):
         raise GeneratorError(f"{primary.unit.family}: slow form offers {offered}, not one {slow.rewrite_kind}")
     return {"file": path, "function": slow.function, "rewrite": offered[0][1], "rewrite_kind": slow.rewrite_kind,

@@ -88,7 +88,7 @@ def _category(name: str) -> str:
 def normalize_mix(mix: dict[str, float] | None) -> dict[str, float]:
     if mix is None:
         return dict(DEFAULT_MIX)
-    shares = {}
+    shares: dict[str, float] = {}
     for name, value in mix.items():
         share = float(value)
         if not share >= 0 or share == float("inf"):

@@ -93,7 +93,7 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def _fraction(value: float | None) -> str:
-    return percent(value) if all_finite(value) else "—"
+    return percent(value) if value is not None and all_finite(value) else "—"
 
 
 def _breakable(text: str) -> str:

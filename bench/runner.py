@@ -163,7 +163,8 @@ def _run_once(plan: BenchPlan, tasks: list[Task], pattern: str, profile: str, co
     by_task: dict[str, Any] = {}
     for item in finals:
         event = item.event
-        task_id = getattr(event, "task_id", None) or (item.task.id if getattr(item, "task", None) else None)
+        task = getattr(item, "task", None)
+        task_id = getattr(event, "task_id", None) or (task.id if task is not None else None)
         if task_id is not None:
             by_task[task_id] = event
     return wall, by_task
@@ -228,6 +229,7 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
     done = 0
     own_dir = tempfile.TemporaryDirectory(prefix="chain-bench-") if state_dir is None else None
     states = Path(own_dir.name) if own_dir else state_dir
+    assert states is not None
     try:
         if plan.warmup:
             # Start the warm pool and import every stage before timing anything; learn nothing from it.
@@ -255,8 +257,8 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
                     for task in tasks:
                         event = finals.get(task.id)
                         status = getattr(event, "status", None) or "error"
-                        span = spans.get(task.id)
-                        latency = round((span[1] - span[0]) * 1000, 2) if span else 0.0
+                        extent = spans.get(task.id)
+                        latency = round((extent[1] - extent[0]) * 1000, 2) if extent else 0.0
                         scored = score_task(task, event if isinstance(event, Result) else None, truth.get(task.id))
                         samples.latency_ms.append(latency)
                         samples.success.append(int(status == "passed"))

@@ -73,7 +73,7 @@ def prepare_run(
     race = race or []
     auto = profile == "auto"
     profiles = load_all() if (auto or race) else None
-    if race:
+    if race and profiles is not None:
         missing = [n for n in race if n not in profiles]
         if missing:
             raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")

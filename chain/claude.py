@@ -156,7 +156,7 @@ def harvest(batches: Iterable[Batch]) -> Iterator[Batch]:
         for item in batch:
             is_item = item.__class__ is Item
             if pending is not None:
-                if not (is_item and item.kind == "task" and item.task.id == pending.task.id):
+                if not (is_item and item.kind == "task" and item.task.id == pending.task.id):  # type: ignore[union-attr]
                     out.append(pending)
                     out.n_items += 1
                 pending = None

@@ -5,6 +5,7 @@ it too). `make readme` refreshes them; a test fails when they drift."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import orjson
 
@@ -67,10 +68,11 @@ def exit_codes() -> str:
 SECTIONS = {"events": event_reference, "exit-codes": exit_codes}
 
 
-def render(readme: str, sections: dict | None = None) -> str:
+def render(readme: str, sections: dict[str, Callable[[], str]] | None = None) -> str:
     for name, make in (SECTIONS if sections is None else sections).items():
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(readme):
             raise ValueError(f"no <!-- {name}:begin/end --> markers")
-        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), readme)
+        body = make()
+        readme = pattern.sub(lambda m: m.group(1) + body + m.group(2), readme)  # noqa: B023  (used at once)
     return readme

@@ -47,7 +47,9 @@ class StageRun:
         return proc
 
 
-def _emit(writer: StreamWriter, out: Item | bytes | list, fmt: str) -> None:
+def _emit(writer: StreamWriter, out: Any, fmt: str) -> None:
+    # `out` is an Item, a line (bytes) or a run of lines (Batch/list): told apart by class identity, the
+    # cheapest test on the hot path, which a type checker cannot follow, hence Any.
     cls = out.__class__
     if fmt == "claude-input":
         # Claude reads only user messages: each result becomes one; every other line is left out.

@@ -152,8 +152,9 @@ class TaskRunner:
         if winner is None:
             finished_ok = [n for n in results if results[n].status != "cancelled"] or list(results)
             winner = max(finished_ok, key=lambda n: (results[n].score, -results[n].duration_ms, n))
-        outcomes = {n: {"status": r.status, "score": r.score, "duration_ms": round(r.duration_ms, 1)}
-                    for n, r in results.items()}
+        outcomes: dict[str, dict[str, Any]] = {
+            n: {"status": r.status, "score": r.score, "duration_ms": round(r.duration_ms, 1)}
+            for n, r in results.items()}
         outcomes.update({n: {"status": "error", "error": repr(e)} for n, e in errors.items()})
         race = {"profiles": self.race, "winner": winner, "outcomes": outcomes,
                 "wall_ms": round((time.monotonic() - started) * 1000, 1)}

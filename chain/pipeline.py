@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .context import StageContext
@@ -106,11 +107,13 @@ class StageProcessor:
         self._inbox.put(("cancel", reason))
 
     # -- per-task work, on a pool thread ----------------------------------------------------------------------
-    def _cancelled_output(self, item: Item, why: str) -> Item:
+    def _cancelled_output(self, item: Item | None, why: str) -> Item:
+        assert item is not None and item.task is not None  # a task slot always holds its task
         return Item("result", item.lineno, b"", event=self.runner.cancelled(item.task, why))
 
     def _work(self, slot: _Slot) -> None:
         item = slot.item
+        assert item is not None and item.task is not None  # a task slot always holds its task
         if self.ctx.cancel.is_set():
             slot.output = self._cancelled_output(item, f"cancelled ({self.cancel_reason}) before it ran")
             return
@@ -125,6 +128,7 @@ class StageProcessor:
     def _failed(self, slot: _Slot, exc: BaseException) -> None:
         """The task raised: it becomes an `error` event naming it, and its exit status is kept for the end."""
         item = slot.item
+        assert item is not None and item.task is not None
         # A ChainError's message is written for a user; anything else is a bug, shown with its type.
         why = str(exc) if isinstance(exc, ChainError) else repr(exc)
         event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {why}",
@@ -135,8 +139,8 @@ class StageProcessor:
     def _done(self, slot: _Slot, future: Future) -> None:
         if future.cancelled():
             slot.output = self._cancelled_output(slot.item, f"cancelled ({self.cancel_reason}) before it ran")
-        elif future.exception() is not None:  # a BaseException that is not an Exception, e.g. SystemExit
-            self._failed(slot, future.exception())
+        elif (exc := future.exception()) is not None:  # a BaseException that is not an Exception (SystemExit)
+            self._failed(slot, exc)
         self._inbox.put(("done", slot))
 
     def _account(self, slot: _Slot) -> None:
@@ -210,7 +214,7 @@ class StageProcessor:
                             if ordered:
                                 window.append(slot)
                             future = pool.submit(self._work, slot)
-                            future.add_done_callback(lambda f, s=slot: self._done(s, f))
+                            future.add_done_callback(partial(self._done, slot))
                         else:
                             if item.kind == "error":
                                 counters.bad_lines += 1
