@@ -161,7 +161,7 @@ class StageContext:
             )
         except CircuitOpen as exc:
             outcome = RunOutcome(None, 0.0, error=str(exc), isolation=self.sandbox.describe())
-        for event in getattr(outcome, "events", None) or []:  # backends may report their own retries
+        for event in outcome.events:  # backends may report their own retries
             self.notices.append(event if isinstance(event, Notice) else Notice.model_validate(
                 {"task_id": self.task_id, "stage": self.stage, **event}))
         return judge(outcome, self.run_timeout)

@@ -61,16 +61,6 @@ class RunDir:
         except (OSError, ValueError):
             return None
 
-    def read_files(self, names: list[str]) -> dict[str, str]:
-        """Contents of `names` after the run (for stages that let a command rewrite code)."""
-        out = {}
-        for rel in names:
-            try:
-                out[rel] = (self.workspace / rel).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                pass
-        return out
-
     def remove(self) -> None:
         _force_rmtree(self.root)
 
