@@ -20,9 +20,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, SandboxUnavailable, UnknownStage
+
+if TYPE_CHECKING:
+    from .sandbox.base import Sandbox
 
 GROUP = "chain.plugins"
 DIST = "chain-pipeline"
@@ -54,7 +57,7 @@ class CommandSpec:
 class Registry:
     def __init__(self) -> None:
         self.stages: dict[str, StageSpec] = {}
-        self.sandboxes: dict[str, type] = {}
+        self.sandboxes: dict[str, type[Sandbox]] = {}
         self.commands: dict[str, CommandSpec] = {}
         self.errors: list[str] = []  # plugins or names refused (reported by `chain doctor`)
         self.replaced: list[str] = []  # names a third-party plugin replaced on purpose (replace=True)
@@ -87,7 +90,7 @@ class Registry:
                 self._drop(stage)
                 self.stages[stage] = StageSpec(stage, run, help, name)
 
-        def sandbox(backend: str, cls: type, replace: bool = False) -> None:
+        def sandbox(backend: str, cls: type[Sandbox], replace: bool = False) -> None:
             if self._claim("sandbox backend", backend, name, builtin, replace):
                 self.sandboxes[backend] = cls
 
@@ -151,12 +154,12 @@ def stage(name: str) -> StageSpec:
     return reg.stages[name]
 
 
-def sandbox(name: str, **kwargs: Any) -> Any:
+def sandbox(name: str, **kwargs: Any) -> Sandbox:
     reg = get()
     if name not in reg.sandboxes:
         raise ConfigError(f"no sandbox backend named {name!r}; available: {', '.join(sorted(reg.sandboxes))}")
     cls = reg.sandboxes[name]
-    ok, why = cls.available()  # type: ignore[attr-defined]  # backends are Sandbox subclasses
+    ok, why = cls.available()
     if not ok:
         raise SandboxUnavailable(f"sandbox backend {name!r} is not available here: {why}")
     return cls(**kwargs)
