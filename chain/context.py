@@ -144,11 +144,12 @@ class StageContext:
             return RunOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}", isolation=self.sandbox.describe())
 
     def run_tests(self, files: dict[str, str], command: str, label: str = "") -> Evaluation:
-        """Run `command` over `files` (plus the task's blobs) in the sandbox. Sandbox failures (not test failures) are retried with
-        exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
+        """Run `command` over `files` (plus the task's blobs) in the sandbox. Sandbox failures (not test failures)
+        are retried with exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
+        written: dict[str, str | bytes] = dict(files)
         if self.blobs:  # stages edit text only; the task's binary files are written to every run unchanged
-            files = {**self.blobs, **files}
-        spec = RunSpec(files=files, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
+            written = {**self.blobs, **files}
+        spec = RunSpec(files=written, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
         try:
             outcome = call_with_retries(
                 lambda: self._run_guarded(spec),

@@ -32,8 +32,8 @@ def parse_since(value: str) -> float:
 
 def grouped(store: ProfileStore, since: float | None = None, stage: str | None = None) -> Iterator[dict[str, Any]]:
     rows = store.executions(since=since, stage=stage)
-    for task_id, steps in groupby(rows, key=lambda r: r["task_id"]):
-        steps = list(steps)
+    for task_id, group in groupby(rows, key=lambda r: r["task_id"]):
+        steps = list(group)
         yield {
             "task_id": task_id,
             "kind": steps[0]["kind"],
