@@ -24,6 +24,9 @@ def _rows(report: dict) -> list[tuple[str, str, str]]:
         ("backend", iso.get("backend", "unavailable"), f"--sandbox {report['sandbox']}"),
         ("uid", str(report["uid"]), "root" if report["root"] else "unprivileged"),
         ("bubblewrap", bw["version"] or "not installed", "works" if bw["works"] else bw.get("reason", "")),
+        ("landlock", f"ABI {report['landlock']['abi']}" if report["landlock"]["abi"] else "not in this kernel",
+         "works (with seccomp)" if report["landlock"]["works"] else report["landlock"].get("reason", "")),
+        ("security boundary", _yes(iso.get("security_boundary", True)), iso.get("warning") or ""),
         ("user namespace", _yes(iso.get("user_namespace")),
          f"runs as uid {iso['uid_inside']} inside" if iso.get("uid_inside") is not None else "host uid"),
         ("pid namespace", _yes(iso.get("pid_namespace")), "cannot see or signal host processes"
@@ -81,6 +84,9 @@ def doctor(sandbox, as_json, no_worker, ray_address):
     console.print(table)
     backends = ", ".join(f"{n}{'' if b['available'] else ' (unavailable)'}" for n, b in report["backends"].items())
     console.print(f"backends: {backends}")
+    for name, info in report["backends"].items():
+        if info.get("gives"):
+            console.print(f"  {name}: {info['gives']}")
     if report.get("ray"):
         console.print(_ray_table(report["ray"]))
     for warning in report["warnings"]:

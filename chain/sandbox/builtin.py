@@ -1,13 +1,15 @@
 """Registers chain's own sandbox backends through the same hook third-party plugins use.
 
-    local       rlimits, process group, per-run cgroup, scrubbed env; a fresh interpreter per run
-    bwrap       all of local inside bubblewrap namespaces (read-only root, no network, own PIDs)
-    local-warm  local, with a pool of warm pytest workers that fork a child per run
-    bwrap-warm  bwrap, with the warm pool inside the same sandbox
-    auto        bwrap-warm where bubblewrap works, else local-warm with a one-line warning (the default)
-    auto-cold   bwrap where bubblewrap works, else local with the same warning
-    e2b         a fresh E2B cloud sandbox per run (E2B_API_KEY; docs/e2b.md)
-    ray         each run on a node of a Ray cluster, in that node's own `auto` backend (docs/ray.md)
+    local          rlimits, process group, per-run cgroup, scrubbed env; a fresh interpreter per run
+                   (not a security boundary)
+    landlock       all of local, with the run confined by Landlock and seccomp (minimal read-only view,
+                   no network, no signals outside the run); no namespaces needed
+    bwrap          all of local inside bubblewrap namespaces (minimal read-only view, no network, own PIDs)
+    *-warm         the same, with a pool of warm pytest workers that fork a child per run
+    auto           bwrap-warm, else landlock-warm, else local-warm; each step down with a one-line warning
+    auto-cold      bwrap, else landlock, else local (same warnings)
+    e2b            a fresh E2B cloud sandbox per run (E2B_API_KEY; docs/e2b.md)
+    ray            each run on a node of a Ray cluster, in that node's own `auto` backend (docs/ray.md)
 """
 
 from __future__ import annotations
@@ -18,26 +20,59 @@ from typing import Any
 
 from .bwrap import BwrapSandbox
 from .e2b_backend import E2BSandbox
+from .landlock import LandlockSandbox
 from .local import LocalSandbox
 from .ray_backend import RaySandbox
-from .warm import BwrapWarmSandbox, LocalWarmSandbox
+from .warm import BwrapWarmSandbox, LandlockWarmSandbox, LocalWarmSandbox
 
-_warned = threading.Event()
+_warned: set[str] = set()  # the warnings already printed (one line per step down, once per process)
+_warned_lock = threading.Lock()
+
+WHAT_IT_GIVES = {
+    "landlock": "Landlock and seccomp: minimal filesystem view, no network; no namespaces",
+    "local": "rlimits and cgroups only: not a security boundary",
+}
 
 
-def _auto(name: str, isolated: type, fallback: type) -> type:
+def fallback_order(name: str) -> list[type]:
+    """The backends `auto` (warm) or `auto-cold` tries, best first."""
+    if name == "auto":
+        return [BwrapWarmSandbox, LandlockWarmSandbox, LocalWarmSandbox]
+    return [BwrapSandbox, LandlockSandbox, LocalSandbox]
+
+
+def resolve(name: str, warn: bool = False) -> type:
+    """The first backend of `fallback_order(name)` that works here; with `warn`, one line on stderr for each
+    step down (once per process)."""
+    order = fallback_order(name)
+    for cls, lower in zip(order, order[1:]):
+        ok, why = cls.available()
+        if ok:
+            return cls
+        if warn:
+            line = (f"chain: warning: {_kind(cls)} isolation unavailable ({why}); using the {lower.name} backend "
+                    f"({WHAT_IT_GIVES.get(_kind(lower), '')})") if _kind(lower) in WHAT_IT_GIVES else ""
+            with _warned_lock:
+                fresh = line not in _warned
+                _warned.add(line)
+            if fresh and line:
+                print(line, file=sys.stderr)
+    return order[-1]
+
+
+def _kind(cls: type) -> str:
+    base = getattr(cls, "cold_class", cls)
+    return "bubblewrap" if base.name == "bwrap" else base.name
+
+
+def _auto(name: str) -> type:
     class Auto:
         """Chooses the backend when constructed; the instance is the chosen backend's (and says so)."""
 
+        takes_read_only = True
+
         def __new__(cls, **kwargs: Any):
-            ok, why = isolated.available()
-            if ok:
-                return isolated(**kwargs)
-            if not _warned.is_set():
-                _warned.set()
-                print(f"chain: warning: bubblewrap isolation unavailable ({why}); "
-                      f"using the {fallback.name} backend (rlimits and cgroups only)", file=sys.stderr)
-            return fallback(**kwargs)
+            return resolve(name, warn=True)(**kwargs)
 
         @classmethod
         def available(cls) -> tuple[bool, str]:
@@ -48,8 +83,8 @@ def _auto(name: str, isolated: type, fallback: type) -> type:
     return Auto
 
 
-AutoSandbox = _auto("auto", BwrapWarmSandbox, LocalWarmSandbox)
-AutoColdSandbox = _auto("auto-cold", BwrapSandbox, LocalSandbox)
+AutoSandbox = _auto("auto")
+AutoColdSandbox = _auto("auto-cold")
 
 
 def register_sandboxes(register):
@@ -57,6 +92,8 @@ def register_sandboxes(register):
     register("bwrap", BwrapSandbox)
     register("local-warm", LocalWarmSandbox)
     register("bwrap-warm", BwrapWarmSandbox)
+    register("landlock", LandlockSandbox)
+    register("landlock-warm", LandlockWarmSandbox)
     register("auto", AutoSandbox)
     register("auto-cold", AutoColdSandbox)
     register("e2b", E2BSandbox)

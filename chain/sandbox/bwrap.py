@@ -50,30 +50,48 @@ def namespace_args(*, user: bool = True) -> list[str]:
     return args + ["--die-with-parent", "--new-session"]
 
 
-def mount_args(host_root: Path) -> list[str]:
-    """Read-only host, fresh /dev and /proc, `host_root` as the private, writable /tmp."""
-    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+def mount_args(host_root: Path, read_only: tuple[str, ...] | None = None) -> list[str]:
+    """An empty, read-only root holding only the minimal view (`read_only`, default `view.read_only_paths()`:
+    the system, a minimal /etc, the interpreter and its packages, chain's plugins, `--sandbox-ro` paths),
+    fresh /dev and /proc, and `host_root` as the private, writable /tmp. Home directories, other checkouts
+    and the rest of the host are not there at all."""
+    shown = view.read_only_paths() if read_only is None else read_only
+    args: list[str] = []
+    for path in shown:
+        if path == SANDBOX_TMP or path.startswith(SANDBOX_TMP + "/"):
+            continue  # mounted after the private /tmp, below
+        if os.path.islink(path) and _covered(os.path.realpath(path), shown):
+            args += ["--symlink", os.readlink(path), path]  # /bin -> usr/bin and the like
+        else:
+            args += ["--ro-bind", path, path]
+    args += ["--dev", "/dev", "--proc", "/proc"]
     parent = host_root.parent
     if str(parent) != SANDBOX_TMP and parent != Path("/"):
         args += ["--tmpfs", str(parent)]  # hide sibling run directories (CHAIN_TMPDIR outside /tmp)
     args += ["--bind", str(host_root), SANDBOX_TMP]
-    # The private /tmp hides the host's /tmp: re-expose, read-only, the interpreter and chain itself when they
-    # live there (a checkout or venv under /tmp, as in a CI clone), or nothing could start.
-    for path in paths_kept_under_tmp():
+    # The private /tmp hides the host's /tmp: re-expose, read-only, what of the view lives there (a checkout
+    # or venv under /tmp, as in a CI clone), or nothing could start.
+    for path in paths_kept_under_tmp(shown):
         args += ["--ro-bind", path, path]
-    return args
+    return [*args, "--remount-ro", "/"]
 
 
-def paths_kept_under_tmp() -> list[str]:
+def _covered(path: str, shown) -> bool:
+    return any(path == q or path.startswith(q.rstrip("/") + "/") for q in shown)
+
+
+def paths_kept_under_tmp(shown: tuple[str, ...] | None = None) -> list[str]:
     """What a sandbox with a private /tmp must keep visible there, read-only, or nothing could start: the
-    interpreter and the directory chain is imported from, when they live under /tmp (a CI clone). The one
-    list for both cold bwrap (`mount_args`) and bwrap-warm's workers (`warm_pool`), outermost paths only.
-    Each path is kept both as spelled and resolved: the interpreter's sys.path may use either."""
+    parts of the minimal view (`shown`, default `view.read_only_paths()`) that live under /tmp (a CI clone's
+    venv, an editable install's source), and always the interpreter and the directory chain is imported
+    from. The one list for both cold bwrap (`mount_args`) and bwrap-warm's workers (`warm_pool`), outermost
+    paths only. Each path is kept both as spelled and resolved: the interpreter's sys.path may use either."""
     import sys
 
-    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
+    shown = view.read_only_paths() if shown is None else shown
+    wanted = {*shown, sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
               os.path.dirname(os.path.realpath(sys.executable)),  # the binary a venv's python links to
-              str(Path(__file__).parents[2])}  # the directory chain is imported from
+              str(Path(__file__).parents[2] / "chain")}  # the package chain is imported from
     spellings = {form(p) for p in wanted for form in (os.path.abspath, os.path.realpath)}
     under = sorted(p for p in spellings if p.startswith(SANDBOX_TMP + "/"))
     return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
@@ -113,7 +131,7 @@ class BwrapSandbox(LocalSandbox):
 
         env = scrubbed_env(run, spec.env, SANDBOX_TMP)
         return [
-            bwrap_path(), *mount_args(run.root), *namespace_args(), *env_args(env),
+            bwrap_path(), *mount_args(run.root, self.view_paths()), *namespace_args(), *env_args(env),
             "--chdir", f"{SANDBOX_TMP}/{run.workspace.relative_to(run.root)}",
             "--", *prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command,
         ]

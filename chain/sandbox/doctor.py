@@ -13,20 +13,16 @@ import time
 from typing import Any
 
 from .. import registry
-from . import bwrap, cgroups
-from .bwrap import BwrapSandbox
-from .local import LocalSandbox, _prlimit
-from .warm import BwrapWarmSandbox, LocalWarmSandbox, WarmSandbox
+from . import builtin, bwrap, cgroups, confine, landlock, view
+from .local import _prlimit
+from .warm import WarmSandbox
 from .warm_pool import WarmPool, WorkerFailed
 
 
 def _resolve(name: str) -> type:
     """The class `--sandbox NAME` would instantiate (auto picks here without starting anything)."""
     if name in ("auto", "auto-cold"):
-        ok, _ = bwrap.probe()
-        if name == "auto":
-            return BwrapWarmSandbox if ok else LocalWarmSandbox
-        return BwrapSandbox if ok else LocalSandbox
+        return builtin.resolve(name)
     return registry.get().sandboxes[name]
 
 
@@ -77,11 +73,13 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
     uid = os.getuid()
     cg = cgroups.support()
     bwrap_ok, bwrap_why = bwrap.probe()
+    landlock_ok, landlock_why = landlock.probe()
     soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
     backends = {}
     for name, cls in sorted(registry.get().sandboxes.items()):
         ok, why = cls.available()
-        backends[name] = {"available": ok, **({"reason": why} if why else {})}
+        gives = getattr(cls, "summary", None) or getattr(getattr(cls, "cold_class", None), "summary", None)
+        backends[name] = {"available": ok, **({"reason": why} if why else {}), **({"gives": gives} if gives else {})}
     cluster = _ray_check() if sandbox == "ray" and backends.get(sandbox, {}).get("available") else None
     if cluster is not None:
         chosen = cluster.pop("isolation")
@@ -99,6 +97,10 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
         "bwrap": {"path": bwrap.bwrap_path(), "version": bwrap.version(), "works": bwrap_ok,
                   **({"reason": bwrap_why} if bwrap_why else {})},
         "namespaces": {kind: bwrap_ok for kind in ("user", "pid", "net", "mount", "ipc", "uts")},
+        "landlock": {"abi": confine.landlock_abi(), "works": landlock_ok,
+                     "seccomp": confine.seccomp_program() is not None, **({"reason": landlock_why} if landlock_why else {})},
+        "view": list(view.read_only_paths()),
+        "fallback": {name: [cls.name for cls in builtin.fallback_order(name)] for name in ("auto", "auto-cold")},
         "backends": backends,
         "plugin_errors": list(registry.get().errors),
     }
@@ -114,6 +116,10 @@ def _warnings(report: dict[str, Any]) -> list[str]:
     out = []
     if not report["bwrap"]["works"]:
         out.append(f"no namespace isolation: {report['bwrap'].get('reason')}")
+    if not report["landlock"]["works"]:
+        out.append(f"no Landlock confinement: {report['landlock'].get('reason')}")
+    if (report["isolation"] or {}).get("security_boundary") is False:
+        out.append(f"{report['isolation']['backend']}: {report['isolation']['warning']}")
     if report["cgroups"]["version"] is None:
         out.append(f"no cgroups ({report['cgroups']['detail']}): a setsid'd child can outlive its run")
         if report["root"]:

@@ -19,7 +19,7 @@ import time
 from functools import lru_cache
 from typing import Any, Callable, Protocol
 
-from . import cgroups
+from . import cgroups, view
 from .base import Limits, RunOutcome, RunSpec, Sandbox
 from .workspace import RunDir, scrubbed_env
 
@@ -168,18 +168,33 @@ class LocalSandbox(Sandbox):
     name = "local"
     root_inside: str | None = None  # where the run directory appears to the command (None: same path)
 
-    def __init__(self, **kwargs: Any):
+    summary = "rlimits, process group, per-run cgroup, scrubbed environment: not a security boundary"
+    takes_read_only = True  # accepts `read_only=` (`--sandbox-ro`): the paths the run may read beyond the view
+
+    def __init__(self, *, read_only: tuple[str, ...] = (), **kwargs: Any):
         super().__init__(**kwargs)
+        self.extra_read_only = view.check_extra(read_only)
         self._live: dict[int, PopenHandle] = {}
         self._lock = threading.Lock()
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         return [*prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command]
 
+    def view_paths(self) -> tuple[str, ...]:
+        """What a run may read (read-only) on a backend that gives a minimal view."""
+        return view.read_only_paths(self.extra_read_only)
+
+    def confinement(self, run: RunDir) -> dict[str, Any] | None:
+        """What a warm run's child restricts itself to before running the task (None: nothing; landlock)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         info = cgroups.describe()
         return {
             "backend": self.name,
+            "security_boundary": False,
+            "warning": "not a security boundary: the code runs as chain's user with the host's filesystem and "
+                       "network (use bwrap or landlock for untrusted code)",
             "process_group": True,
             "rlimits": bool(_prlimit()),
             "env": "scrubbed",
@@ -190,6 +205,7 @@ class LocalSandbox(Sandbox):
             **info,
             # root ignores RLIMIT_NPROC: without a pids cgroup nothing caps the process count
             "process_cap": "cgroup" if info["cgroups"] else ("rlimit" if os.getuid() != 0 else None),
+            **({"extra_read_only": list(self.extra_read_only)} if self.extra_read_only else {}),
         }
 
     def _mirror(self, spec: RunSpec) -> Callable[[str, bytes], None] | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .base import RunOutcome, RunSpec, Sandbox
 from .bwrap import BwrapSandbox
+from .landlock import LandlockSandbox
 from .local import LocalSandbox
 from .warm_pool import WarmPool, WorkerFailed
 
@@ -54,9 +55,11 @@ class WarmSandbox(Sandbox):
 
     cold_class: type[LocalSandbox] = LocalSandbox
 
+    takes_read_only = True
+
     def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.cold = self.cold_class(**kwargs)
+        self.cold = self.cold_class(**kwargs)  # first: it checks the arguments (`read_only`)
+        super().__init__(verbose=kwargs.get("verbose"))
         self.name = f"{self.cold.name}-warm"
         self.pool = WarmPool(self.cold)
         self._unavailable: str | None = None
@@ -123,3 +126,10 @@ class BwrapWarmSandbox(WarmSandbox):
     # Workers are PID 1 of their own namespaces and run as uid 0 *of their user namespace* with every
     # capability dropped (bounding set empty, no_new_privs): bwrap maps a single uid, so it stays 0.
     describe_overrides = {"uid_inside": 0, "capabilities": "none"}
+
+
+class LandlockWarmSandbox(WarmSandbox):
+    name = "landlock-warm"
+    cold_class = LandlockSandbox
+    # Each run's child confines itself (Landlock, seccomp) after the fork, before any of the task's code runs
+    # (warm_worker.confine_run); the template and workers run nothing of a task's and stay unconfined.

@@ -68,13 +68,13 @@ def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str],
     return hashlib.sha256(blob).hexdigest()
 
 
-def mount_points_under_tmp() -> frozenset[str]:
+def mount_points_under_tmp(shown: tuple[str, ...] | None = None) -> frozenset[str]:
     """Names in a namespaced worker's directory that are mount points inside it (`paths_kept_under_tmp`:
     the template is told them on its command line and bind-mounts each into every worker's directory).
     Emptying the directory between runs must leave these alone: deleting a mount point's directory on the
     host unmounts it inside, and the interpreter's files vanish from every later run (a subprocess of
     sys.executable fails, package metadata is missing)."""
-    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in paths_kept_under_tmp())
+    return frozenset(Path(p).relative_to("/tmp").parts[0] for p in paths_kept_under_tmp(shown))
 
 
 class Worker:
@@ -92,7 +92,7 @@ class Worker:
             raise WorkerFailed("the warm template is not started")
         self.name = f"w{next(self._ids)}"
         self.root = template.dir / self.name
-        self.mount_points = mount_points_under_tmp() if template.namespaced else frozenset()
+        self.mount_points = mount_points_under_tmp(self.cold.view_paths()) if template.namespaced else frozenset()
         self.cgroup: RunCgroup | None = None
         self.ctrl: socket.socket | None = None
         self.kill_all = False
@@ -179,6 +179,7 @@ class Worker:
             self.cgroup.set_limits(spec.limits)
         env = scrubbed_env(run, spec.env, self.cold.root_inside)
         request = wire.Run(args=args, cwd=cwd, cwd_on_path=cwd_on_path, env=env,
+                           confine=self.cold.confinement(run),
                            prepare=prepare_key(args, cwd_on_path, env, spec.files),
                            limits=wire.RunLimits(cpu_s=spec.limits.cpu_s, memory_mb=spec.limits.memory_mb,
                                                  file_mb=spec.limits.file_mb, nproc=spec.limits.nproc))

@@ -63,7 +63,9 @@ class Template:
                            self.cold.root_inside)
         argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:
-            argv += ["--namespaces", *paths_kept_under_tmp()]
+            argv += ["--namespaces", *paths_kept_under_tmp(self.cold.view_paths())]
+        elif self.cold.confinement(RunDir(self.dir, self.dir, self.dir, self.dir)) is not None:
+            argv += ["--confine"]  # landlock-warm: every run's child confines itself (warm_worker.run_child)
         self._log = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
@@ -92,9 +94,9 @@ class Template:
             return []
         # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
         # namespaces of its own; workers drop every capability before running anything of a task's.
-        return [str(bwrap_path()), *mount_args(self.dir or Path(SANDBOX_TMP)), "--unshare-pid", "--unshare-net",
-                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--unshare-user", "--uid", "0",
-                "--gid", "0", "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env),
+        return [str(bwrap_path()), *mount_args(self.dir or Path(SANDBOX_TMP), self.cold.view_paths()),
+                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env),
                 "--chdir", SANDBOX_TMP, "--"]
 
     def _log_tail(self) -> str:

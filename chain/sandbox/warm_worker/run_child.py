@@ -20,10 +20,35 @@ def set_limits(limits):
         resource.setrlimit(which, (value, value))
 
 
+CONFINE = None  # chain/sandbox/confine.py, loaded by the template when its runs are confined (landlock-warm)
+
+
+def load_confine():
+    """confine.py sits in chain/sandbox beside this package and, like it, needs nothing but the standard
+    library. Loaded once in the template (`--confine`), so a run's child pays only for the syscalls."""
+    global CONFINE
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "confine.py")
+    spec = importlib.util.spec_from_file_location("_chain_confine", path)
+    CONFINE = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(CONFINE)
+
+
 def confine(request):
     """The one place where a run's child restricts itself further, after the fork, its rlimits and its
-    environment, and just before any code of the task runs (both the plain and the prepared path call it).
-    Nothing to do yet: a backend that adds, say, Landlock rules applies them here."""
+    environment, and just before any code of the task runs (both the plain and the prepared path call it):
+    Landlock and seccomp when chain asks (`request.confine`; the landlock-warm backend). A run that asked
+    and cannot be confined does not run at all."""
+    if request.confine is None:
+        return
+    try:
+        if CONFINE is None:
+            raise RuntimeError("this warm template was started without --confine")
+        CONFINE.apply(request.confine)
+    except BaseException as exc:
+        os.write(2, f"chain-confine: cannot confine the run: {exc}\n".encode())
+        os._exit(126)
 
 
 def take_environment(request):

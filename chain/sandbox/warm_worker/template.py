@@ -6,6 +6,7 @@ import os
 import select
 import socket
 
+from . import run_child
 from .namespaces import Namespaces
 from .protocol import Hello, Spawn, Spawned, TemplateReady, WorkerReady, close_all, receive, send
 from .pytest_patches import WarmPytest
@@ -69,10 +70,13 @@ def serve_spawns(ctrl, warm, namespaces):
 
 
 def main(argv):
-    """`CTRL_FD [--namespaces [PATH...]]`: with --namespaces, PATHs are what a worker's own /tmp must not hide."""
+    """`CTRL_FD [--namespaces [PATH...] | --confine]`: with --namespaces, PATHs are what a worker's own /tmp
+    must not hide; with --confine each run's child confines itself (run_child.confine)."""
     ctrl = socket.socket(fileno=int(argv[0]))
     namespaced = argv[1:2] == ["--namespaces"]
-    exposed = argv[2:]
+    exposed = argv[2:] if namespaced else []
+    if argv[1:2] == ["--confine"]:
+        run_child.load_confine()
     try:
         warm = WarmPytest().install()
         warm.learn_imports()
