@@ -29,6 +29,7 @@ _warned: set[str] = set()  # the warnings already printed (one line per step dow
 _warned_lock = threading.Lock()
 
 WHAT_IT_GIVES = {
+    "bubblewrap": "namespaces",
     "landlock": "Landlock and seccomp: minimal filesystem view, no network; no namespaces",
     "local": "rlimits and cgroups only: not a security boundary",
 }
@@ -45,19 +46,29 @@ def resolve(name: str, warn: bool = False) -> type:
     """The first backend of `fallback_order(name)` that works here; with `warn`, one line on stderr for each
     step down (once per process)."""
     order = fallback_order(name)
-    for cls, lower in zip(order, order[1:]):
+    skipped: list[tuple[type, str]] = []
+    chosen = order[-1]
+    for cls in order[:-1]:
         ok, why = cls.available()
         if ok:
-            return cls
-        if warn:
-            line = (f"chain: warning: {_kind(cls)} isolation unavailable ({why}); using the {lower.name} backend "
-                    f"({WHAT_IT_GIVES.get(_kind(lower), '')})") if _kind(lower) in WHAT_IT_GIVES else ""
-            with _warned_lock:
-                fresh = line not in _warned
-                _warned.add(line)
-            if fresh and line:
-                print(line, file=sys.stderr)
-    return order[-1]
+            chosen = cls
+            break
+        skipped.append((cls, why))
+    if warn:
+        for i, (cls, why) in enumerate(skipped):
+            nxt = skipped[i + 1][0] if i + 1 < len(skipped) else chosen
+            then = (f"using the {nxt.name} backend ({WHAT_IT_GIVES[_kind(nxt)]})" if nxt is chosen
+                    else f"trying {nxt.name}")
+            _warn_once(f"chain: warning: {_kind(cls)} isolation unavailable ({why}); {then}")
+    return chosen
+
+
+def _warn_once(line: str) -> None:
+    with _warned_lock:
+        fresh = line not in _warned
+        _warned.add(line)
+    if fresh:
+        print(line, file=sys.stderr)
 
 
 def _kind(cls: type) -> str:

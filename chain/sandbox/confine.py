@@ -10,7 +10,8 @@ then exec the command), and warm workers load it by path into the task's own int
 * no_new_privs (a setuid binary cannot undo any of this; both Landlock and seccomp require it);
 * **Landlock** (Linux >= 5.13): every filesystem access right the kernel knows is handled, and only the
   paths in `config["read"]` (read and execute, beneath each path) and `config["write"]` (everything
-  beneath) are granted, and `config["devices"]` (character devices such as /dev/null) read and write;
+  beneath) are granted, `config["devices"]` (character devices such as /dev/null) read and write, and
+  `config["listable"]` only listing directories (/proc: the process list, but no process's files);
   since ABI 4 TCP bind and connect are handled with no port allowed; since ABI 6
   abstract unix sockets and signals are scoped to the run (it cannot signal chain, PID 1 or another run,
   nor reach a host service on an abstract socket). Landlock also keeps the run from ptrace-ing, or reading
@@ -111,7 +112,7 @@ def _add_path(ruleset, path, rights, handled):
     return True
 
 
-def apply_landlock(read, write, devices=(), abi=None):
+def apply_landlock(read, write, devices=(), listable=(), abi=None):
     abi = landlock_abi() if abi is None else abi
     if abi < 1:
         raise ConfinementError(errno.ENOSYS, "Landlock is not available in this kernel")
@@ -126,6 +127,8 @@ def apply_landlock(read, write, devices=(), abi=None):
             _add_path(ruleset, path, READ_RIGHTS, fs)
         for path in devices:
             _add_path(ruleset, path, DEVICE_RIGHTS, fs)
+        for path in listable:
+            _add_path(ruleset, path, FS_READ_DIR, fs)
         for path in write:
             _add_path(ruleset, path, fs, fs)
         if _libc.syscall(LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
@@ -210,12 +213,12 @@ def apply_seccomp():
 
 def apply(config):
     """Restrict this process (and all it starts) as `config` says: {"read": [...], "write": [...],
-    "devices": [...]}.
+    "devices": [...], "listable": [...]}.
     Raises ConfinementError if anything could not be applied: a run is never left half-confined."""
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         _fail("no_new_privs")
     abi = apply_landlock(config.get("read", ()), config.get("write", ()), config.get("devices", ()),
-                         config.get("abi"))
+                         config.get("listable", ()), config.get("abi"))
     apply_seccomp()
     return abi
 

@@ -8,7 +8,8 @@ restriction holds for the command and everything it starts, and nothing can lift
 * files: read (and execute) only beneath the minimal view (`view.py`: the system, a minimal /etc, the
   interpreter and its packages, chain's plugins, `--sandbox-ro` paths), a few character devices
   (/dev/null, /dev/urandom, ...), and read-write only the run directory (workspace, its private tmp and
-  the report). No /proc: without a PID namespace it would show chain's /proc/PID/environ;
+  the report). Of /proc only the listing: without a PID namespace its files would show other processes'
+  command lines and environments (chain's /proc/PID/environ);
 * network: no socket but AF_UNIX (seccomp), no TCP bind or connect (Landlock ABI >= 4), no abstract unix
   socket outside the run (ABI >= 6);
 * signals: none to processes outside the run (ABI >= 6): it cannot kill chain, its runner or PID 1;
@@ -64,7 +65,8 @@ class LandlockSandbox(LocalSandbox):
                "network, no signals outside the run; no PID namespace (needs Linux >= 6.7, no namespaces)")
 
     def confinement(self, run: RunDir) -> dict[str, Any]:
-        return {"read": list(self.view_paths()), "devices": list(view.DEVICES), "write": [str(run.root)]}
+        return {"read": list(self.view_paths()), "devices": list(view.DEVICES), "listable": ["/proc"],
+                "write": [str(run.root)]}
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         # -I -S: the helper imports nothing but the standard library and starts in a few milliseconds.
@@ -85,7 +87,7 @@ class LandlockSandbox(LocalSandbox):
             "network": "none (seccomp: AF_UNIX sockets only; Landlock: no TCP bind/connect"
                        + ("; abstract unix sockets scoped to the run)" if scoped else ")"),
             "filesystem": "minimal read-only view (system, /etc basics, the interpreter and its packages); "
-                          "writable run directory only (Landlock); no /proc",
+                          "writable run directory only (Landlock); /proc listable, none of its files readable",
             "signals": "own run only (Landlock scope)" if scoped else "any process of chain's uid",
             "pid_namespace": False,
         }

@@ -19,7 +19,10 @@ from chain.context import Evaluation, judge
 from chain.sandbox import Limits, RunSpec
 from chain.sandbox import cgroups
 
-BACKENDS = ["local", "local-warm", "bwrap", "bwrap-warm"]
+BACKENDS = ["local", "local-warm", "bwrap", "bwrap-warm", "landlock", "landlock-warm"]
+# Where a run's parent is outside its reach (PID 1 of its namespace, or outside its Landlock domain), so
+# killing it is refused and the run goes on; elsewhere the parent dies and the run is reported killed.
+PARENT_OUT_OF_REACH = {"bwrap-warm", "landlock-warm"}
 
 
 def backend_params(names: list[str] = BACKENDS):
@@ -70,7 +73,24 @@ NORMAL = files_for("""
 """)
 
 
-def evaluate(sandbox, files: dict[str, str], command: str = "python -m pytest -q", timeout: float = 2.0,
+# A fork bomb's run must reach its process cap before its timeout for the result to say so: under load a
+# cold pytest start alone can take seconds. The test waits until it cannot fork itself (the cap is full),
+# and the timeout leaves room for a slow start.
+FORK_BOMB_TIMEOUT_S = 6.0
+WAIT_FOR_THE_PROCESS_CAP = """\
+            import os
+            while True:  # until the cap is full: then the bomb has hit it too
+                try:
+                    pid = os.fork()
+                except OSError:
+                    break
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+                time.sleep(0.01)"""
+
+
+def evaluate(sandbox, files: dict[str, str], command: str = "python -m pytest -q", timeout: float = 20.0,
              limits: Limits | None = None) -> Evaluation:
     spec = RunSpec(files=files, command=command, timeout_s=timeout, limits=limits or Limits())
     return judge(sandbox.run(spec), timeout)

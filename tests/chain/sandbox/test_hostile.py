@@ -11,14 +11,18 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from chain.sandbox import Limits
-from tests.chain.sandbox.conftest import (NORMAL, assert_next_run_is_normal, evaluate, files_for, marker,
-                                          processes_with, requires, requires_process_cap)
+from tests.conftest import ROOT
+from tests.chain.sandbox.conftest import (FORK_BOMB_TIMEOUT_S, NORMAL, PARENT_OUT_OF_REACH,
+                                          WAIT_FOR_THE_PROCESS_CAP, assert_next_run_is_normal, evaluate, files_for,
+                                          marker, processes_with, requires, requires_process_cap)
 
 
 def assert_no_leftovers(word: str) -> None:
@@ -38,10 +42,11 @@ def test_fork_bomb_is_capped_and_killed(sandbox):
 
         def test_bomb():
             subprocess.Popen([sys.executable, "-c", BOMB, "{word}"])
+{WAIT_FOR_THE_PROCESS_CAP}
             time.sleep(600)
-    """), limits=Limits(nproc=32))
+    """), timeout=FORK_BOMB_TIMEOUT_S, limits=Limits(nproc=32))
     assert ev.status == "timeout", ev.summary
-    assert "process limit reached" in ev.summary
+    assert "process limit reached" in ev.summary, (ev.summary, ev.outcome.stdout[-1000:])
     assert_no_leftovers(word)
     assert_next_run_is_normal(sandbox)
 
@@ -64,7 +69,7 @@ def test_allocating_30_gb_fails_fast_under_the_memory_limit(sandbox):
 def test_endless_test_times_out(sandbox, body):
     word = marker()
     ev = evaluate(sandbox, files_for(f"def test_endless():\n    {body}\n", name=f"test_{word}.py"),
-                  command=f"python -m pytest -q test_{word}.py")
+                  command=f"python -m pytest -q test_{word}.py", timeout=2.0)
     assert ev.status == "timeout", ev.summary
     assert "timed out after 2s" in ev.summary
     assert 1_900 <= ev.duration_ms < 10_000
@@ -103,6 +108,9 @@ def test_writes_outside_the_workspace_do_not_appear(sandbox, host_dir):
     requires(sandbox, "filesystem", "host", "shares the host filesystem")
     word = marker()
     outside = [f"{host_dir}/escaped.txt", f"/tmp/{word}.txt", f"/var/tmp/{word}.txt"]
+    # bwrap's /tmp is the run's own directory: writing there works and vanishes with the run. Under landlock
+    # /tmp is the host's, and refused (the run's private tmp is $TMPDIR).
+    private_tmp = "private /tmp" in sandbox.describe()["filesystem"]
     ev = evaluate(sandbox, files_for(f"""
         import os
 
@@ -114,16 +122,63 @@ def test_writes_outside_the_workspace_do_not_appear(sandbox, host_dir):
                         fh.write("escaped")
                     wrote.append(path)
                 except OSError as exc:
-                    print("refused:", path, exc)
-            # /tmp inside the sandbox is the run's own directory: writing there works and vanishes with it.
-            assert wrote == ["/tmp/{word}.txt"], wrote
+                    print("refused:", path, type(exc).__name__, exc.strerror)
+            assert wrote == {["/tmp/" + word + ".txt"] if private_tmp else []!r}, wrote
     """), command="python -m pytest -q -s")
     for path in outside:
         assert not os.path.exists(path), f"{path} appeared on the host"
     assert not any(word in p for p in os.listdir("/tmp")), "a file escaped into the host /tmp"
+    assert not any(word in p for p in os.listdir(os.path.dirname(host_dir))), "a file escaped into /var/tmp"
     assert ev.status == "passed", ev.summary + ev.outcome.stdout
-    assert ev.outcome.stdout.count("Read-only file system") == 3, ev.outcome.stdout
+    refusals = [line for line in ev.outcome.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refusals) == (3 if private_tmp else 4), ev.outcome.stdout
+    reasons = ("Read-only file system", "No such file or directory", "Permission denied")
+    assert all(line.endswith(reasons) for line in refusals), refusals
     assert_next_run_is_normal(sandbox)
+
+
+@pytest.fixture
+def planted_secrets(isolated_state):
+    """A secret in the user's home directory, in another checkout beside chain's (its files and its
+    .chain/state.db) and in chain's own state database, all readable by chain's user on the host."""
+    secret, word = marker(), marker()  # the content, and the names (which the run may print)
+    home_file = Path.home() / f".chain-hostile-{word}"
+    parent = ROOT.parent if os.access(ROOT.parent, os.W_OK) else Path("/var/tmp")
+    checkout = parent / f"chain-hostile-checkout-{word}"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / ".chain").mkdir()
+    paths = [home_file, checkout / "credentials.txt", checkout / ".chain" / "state.db", isolated_state]
+    try:
+        home_file.write_text(secret)
+        (checkout / "credentials.txt").write_text(secret)
+        for db in paths[2:]:
+            with sqlite3.connect(db) as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS secrets (value TEXT)")
+                conn.execute("INSERT INTO secrets VALUES (?)", (secret,))
+        yield secret, [str(p) for p in paths]
+    finally:
+        home_file.unlink(missing_ok=True)
+        shutil.rmtree(checkout, ignore_errors=True)
+
+
+def test_secrets_in_home_other_checkouts_and_chain_state_are_not_readable(sandbox, planted_secrets):
+    requires(sandbox, "filesystem", "host", "shares the host filesystem")
+    secret, paths = planted_secrets
+    ev = evaluate(sandbox, files_for(f"""
+        def test_read():
+            leaked = []
+            for path in {paths!r}:
+                try:
+                    with open(path, "rb") as fh:
+                        leaked.append((path, fh.read()))
+                except OSError as exc:
+                    print("unreadable:", path, exc.strerror)
+            assert leaked == []
+    """), command="python -m pytest -q -s")
+    out = ev.outcome
+    assert ev.status == "passed", (ev.summary, out.stdout[-2000:])
+    assert out.stdout.count("unreadable:") == len(paths), out.stdout
+    assert secret not in out.stdout + out.stderr + ev.summary
 
 
 def test_parent_environment_is_not_visible(sandbox, monkeypatch):
@@ -176,9 +231,10 @@ def test_killing_parent_and_pid_1_is_survived(sandbox):
                 except OSError as exc:
                     print(pid, exc)
     """), timeout=10)
-    # Where the parent is PID 1 of the run's namespace (bwrap-warm) the kernel ignores both kills and the
-    # test passes; elsewhere the parent dies and the result says the command was killed.
-    if sandbox.name == "bwrap-warm":
+    # Where the parent is out of the run's reach (PID 1 of its namespace under bwrap-warm, outside its Landlock
+    # domain under landlock-warm) both kills are refused and the test passes; elsewhere the parent dies and
+    # the result says the command was killed.
+    if sandbox.name in PARENT_OUT_OF_REACH:
         assert ev.status == "passed", ev.summary
     else:
         assert ev.status in ("failed", "error") and "SIGKILL" in ev.summary, ev.summary

@@ -6,21 +6,30 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.chain.sandbox.conftest import backend_params, marker, processes_with
+from tests.chain.sandbox.conftest import (FORK_BOMB_TIMEOUT_S, PARENT_OUT_OF_REACH, WAIT_FOR_THE_PROCESS_CAP,
+                                          backend_params, marker, processes_with)
 from tests.conftest import CHAIN, ROOT, make_task, ndjson, parse_lines
 
-pytestmark = pytest.mark.parametrize("backend", backend_params())
+RESTRICTED = [sys.executable, str(Path(__file__).with_name("restricted.py"))]
+with_backends = pytest.mark.parametrize("backend", backend_params())
+STREAM_TIMEOUT_S = 6.0  # every task of a stream gets it: room for a cold pytest start on a loaded machine
 
 
-def run_analyze(backend: str, tasks, *args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    """Run `chain analyze` over `tasks`; returns the process and chain's own peak RSS in MB."""
-    proc = subprocess.Popen([*CHAIN, "analyze", "--sandbox", backend, "--no-learn", *args], stdin=subprocess.PIPE,
+def run_analyze(backend: str, tasks, *args: str, env: dict | None = None,
+                launcher: list[str] = ()) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `chain analyze` over `tasks` (under `launcher`, if given); returns the process and chain's own peak
+    RSS in MB."""
+    proc = subprocess.Popen([*launcher, *CHAIN, "analyze", "--sandbox", backend, "--no-learn", *args],
+                            stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **(env or {})})
     peak = [0.0]
 
@@ -47,6 +56,7 @@ def by_id(proc: subprocess.CompletedProcess) -> dict[str, dict]:
     return {r["task_id"]: r for r in parse_lines(proc.stdout) if r["type"] == "result"}
 
 
+@with_backends
 def test_200_mb_of_output_is_capped_and_chain_memory_stays_flat(backend):
     flood = make_task("flood", tests="import os\n\ndef test_flood():\n    for _ in range(200):\n"
                                      "        os.write(1, b'x' * (1 << 20))\n", test="python -m pytest -q -s")
@@ -61,7 +71,14 @@ def test_200_mb_of_output_is_capped_and_chain_memory_stays_flat(backend):
     assert rss - base_rss < 40, f"chain peak RSS {rss:.0f} MB vs {base_rss:.0f} MB without the flood"
 
 
+@with_backends
 def test_hostile_stream_then_a_normal_task(backend):
+    check_hostile_stream(backend, backend)
+
+
+def check_hostile_stream(flag: str, backend: str, env: dict | None = None, launcher: list[str] = ()) -> str:
+    """The hostile stream through `chain analyze --sandbox FLAG`, which must run it on `backend`; returns
+    chain's stderr."""
     word = marker()
     secret = marker()
     daemon = make_task("daemon", tests=(
@@ -91,30 +108,38 @@ def test_hostile_stream_then_a_normal_task(backend):
         "    assert (in_env, in_proc) == ([], [])\n"))
     spinner = make_task("spinner", tests=f"def test_spin_{word}():\n    while True:\n        pass\n",
                         test=f"python -m pytest -q -k {word}")
-    proc, _ = run_analyze(backend, [daemon, killer, snoop, spinner, make_task("normal")], "-j", "1",
-                          "--timeout", "3", env={"CHAIN_HOSTILE_SECRET": secret})
+    proc, _ = run_analyze(flag, [daemon, killer, snoop, spinner, make_task("normal")], "-j", "1",
+                          "--timeout", f"{STREAM_TIMEOUT_S:g}", env={"CHAIN_HOSTILE_SECRET": secret, **(env or {})},
+                          launcher=launcher)
     results = by_id(proc)
     assert list(results) == ["daemon", "killer", "snoop", "spinner", "normal"]
     assert results["daemon"]["status"] == "passed"
     killer = results["killer"]
-    assert killer["status"] == "passed" if backend == "bwrap-warm" else "SIGKILL" in killer["result"], killer["result"]
+    assert killer["status"] == "passed" if backend in PARENT_OUT_OF_REACH else "SIGKILL" in killer["result"], \
+        killer["result"]
     snooped = results["snoop"]
-    if snooped["isolation"].get("pid_namespace"):
+    if snooped["isolation"].get("pid_namespace") or snooped["isolation"].get("landlock_abi"):
         assert snooped["status"] == "passed", snooped["result"]  # not in its env, nor in any /proc/*/environ
     else:  # without a PID namespace the code can read chain's own /proc/PID/environ: only os.environ is clean
         assert snooped["status"] in ("passed", "failed")
         assert snooped["status"] == "passed" or "assert ([], [" in snooped["cases"][0]["message"]
     assert results["spinner"]["status"] == "timeout"
-    assert "timed out after 3s" in results["spinner"]["result"]
+    assert f"timed out after {STREAM_TIMEOUT_S:g}s" in results["spinner"]["result"]
     assert results["normal"]["status"] == "passed"
     if results["daemon"]["isolation"].get("cgroups") or results["daemon"]["isolation"].get("pid_namespace"):
         time.sleep(0.2)
         assert processes_with(word) == [], "the daemonized child outlived its run"
     for r in results.values():
         assert r["isolation"]["backend"] == r["sandbox"] == backend
+    return proc.stderr.decode()
 
 
+@with_backends
 def test_fork_bomb_in_a_stream(backend):
+    check_fork_bomb_stream(backend, backend)
+
+
+def check_fork_bomb_stream(flag: str, backend: str, env: dict | None = None, launcher: list[str] = ()) -> None:
     from chain.sandbox import cgroups
 
     if cgroups.support().version is None and os.getuid() == 0:
@@ -125,8 +150,10 @@ def test_fork_bomb_in_a_stream(backend):
         "BOMB = 'import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass\\n'\n\n"
         "def test_bomb():\n"
         f"    subprocess.Popen([sys.executable, '-c', BOMB, '{word}'])\n"
+        f"{textwrap.indent(textwrap.dedent(WAIT_FOR_THE_PROCESS_CAP), '    ')}\n"
         "    time.sleep(600)\n"))
-    proc, _ = run_analyze(backend, [bomb, make_task("normal")], "-j", "1", "--timeout", "3")
+    proc, _ = run_analyze(flag, [bomb, make_task("normal")], "-j", "1", "--timeout", f"{FORK_BOMB_TIMEOUT_S:g}",
+                          env=env, launcher=launcher)
     results = by_id(proc)
     assert results["bomb"]["status"] == "timeout"
     assert "process limit reached" in results["bomb"]["result"]
@@ -134,3 +161,43 @@ def test_fork_bomb_in_a_stream(backend):
     time.sleep(0.2)
     assert processes_with(word) == []
     assert orjson.loads(proc.stdout.splitlines()[0])["task_id"] == "bomb"
+    assert {r["sandbox"] for r in results.values()} == {backend}
+
+
+def _path_without_bwrap(tmp_path: Path) -> dict:
+    """A PATH on which bubblewrap is not found (prlimit still is)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "prlimit").symlink_to("/usr/bin/prlimit")
+    return {"PATH": str(bin_dir), "CHAIN_BWRAP": ""}
+
+
+FALLBACKS = {
+    # what is missing: (environment, launcher)
+    "bwrap-not-on-path": (_path_without_bwrap, []),
+    "user-namespaces-forbidden": (lambda _tmp: {}, [*RESTRICTED, "--no-userns", "--"]),
+}
+
+
+@pytest.mark.skipif(not backend_params(["landlock-warm"])[0].marks == [], reason="landlock unavailable here")
+@pytest.mark.parametrize("missing", sorted(FALLBACKS))
+def test_auto_falls_back_to_landlock_and_still_contains_the_hostile_stream(missing, tmp_path):
+    make_env, launcher = FALLBACKS[missing]
+    env = make_env(tmp_path)
+    stderr = check_hostile_stream("auto", "landlock-warm", env=env, launcher=launcher)
+    warnings = [line for line in stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, stderr
+    assert "bubblewrap isolation unavailable" in warnings[0] and "using the landlock-warm backend" in warnings[0]
+    check_fork_bomb_stream("auto", "landlock-warm", env=env, launcher=launcher)
+
+
+def test_auto_with_neither_bwrap_nor_landlock_says_local_is_no_security_boundary():
+    proc, _ = run_analyze("auto", [make_task("a")], launcher=[*RESTRICTED, "--no-userns", "--no-landlock", "--"])
+    (result,) = by_id(proc).values()
+    assert result["sandbox"] == "local-warm" and result["status"] == "passed"
+    assert result["isolation"]["security_boundary"] is False
+    assert "not a security boundary" in result["isolation"]["warning"]
+    warnings = [line for line in proc.stderr.decode().splitlines() if "warning" in line]
+    assert [w.split(" isolation unavailable")[0] for w in warnings] == ["chain: warning: bubblewrap",
+                                                                       "chain: warning: landlock"], warnings
+    assert "trying landlock-warm" in warnings[0] and "not a security boundary" in warnings[1]
