@@ -24,12 +24,19 @@ from .stream import Batch, batches, classify_batch, dump
 
 
 def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
-                 e2b_template: str | None = None, ray_address: str | None = None) -> Sandbox:
+                 e2b_template: str | None = None, ray_address: str | None = None,
+                 sandbox_ro: tuple[str, ...] = ()) -> Sandbox:
     """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates),
-    `ray_address` only the ray backend."""
-    extra = {"template": e2b_template} if name == "e2b" and e2b_template else {}
+    `ray_address` only the ray backend, `sandbox_ro` (extra read-only paths) only backends with a
+    filesystem view of their own making."""
+    extra: dict[str, Any] = {"template": e2b_template} if name == "e2b" and e2b_template else {}
     if name == "ray" and ray_address:
         extra = {"address": ray_address}
+    if sandbox_ro:
+        cls = registry.get().sandboxes.get(name)
+        if cls is not None and not getattr(cls, "takes_read_only", False):
+            raise ConfigError(f"--sandbox-ro: the {name} backend does not take extra read-only paths")
+        extra["read_only"] = tuple(sandbox_ro)
     return registry.sandbox(name, verbose=verbose, **extra)
 
 
@@ -37,10 +44,11 @@ def make_context(stage: str, profile: str = "balanced", sandbox: str | Sandbox =
                  timeout: float | None = None, log: Callable[[str], None] = lambda msg: None,
                  verbose: Callable[[str], None] | None = None, seed: int = 0,
                  options: StageOptions | None = None, e2b_template: str | None = None,
-                 ray_address: str | None = None) -> StageContext:
+                 ray_address: str | None = None, sandbox_ro: tuple[str, ...] = ()) -> StageContext:
     """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
     pool across all its runs; the caller then owns closing it)."""
-    box = (open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address)
+    box = (open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address,
+                        sandbox_ro=sandbox_ro)
            if isinstance(sandbox, str) else sandbox)
     return StageContext(
         stage=stage, profile=load_profile(profile), sandbox=box, timeout_s=timeout, log=log, seed=seed,
@@ -68,6 +76,7 @@ def prepare_run(
     options: StageOptions | None = None,
     e2b_template: str | None = None,
     ray_address: str | None = None,
+    sandbox_ro: tuple[str, ...] = (),
 ) -> StageRun:
     """Everything one stage needs to run: context, profile strategy (fixed / auto / race), learning."""
     race = race or []
@@ -80,7 +89,7 @@ def prepare_run(
     # auto and race decide per task; the base profile only names results of tasks cancelled before they ran.
     ctx = make_context(spec.name, "balanced" if auto or race else profile, sandbox, timeout, log=log,
                        verbose=mirror, seed=seed, options=options, e2b_template=e2b_template,
-                       ray_address=ray_address)
+                       ray_address=ray_address, sandbox_ro=sandbox_ro)
     runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline,
                         log=log)
     # Without -j, as many tasks at once as the sandbox can run: a cluster backend says (`capacity`).

@@ -53,8 +53,13 @@ STAGE_OPTIONS = [
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
                  help="Wall-clock seconds per sandbox run (default: the profile's)."),
     click.option("--sandbox", default="auto", show_default=True,
-                 help="Sandbox backend: auto (bwrap if it works, else local; warm pool), auto-cold, bwrap, local, "
-                      "bwrap-warm, local-warm, e2b, ray (see docs/sandbox.md, docs/ray.md and `chain doctor`)."),
+                 help="Sandbox backend: auto (bwrap if it works, else landlock, else local; warm pool), auto-cold, "
+                      "bwrap, landlock, local and their -warm forms, e2b, ray (see docs/sandbox.md, docs/ray.md "
+                      "and `chain doctor`)."),
+    click.option("--sandbox-ro", "sandbox_ro", multiple=True, metavar="PATH",
+                 type=click.Path(exists=True, resolve_path=True),
+                 help="Show PATH read-only inside the sandbox, beyond the minimal view (repeatable; recorded in "
+                      "each result's isolation)."),
     click.option("--e2b-template", envvar="CHAIN_E2B_TEMPLATE", default=None,
                  help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base]."),
     click.option("--ray-address", envvar="RAY_ADDRESS", default=None, metavar="HOST:PORT|auto",
@@ -93,6 +98,7 @@ class StageFlags:
     concurrency: int | None  # None: the machine's CPUs, or the cluster's with --sandbox ray
     timeout: float | None
     sandbox: str
+    sandbox_ro: tuple[str, ...]
     e2b_template: str | None
     ray_address: str | None
     state: str | None
@@ -116,6 +122,7 @@ def build_run(spec: StageSpec, flags: StageFlags, store: ProfileStore | None, re
     return prepare_run(
         spec, profile=profile or flags.profile, race=flags.race, race_deadline=flags.race_deadline,
         sandbox=sandbox or flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address,
+        sandbox_ro=flags.sandbox_ro,
         timeout=flags.timeout,
         seed=flags.seed, store=store, concurrency=flags.concurrency, ordered=not flags.unordered,
         output_format=flags.output_format, fail_on=flags.fail_on, log=reporter.log,
@@ -133,7 +140,8 @@ def execute(specs: list[tuple[StageSpec, str | None]], flags: StageFlags) -> int
         if len(specs) > 1 and flags.verbose < 2:
             # `chain run`: one sandbox, so one warm pool, serves every stage (-vv keeps one per stage, so each
             # stage's mirrored output is labelled with its own name).
-            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address)
+            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address,
+                                  sandbox_ro=flags.sandbox_ro)
         for (spec, profile), reporter in zip(specs, reporters):
             runs.append(build_run(spec, flags, store, reporter, profile, sandbox=shared))
         return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))
