@@ -5,6 +5,9 @@
 2. Coordination efficiency T(N) / (N * T(1)) for CPU-bound tasks at N = 1, 2, 4 (T = tasks per second),
    median of interleaved rounds. Target >= 90% at N = cores (N above the core count cannot scale past cores/N).
 3. Latency-bound tasks (each test sleeps 1 s) at 50 concurrent, against the ideal 50 tasks/s. Target >= 90%.
+4. The trivial-task rate of each confining warm backend side by side (bwrap-warm: namespaces; landlock-warm:
+   Landlock + seccomp applied in every run's child), measured in interleaved rounds, and their ratio: the
+   restriction costs a few syscalls per run and must not cost the warm pool's speed.
 
     python benchmarks/sandbox_throughput.py [--sandbox auto] [--tasks 600] [--naive-tasks 40]
 
@@ -112,6 +115,34 @@ def steady(arrivals: list[float], skip: int) -> float:
     return (len(arrivals) - skip) / window if window > 0 else float("inf")
 
 
+def compare_backends(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Figure 4: steady trivial-task rates of `--compare` backends, rounds interleaved so drift in the
+    machine's load hits each alike."""
+    from chain import registry
+
+    names = [n for n in args.compare.split(",") if n]
+    print(f"\n4. trivial tasks, 2 at a time, per backend ({args.compare_tasks} tasks x {args.repeats} interleaved "
+          "rounds, steady)")
+    usable = []
+    for name in names:
+        ok, why = registry.get().sandboxes[name].available()
+        if ok:
+            usable.append(name)
+        else:
+            print(f"   {name}: unavailable here ({why})")
+    rates: dict[str, list[float]] = {name: [] for name in usable}
+    for _ in range(args.repeats):
+        for name in usable:
+            trivial = [task(f"c{i}", TRIVIAL) for i in range(args.compare_tasks)]
+            _total, arrivals = run_stream(trivial, "--sandbox", name, "-j", "2", env=env)
+            rates[name].append(steady(arrivals, min(50, len(trivial) // 4)))
+    first = usable[0] if usable else None
+    for name in usable:
+        rate = statistics.median(rates[name])
+        ratio = f"   = {rate / statistics.median(rates[first]):5.2f}x {first}" if name != first else ""
+        print(f"   {name:14s} {rate:8.1f} tasks/s  (rounds {', '.join(f'{r:.1f}' for r in rates[name])}){ratio}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sandbox", default="auto", help="backend for chain (default: auto, what users get)")
@@ -121,6 +152,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the CPU-bound figure")
     ap.add_argument("--sleepers", type=int, default=200, help="sleeping tasks at 50 concurrent")
     ap.add_argument("--naive-python", default=None, help="interpreter of an existing clean venv")
+    ap.add_argument("--compare", default="bwrap-warm,landlock-warm",
+                    help="warm backends whose trivial-task rates figure 4 puts side by side")
+    ap.add_argument("--compare-tasks", type=int, default=300, help="trivial tasks per backend and round (figure 4)")
+    ap.add_argument("--only-compare", action="store_true", help="measure figure 4 only")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,6 +163,9 @@ def main() -> None:
         sb = ["--sandbox", args.sandbox]
         print(f"machine: {CORES} cores; sandbox: {args.sandbox}; learning on (fresh state db)", file=sys.stderr)
 
+        if args.only_compare:
+            compare_backends(args, env)
+            return
         # 1. trivial tasks
         python = clean_venv_python(args.naive_python)
         # The baseline is measured before and after chain's run and averaged, so that a change in the
@@ -173,6 +211,9 @@ def main() -> None:
         print(f"\n3. latency-bound tasks (test sleeps 1 s), 50 concurrent, {args.sleepers} tasks; ideal 50 tasks/s")
         print(f"   end-to-end: {e2e:6.1f} tasks/s = {e2e / 50:6.1%} of ideal")
         print(f"   steady:     {warm:6.1f} tasks/s = {warm / 50:6.1%} of ideal (target >= 90%)")
+
+        # 4. the confining warm backends side by side
+        compare_backends(args, env)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ class LandlockSandbox(LocalSandbox):
                        + ("; abstract unix sockets scoped to the run)" if scoped else ")"),
             "filesystem": "minimal read-only view (system, /etc basics, the interpreter and its packages); "
                           "writable run directory only (Landlock); /proc listable, none of its files readable",
+            "loopback": "none (no AF_INET sockets: a test's own 127.0.0.1 server cannot be told apart from the "
+                        "host's; use bwrap for tests that need one)",
             "signals": "own run only (Landlock scope)" if scoped else "any process of chain's uid",
             "pid_namespace": False,
         }

@@ -15,11 +15,14 @@ import pytest
 from chain import registry
 from chain.sandbox import Limits, RunSpec, cgroups
 from chain.sandbox.bwrap import BwrapSandbox
+from chain.sandbox.landlock import LandlockSandbox
 from chain.sandbox.warm import pytest_invocation
 from tests.chain.sandbox.conftest import NORMAL, evaluate, marker, processes_with
 from tests.conftest import make_task, ndjson, parse_lines, run_chain
 
 needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available()[0], reason=f"bwrap: {BwrapSandbox.available()[1]}")
+needs_landlock = pytest.mark.skipif(not LandlockSandbox.available()[0],
+                                    reason=f"landlock: {LandlockSandbox.available()[1]}")
 needs_cgroups = pytest.mark.skipif(cgroups.support().version is None, reason=f"cgroups: {cgroups.support().reason}")
 
 
@@ -75,13 +78,16 @@ def test_local_results_say_host_network_and_filesystem():
     assert ev.outcome.isolation["network"] == "host" and ev.outcome.isolation["pid_namespace"] is False
 
 
-def test_auto_falls_back_to_local_with_one_warning_line():
+@needs_landlock
+def test_auto_falls_back_to_landlock_with_one_warning_line():
     proc = run_chain(["analyze", "--sandbox", "auto", "--no-learn"], ndjson(make_task("a"), make_task("b")),
                      env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
     assert proc.returncode == 0, proc.stderr.decode()
     warnings = [l for l in proc.stderr.decode().splitlines() if "warning" in l]
-    assert len(warnings) == 1 and "bubblewrap" in warnings[0] and "local-warm" in warnings[0]
-    assert {r["sandbox"] for r in parse_lines(proc.stdout)} == {"local-warm"}
+    assert len(warnings) == 1 and "bubblewrap" in warnings[0] and "landlock-warm" in warnings[0]
+    results = parse_lines(proc.stdout)
+    assert {r["sandbox"] for r in results} == {"landlock-warm"}
+    assert all(r["isolation"]["security_boundary"] and r["isolation"]["landlock_abi"] >= 4 for r in results)
 
 
 @needs_bwrap
@@ -159,7 +165,8 @@ def test_doctor_warns_when_namespaces_are_unavailable():
     proc = run_chain(["doctor", "--json", "--no-worker"], env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
     report = orjson.loads(proc.stdout)
     assert report["bwrap"]["works"] is False and "not installed" in report["bwrap"]["reason"]
-    assert report["isolation"]["backend"] == "local-warm" and report["isolation"]["pid_namespace"] is False
+    fallback = "landlock-warm" if LandlockSandbox.available()[0] else "local-warm"
+    assert report["isolation"]["backend"] == fallback and report["isolation"]["pid_namespace"] is False
     assert any("no namespace isolation" in w for w in report["warnings"])
     table = run_chain(["doctor", "--no-worker"], env={"CHAIN_BWRAP": "/nonexistent/bwrap"})
     assert b"warning: no namespace isolation" in table.stderr

@@ -19,10 +19,20 @@ from pathlib import Path
 import pytest
 
 from chain.sandbox import Limits
+from tests.chain.sandbox.conftest import (
+    FORK_BOMB_TIMEOUT_S,
+    NORMAL,
+    PARENT_OUT_OF_REACH,
+    WAIT_FOR_THE_PROCESS_CAP,
+    assert_next_run_is_normal,
+    evaluate,
+    files_for,
+    marker,
+    processes_with,
+    requires,
+    requires_process_cap,
+)
 from tests.conftest import ROOT
-from tests.chain.sandbox.conftest import (FORK_BOMB_TIMEOUT_S, NORMAL, PARENT_OUT_OF_REACH,
-                                          WAIT_FOR_THE_PROCESS_CAP, assert_next_run_is_normal, evaluate, files_for,
-                                          marker, processes_with, requires, requires_process_cap)
 
 
 def assert_no_leftovers(word: str) -> None:

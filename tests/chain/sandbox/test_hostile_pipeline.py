@@ -15,8 +15,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.chain.sandbox.conftest import (FORK_BOMB_TIMEOUT_S, PARENT_OUT_OF_REACH, WAIT_FOR_THE_PROCESS_CAP,
-                                          backend_params, marker, processes_with)
+from tests.chain.sandbox.conftest import (
+    FORK_BOMB_TIMEOUT_S,
+    PARENT_OUT_OF_REACH,
+    WAIT_FOR_THE_PROCESS_CAP,
+    backend_params,
+    marker,
+    processes_with,
+)
 from tests.conftest import CHAIN, ROOT, make_task, ndjson, parse_lines
 
 RESTRICTED = [sys.executable, str(Path(__file__).with_name("restricted.py"))]
