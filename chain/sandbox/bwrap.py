@@ -1,10 +1,12 @@
 """The bubblewrap backend: everything the local backend does, inside namespaces.
 
-The command sees a read-only root, its run directory as a private /tmp (the workspace is /tmp/ws and the
-only writable place besides /tmp itself), a fresh /dev and /proc, no network (`--unshare-net`: a loopback
-of its own, so nothing on the host is reachable), its own PID namespace (it cannot see or signal chain or
-anything else on the host; when the namespace's init dies every process in it dies), its own session
-(`--new-session`), and a cleared environment. `--die-with-parent` takes the sandbox down if chain dies.
+The command sees a minimal read-only view of the host (`view.py`: the system, a minimal /etc, the
+interpreter and its packages; no home directories, other checkouts or state), its run directory as a
+private /tmp (the workspace is /tmp/ws and the only writable place besides /tmp itself), a fresh /dev and
+/proc, no network (`--unshare-net`: a loopback of its own, so nothing on the host is reachable), its own
+PID namespace (it cannot see or signal chain or anything else on the host; when the namespace's init dies
+every process in it dies), its own session (`--new-session`), and a cleared environment.
+`--die-with-parent` takes the sandbox down if chain dies.
 The per-run cgroup, rlimits (prlimit inside the sandbox), timeout and output cap come from LocalSandbox.
 """
 
