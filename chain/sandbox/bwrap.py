@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import RunSpec
+from . import view
 from .local import LocalSandbox, prlimit_prefix
 from .workspace import RunDir, scrubbed_env
 
@@ -126,6 +127,8 @@ def probe() -> tuple[bool, str]:
 
 class BwrapSandbox(LocalSandbox):
     name = "bwrap"
+    summary = ("local, inside namespaces: minimal read-only view, private /tmp, no network, own PIDs, "
+               "uid nobody, no capabilities (needs bubblewrap and user namespaces)")
     root_inside = SANDBOX_TMP
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
@@ -144,7 +147,10 @@ class BwrapSandbox(LocalSandbox):
             "backend": self.name,
             "bwrap": version(),
             "network": "none (own network namespace)",
-            "filesystem": "read-only root; writable workspace and private /tmp only",
+            "security_boundary": True,
+            "warning": None,
+            "filesystem": "minimal read-only view (system, /etc basics, the interpreter and its packages); "
+                          "writable workspace and private /tmp only",
             "pid_namespace": True,
             "user_namespace": True,
             "env": "cleared",
