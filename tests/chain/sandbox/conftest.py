@@ -76,7 +76,7 @@ NORMAL = files_for("""
 # A fork bomb's run must reach its process cap before its timeout for the result to say so: under load a
 # cold pytest start alone can take seconds. The test waits until it cannot fork itself (the cap is full),
 # and the timeout leaves room for a slow start.
-FORK_BOMB_TIMEOUT_S = 6.0
+FORK_BOMB_TIMEOUT_S = 10.0
 WAIT_FOR_THE_PROCESS_CAP = """\
             import os
             while True:  # until the cap is full: then the bomb has hit it too

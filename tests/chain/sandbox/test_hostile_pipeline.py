@@ -27,7 +27,7 @@ from tests.conftest import CHAIN, ROOT, make_task, ndjson, parse_lines
 
 RESTRICTED = [sys.executable, str(Path(__file__).with_name("restricted.py"))]
 with_backends = pytest.mark.parametrize("backend", backend_params())
-STREAM_TIMEOUT_S = 6.0  # every task of a stream gets it: room for a cold pytest start on a loaded machine
+STREAM_TIMEOUT_S = 10.0  # every task of a stream gets it: room for a cold pytest start on a loaded machine
 
 
 def run_analyze(backend: str, tasks, *args: str, env: dict | None = None,
