@@ -100,6 +100,7 @@ class StageOptions:
 
     agent: str = "builtin"  # --agent: builtin | cmd:'CMD' | openai:URL (who proposes changes)
     model: str | None = None  # --model: the model name for --agent openai:URL
+    time_budget_s: float | None = None  # --time-budget: seconds of repair search per task (else the profile's)
 
     @property
     def external_agent(self) -> bool:
@@ -122,6 +123,7 @@ class StageContext:
     task_id: str | None = None
     notices: list[Notice] = field(default_factory=list)  # per task: emitted right before its result
     blobs: dict[str, bytes] = field(default_factory=dict)  # per task: its non-text files, written to every run
+    store: Any = None  # the state database (chain.store.ProfileStore) when learning is on; None with --no-learn
 
     @property
     def run_timeout(self) -> float:

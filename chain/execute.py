@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .bandit import ThompsonChooser, task_context
@@ -66,7 +66,8 @@ class TaskRunner:
     def __init__(self, spec: StageSpec, ctx: StageContext, store: ProfileStore | None, *,
                  profiles: dict[str, Profile] | None = None, auto: bool = False, race: list[str] | None = None,
                  race_deadline_s: float | None = None, log=lambda msg: None):
-        self.spec, self.ctx, self.store, self.log = spec, ctx, store, log
+        # Stages that learn within a task (repair's operator weights) reach the store through their context.
+        self.spec, self.ctx, self.store, self.log = spec, replace(ctx, store=store), store, log
         self.profiles = profiles or {ctx.profile.name: ctx.profile}
         self.race = race or []
         self.race_deadline_s = race_deadline_s

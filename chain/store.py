@@ -159,7 +159,27 @@ class ProfileStore:
         )
         return stats
 
+    def fold_operators(self, stage: str, observations: dict[tuple[str, str], float], alpha: float) -> None:
+        """One task's repair observations (operator x context -> 1.0 if it made the fix, else 0.0), folded into
+        repair_operator_stats in one transaction (chain.repair.learning)."""
+        try:
+            with self._lock, self._transaction():
+                now = time.time()
+                for (operator, context), value in sorted(observations.items()):
+                    row = self._db.execute(
+                        "SELECT tasks, fixes, ema_rate FROM repair_operator_stats"
+                        " WHERE stage = ? AND operator = ? AND context = ?", (stage, operator, context)).fetchone()
+                    tasks, fixes, rate = row if row else (0, 0, None)
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO repair_operator_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (stage, operator, context, tasks + 1, fixes + int(value > 0), ema(rate, value, alpha), now))
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from None
+
     # -- reading -----------------------------------------------------------------------------------------------
+    def operator_stats(self, stage: str) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM repair_operator_stats WHERE stage = ? ORDER BY operator, context", [stage])
+
     def stats(self) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM profile_stats ORDER BY stage, profile")
 

@@ -128,3 +128,20 @@ def m004_execution_alpha(db: sqlite3.Connection) -> None:
     """The EMA rate each execution was folded in with, so `chain profiles merge` can replay the EMAs exactly
     (NULL for executions recorded before: merge then uses the profile's current rate)."""
     db.execute("ALTER TABLE executions ADD COLUMN alpha REAL")
+
+
+@migration
+def m005_repair_operator_stats(db: sqlite3.Connection) -> None:
+    """What each repair mutation operator has been worth per context (chain.repair.learning): tasks it was
+    tried in, how many it fixed, and the EMA of 'became the fix' the search orders its candidates by."""
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS repair_operator_stats (
+            stage      TEXT NOT NULL,
+            operator   TEXT NOT NULL,
+            context    TEXT NOT NULL,
+            tasks      INTEGER NOT NULL,
+            fixes      INTEGER NOT NULL,
+            ema_rate   REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (stage, operator, context)
+        )""")

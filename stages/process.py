@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import time
 
-from chain.analysis.spectrum import localize
 from chain.context import StageContext
 from chain.patching import PatchError, apply_unified_diff, unified_diff
 from chain.protocol import Result, Task, make_result
+from chain.repair.coverage import localize_with_map
+from chain.repair.learning import OperatorPriors, failure_shape, observations
+from chain.repair.limits import PLUGIN_FILE, CandidateLimits, from_original, with_plugin
 from chain.repair.search import search
+
+# The first run knows nothing of the code's cost yet: a generous per-test CPU limit, a loop's backstop only.
+FIRST_RUN_LIMITS = CandidateLimits(test_cpu_s=2.0, run_cpu_s=120, wall_s=60.0)
+ALTERNATIVES_REPORTED = 3
 
 HELP = "Repair failing tasks (patch from the task, then search-based repair at suspicious lines); verify by tests."
 
@@ -30,6 +36,20 @@ def _known_suspicious(task: Task) -> list[dict] | None:
     return [line.model_dump() for line in entry.data.suspicious]
 
 
+def _first_run(files: dict[str, str], task: Task, ctx: StageContext):
+    """The tests as the task gives them, with a per-test CPU-time limit when they are plain pytest: an
+    original whose bug loops forever fails its looping tests instead of holding the run to its timeout."""
+    command = with_plugin(task.test)
+    if command is None:
+        return ctx.run_tests(files, task.test, label=task.id), None
+    first = FIRST_RUN_LIMITS
+    ev = ctx.run_tests({**files, PLUGIN_FILE: first.plugin_source()}, command, label=task.id)
+    stopped = [c.nodeid for c in ev.failing if "CPU time limit" in (c.message or "")]
+    note = (f"{len(stopped)} test(s) stopped at the per-test CPU limit of {first.test_cpu_s:g}s"
+            if stopped else None)
+    return ev, note
+
+
 def run(task: Task, ctx: StageContext) -> Result:
     started = time.monotonic()
     files = dict(task.files)
@@ -42,12 +62,15 @@ def run(task: Task, ctx: StageContext) -> Result:
             notes.append("patch applied")
         except PatchError as exc:
             notes.append(f"patch rejected: {exc}")
-    ev = ctx.run_tests(files, task.test, label=task.id)
+    ev, limited = _first_run(files, task, ctx)
+    if limited:
+        notes.append(limited)
     if ev.status in ("failed", "error") and ev.failing and not ctx.cancel.is_set():
+        limits = from_original(ev, ctx.run_timeout)
+        ranking, coverage, why = localize_with_map(files, task.test, ev, ctx, task.id, limits)
         suspicious = None if patch else _known_suspicious(task)
         if suspicious is None:
-            ranking, why = localize(files, task.test, ev, ctx, task.id)
-            suspicious = [s.as_dict() for s in ranking]
+            suspicious = ranking
             if why:
                 notes.append(why)
         if ctx.options.external_agent:
@@ -59,13 +82,14 @@ def run(task: Task, ctx: StageContext) -> Result:
                 notes.append(f"repaired by {ctx.options.agent} in {len(asked.rounds)} round(s)")
                 return _result(task, asked.files, asked.evaluation, ctx, started, notes, data)
             notes.append(f"{ctx.options.agent} found no passing fix; built-in search")
-        found = search(files, task.test, [c.nodeid for c in ev.failing], suspicious, ctx, ev.duration_ms, task.id)
-        data["repair"] = {"candidates_evaluated": found.evaluated, "plausible": found.plausible,
-                          "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],
-                          "max_edits": ctx.profile.search.max_edits, "budget": ctx.profile.search.candidate_budget}
+        shape = failure_shape(ev)
+        priors = OperatorPriors.load(ctx.store, ctx.stage)
+        found = search(files, task.test, [c.nodeid for c in ev.failing], suspicious, ctx, limits, coverage,
+                       priors, shape, task.id, ctx.options.time_budget_s)
+        _learn(ctx, found)
+        data["repair"] = _report(found, ctx, limits, shape, files)
         if found.fixed is not None:
             files, ev = found.fixed.files, found.evaluation
-            data["repair"]["edits"] = [e.describe() for e in found.fixed.edits]
             notes.append(f"repaired with {len(found.fixed.edits)} edit(s) after {found.evaluated} candidates")
         else:
             notes.append(f"no repair found in {found.evaluated} candidates"
@@ -73,6 +97,32 @@ def run(task: Task, ctx: StageContext) -> Result:
     elif ev.status == "passed" and not patch:
         notes.append("tests pass: nothing to repair")
     return _result(task, files, ev, ctx, started, notes, data)
+
+
+def _learn(ctx: StageContext, found) -> None:
+    if ctx.store is None or not found.tried:
+        return
+    fix_ops = {e.operator for e in found.fixed.edits} if found.fixed else set()
+    fix_context = found.fixed.context if found.fixed else None
+    ctx.store.fold_operators(ctx.stage, observations(found.tried, fix_ops, fix_context), ctx.profile.ema_alpha)
+
+
+def _report(found, ctx: StageContext, limits, shape: str, files: dict[str, str]) -> dict:
+    settings = ctx.profile.search
+    report = {"candidates_evaluated": found.evaluated, "plausible": found.plausible,
+              "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],
+              "max_edits": settings.max_edits, "budget": settings.candidate_budget,
+              "time_budget_s": ctx.options.time_budget_s or settings.time_budget_s,
+              "seconds": round(found.seconds, 3),
+              "candidates_per_s": round(found.evaluated / found.seconds, 2) if found.seconds else None,
+              "failure_shape": shape, "verification": found.verification,
+              "limits": {"test_cpu_s": limits.test_cpu_s, "run_cpu_s": limits.run_cpu_s, "wall_s": limits.wall_s}}
+    if found.fixed is not None:
+        report["edits"] = [e.describe() for e in found.fixed.edits]
+        report["ranking"] = {"changed_tokens": found.fixed.changed_tokens, "covering_tests": found.fixed.covering}
+        report["alternatives"] = [{**alt.describe(), "diff": unified_diff(files, alt.files)}
+                                  for alt in found.alternatives[:ALTERNATIVES_REPORTED]]
+    return report
 
 
 def _result(task: Task, files: dict[str, str], ev, ctx: StageContext, started: float, notes: list[str],

@@ -77,6 +77,8 @@ STAGE_OPTIONS = [
                  help="Who proposes changes: chain's built-in search, a command (prompt on stdin, reply on "
                       "stdout, e.g. cmd:'claude -p'), or an OpenAI-compatible server."),
     click.option("--model", default=None, help="Model name for --agent openai:URL."),
+    click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                 help="process: seconds of repair search per task (default: the profile's [search] time_budget_s)."),
     click.option("--verbose", "-v", count=True,
                  help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output."),
 ]
@@ -109,11 +111,12 @@ class StageFlags:
     seed: int
     agent: str
     model: str | None
+    time_budget: float | None
     verbose: int
 
     def stage_options(self) -> StageOptions:
         """The part a stage reads while it runs (`ctx.options`)."""
-        return StageOptions(agent=self.agent, model=self.model)
+        return StageOptions(agent=self.agent, model=self.model, time_budget_s=self.time_budget)
 
 
 def build_run(spec: StageSpec, flags: StageFlags, store: ProfileStore | None, reporter: Reporter,
