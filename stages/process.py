@@ -68,9 +68,10 @@ def run(task: Task, ctx: StageContext) -> Result:
     if ev.status in ("failed", "error") and ev.failing and not ctx.cancel.is_set():
         limits = from_original(ev, ctx.run_timeout)
         ranking, coverage, why = localize_with_map(files, task.test, ev, ctx, task.id, limits)
-        suspicious = None if patch else _known_suspicious(task)
+        # Repair's own ranking (per test item) when its coverage run worked; else analyze's.
+        suspicious = ranking or (None if patch else _known_suspicious(task))
         if suspicious is None:
-            suspicious = ranking
+            suspicious = []
             if why:
                 notes.append(why)
         if ctx.options.external_agent:

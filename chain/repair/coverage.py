@@ -1,15 +1,19 @@
-"""One coverage run of the original for repair: the suspicious-line ranking (Ochiai, as analyze computes it)
-and which tests ran each line, so screening a candidate runs only the tests that can see its edit.
+"""One coverage run of the original for repair: the suspicious-line ranking (Ochiai) and which tests ran
+each line, so screening a candidate runs only the tests that can see its edit.
 
-The run loads the per-test CPU limit plugin, so an original whose bug loops forever still yields a ranking:
-the looping tests fail at their limit instead of holding the whole run until its wall-clock timeout.
+Unlike analyze's run (coverage's test_function contexts: one per test function), the limits plugin switches
+coverage's context per test item, so the cases of a parametrized test that pass and the ones that fail are
+told apart: with one context per function, every line any case ran is as suspicious as the faulty one.
+The run also has the per-test CPU limit, so an original whose bug loops forever still yields a ranking.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..analysis.spectrum import COVERAGERC, COVERAGERC_TEXT, _context_key, coverage_command, ochiai, parse_spectrum
+import math
+
+from ..analysis.spectrum import COVERAGERC, _context_key, _is_header, coverage_command, is_test_file, parse_spectrum
 from ..context import Evaluation, StageContext
 from ..protocol import TestCase
 from .limits import PLUGIN_FILE, CandidateLimits, with_plugin
@@ -51,6 +55,7 @@ def _nodeids_of(context: str, keys: dict[tuple[str, str], list[str]]) -> list[st
 
 def build_map(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase]) -> CoverageMap:
     keys = _nodeids_by_context(cases)
+    nodeids = {c.nodeid for c in cases}
     resolved: dict[str, list[str]] = {}
     cmap = CoverageMap()
     for path, lines in spectrum.items():
@@ -58,11 +63,39 @@ def build_map(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase]) 
             ids: dict[str, None] = {}
             for context in contexts:
                 if context not in resolved:
-                    resolved[context] = _nodeids_of(context, keys)
+                    resolved[context] = [context] if context in nodeids else _nodeids_of(context, keys)
                 ids.update(dict.fromkeys(resolved[context]))
             if ids:
                 cmap.by_line[(path, line)] = list(ids)
     return cmap
+
+
+# No dynamic_context: the plugin names each context after its test item (coverage refuses both at once).
+ITEM_COVERAGERC_TEXT = "[run]\nbranch = false\ndata_file = .chain-coverage\n"
+
+
+def ochiai_by_item(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str],
+                   limit: int = 20) -> list[dict]:
+    """Ochiai over per-item contexts (nodeids); ties as analyze breaks them."""
+    failed = {c.nodeid for c in cases if c.outcome in ("failed", "error", "xpassed")}
+    known = {c.nodeid for c in cases}
+    if not failed:
+        return []
+    ranked = []
+    for path, lines in spectrum.items():
+        if path not in files or is_test_file(path) or not path.endswith(".py"):
+            continue
+        source = files[path].splitlines()
+        for line, contexts in lines.items():
+            ef = sum(c in failed for c in contexts)
+            ep = sum(c in known and c not in failed for c in contexts)
+            if not ef:
+                continue
+            code = source[line - 1].strip() if 0 < line <= len(source) else ""
+            ranked.append({"file": path, "line": line, "score": round(ef / math.sqrt(len(failed) * (ef + ep)), 4),
+                           "failed": ef, "passed": ep, "code": code})
+    ranked.sort(key=lambda s: (-s["score"], s["passed"], _is_header(s["code"]), s["file"], -s["line"]))
+    return ranked[:limit]
 
 
 def _spectrum_of(run: Evaluation) -> dict[str, dict[int, list[str]]] | None:
@@ -80,11 +113,11 @@ def localize_with_map(files: dict[str, str], test: str, ev: Evaluation, ctx: Sta
     command = coverage_command(command) if command else None
     if command is None:
         return [], CoverageMap(), "fault localization needs a pytest test command"
-    workspace = {**files, COVERAGERC: COVERAGERC_TEXT, PLUGIN_FILE: limits.plugin_source()}
+    workspace = {**files, COVERAGERC: ITEM_COVERAGERC_TEXT, PLUGIN_FILE: limits.plugin_source()}
     run = ctx.run_tests(workspace, command, label=f"{label} coverage")
     spectrum = _spectrum_of(run)
     if spectrum is None:
         return [], CoverageMap(), f"no coverage data ({run.summary})"
     cases = run.cases or ev.cases
-    ranking = [s.as_dict() for s in ochiai(spectrum, cases, files)]
+    ranking = ochiai_by_item(spectrum, cases, files)
     return ranking, build_map(spectrum, cases), None

@@ -30,7 +30,7 @@ PRIORS = {
     "off-by-one slice": 0.45, "swap augmented assignment": 0.45, "similar function": 0.4, "swap arithmetic": 0.4,
     "off-by-one operand": 0.35, "negate condition": 0.35, "negate constant": 0.35, "replace name": 0.35,
     "ingredient": 0.35, "swap boolean": 0.35, "add condition": 0.3, "drop condition": 0.3, "swap arguments": 0.3,
-    "swap indices": 0.3, "drop negation": 0.3, "drop operation": 0.3, "regroup": 0.25, "insert guard": 0.25,
+    "swap indices": 0.3, "swap operands": 0.3, "drop negation": 0.3, "drop operation": 0.3, "regroup": 0.25, "insert guard": 0.25,
     "copy statement": 0.25, "wrap call": 0.25, "unwrap call": 0.25, "accumulate": 0.25, "swap elements": 0.25,
     "negate expression": 0.2, "replace return value": 0.2, "move statement": 0.15, "delete statement": 0.15,
     "duplicate statement": 0.1,

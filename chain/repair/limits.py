@@ -47,12 +47,25 @@ def _expire(signum, frame):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    _coverage_context(item.nodeid)
     previous = signal.signal(signal.SIGPROF, _expire)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+
+
+def _coverage_context(nodeid):
+    """Under `coverage run` (repair's localization), record each test item, parametrization included, as its
+    own context: cases of one test function that pass and fail must not share one."""
+    try:
+        import coverage
+    except ImportError:
+        return
+    current = coverage.Coverage.current()
+    if current is not None:
+        current.switch_context(nodeid)
 
 
 def _arm(phase):
@@ -87,14 +100,14 @@ class CandidateLimits:
 
 
 def from_original(ev: Evaluation | None, run_timeout: float, factor: float = CPU_FACTOR) -> CandidateLimits:
-    """Limits from the original's run: its slowest passing test and its duration without the tests stopped at
-    a CPU limit (wall times, which bound CPU time from above, so the limits only err on the generous side)."""
+    """Limits from the original's run: its slowest test that ran to its end (passing or failing) and its
+    duration without the tests stopped at a CPU limit (wall times, which bound CPU time from above, so the limits only err on the generous side)."""
     usable = ev is not None and ev.status != "timeout"
     cases = ev.cases if ev is not None and usable else []
     limited = [c for c in cases if "CPU time limit" in (c.message or "")]
-    passing = [c.duration_ms for c in cases if c.outcome == "passed"]
-    slowest = max(passing, default=0.0) / 1000
-    test_s = max(TEST_FLOOR_S, factor * slowest) if passing else UNKNOWN_TEST_S
+    finished = [c.duration_ms for c in cases if c not in limited]  # passed or failed, but ran to its end
+    slowest = max(finished, default=0.0) / 1000
+    test_s = max(TEST_FLOOR_S, factor * slowest) if finished else UNKNOWN_TEST_S
     run_s = (ev.duration_ms - sum(c.duration_ms for c in limited)) / 1000 if ev is not None and usable else run_timeout
     run_cpu = max(RUN_FLOOR_S, math.ceil(factor * min(max(run_s, 0.0), run_timeout)))
     wall = min(run_timeout, max(10.0, WALL_FACTOR * max(run_s, 0.0)))

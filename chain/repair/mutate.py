@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+
+from . import ingredients
 
 COMPARE_SWAPS = {
     ast.Lt: (ast.LtE, ast.Gt, ast.GtE, ast.NotEq, ast.Eq), ast.LtE: (ast.Lt, ast.GtE, ast.Gt, ast.Eq, ast.NotEq),
@@ -30,7 +32,8 @@ SIMILAR_CALLS = {
     "floor": ("ceil", "round"), "ceil": ("floor", "round"), "round": ("int",), "int": ("round",),
     "append": ("extend",), "extend": ("append",), "startswith": ("endswith",), "endswith": ("startswith",),
     "lower": ("upper",), "upper": ("lower",), "lstrip": ("rstrip", "strip"), "rstrip": ("lstrip", "strip"),
-    "index": ("find",), "find": ("index", "rfind"), "remove": ("pop",), "isdigit": ("isalpha",),
+    "index": ("find",), "find": ("index", "rfind"), "remove": ("pop",), "isdigit": ("isalpha", "isalnum"),
+    "isalpha": ("isalnum", "isdigit"), "isalnum": ("isalpha", "isdigit"), "split": ("rsplit",),
 }
 
 
@@ -252,6 +255,10 @@ def mutations(path: str, text: str, line: int) -> list[Edit]:
         if stmt.lineno == line:
             for start, end, new_text, operator in _statement_edits(src, stmt, body):
                 add(start, end, new_text, operator)
+        for start, end, new_text, operator in ingredients.expression_edits(src, tree, stmt, line):
+            add(start, end, new_text, operator)
+        for start, end, new_text, operator in ingredients.statement_edits(src, tree, stmt, body, line):
+            add(start, end, new_text, operator)
     return edits
 
 

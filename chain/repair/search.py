@@ -35,6 +35,7 @@ from .mutate import Edit, apply, mutations
 PARALLEL = max(1, min(4, os.cpu_count() or 1))
 BATCH_SIZE = 8  # candidates per sandbox run
 PROMISING_PER_ROUND = 12  # singles kept to combine into pairs / triples
+WITHIN_OPERATOR_DECAY = 0.8
 VERIFY_AT_MOST = 3  # plausible patches tried in turn by the task's own command
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -81,7 +82,6 @@ class RepairResult:
     stopped: str = ""
     alternatives: list[Candidate] = field(default_factory=list)  # other plausible patches, best first
     tried: dict[str, int] = field(default_factory=dict)  # "operator|context" -> candidates evaluated
-    contexts: dict[int, str] = field(default_factory=dict)  # candidate order -> context of its first edit
     seconds: float = 0.0
     verification: str = ""
 
@@ -151,6 +151,32 @@ def _line_weight(spot: dict[str, Any], rank: int) -> float:
     return float(score) if isinstance(score, (int, float)) and score > 0 else 1.0 / (rank + 1)
 
 
+def ranked_singles(task_files: dict[str, str], lines: list[dict[str, Any]], priors: OperatorPriors,
+                   failure_shape: str, seed: str) -> list[Candidate]:
+    """Every single edit at the ranked lines, most promising first (line suspiciousness x operator weight),
+    ties in a seeded order."""
+    rng = random.Random(seed)
+    singles: list[Candidate] = []
+    for rank, spot in enumerate(lines):
+        path, line = spot["file"], int(spot["line"])
+        context = f"{failure_shape}/{line_shapes(task_files[path]).get(line, 'Other')}"
+        seen: dict[str, int] = {}
+        for edit in mutations(path, task_files[path], line):
+            files = apply(task_files, [edit])
+            if files is None:
+                continue
+            # An operator's k-th proposal at a line (they come most alike / nearest first) counts for less:
+            # the first proposals of every operator go before the tenth of any one.
+            k = seen[edit.operator] = seen.get(edit.operator, -1) + 1
+            weight = _line_weight(spot, rank) * priors.weight(edit.operator, context) * WITHIN_OPERATOR_DECAY ** k
+            singles.append(Candidate((edit,), files, 0, weight, context))
+    rng.shuffle(singles)  # ties between equally promising candidates: seeded, not by list position
+    singles.sort(key=lambda c: -round(c.priority, 9))
+    for i, cand in enumerate(singles):
+        cand.order = i
+    return singles
+
+
 def search(task_files: dict[str, str], test: str, failing: list[str], suspicious: list[dict[str, Any]],
            ctx: StageContext, limits: CandidateLimits, coverage: CoverageMap | None = None,
            priors: OperatorPriors | None = None, failure_shape: str = "", label: str = "",
@@ -162,23 +188,8 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
     priors = priors or OperatorPriors()
     coverage = coverage or CoverageMap()
     lines = [s for s in suspicious if s.get("file") in task_files][: settings.suspicious_lines]
-    rng = random.Random(f"{ctx.seed}/{label}")
-    singles: list[Candidate] = []
-    contexts: dict[int, str] = {}
-    order = 0
-    for rank, spot in enumerate(lines):
-        path, line = spot["file"], int(spot["line"])
-        context = f"{failure_shape}/{line_shapes(task_files[path]).get(line, 'Other')}"
-        edits = mutations(path, task_files[path], line)
-        rng.shuffle(edits)  # ties between equally promising candidates: seeded, not by list position
-        for edit in edits:
-            files = apply(task_files, [edit])
-            if files is not None:
-                weight = _line_weight(spot, rank) * priors.weight(edit.operator, context)
-                singles.append(Candidate((edit,), files, order, weight, context))
-                contexts[order] = context
-                order += 1
-    singles.sort(key=lambda c: (-round(c.priority, 9), c.order))
+    singles = ranked_singles(task_files, lines, priors, failure_shape, f"{ctx.seed}/{label}")
+    order = len(singles)
     searcher = Searcher(task_files, test, failing, ctx, limits, coverage, label, deadline)
     keep = 1 if settings.early_stop else settings.keep_plausible
     searcher.run_round(singles, settings.early_stop, keep)
@@ -200,7 +211,7 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
                 order += 1
         searcher.run_round(combos, settings.early_stop, keep)
     result = RepairResult(None, None, searcher.evaluated, len(searcher.plausible), lines=lines,
-                          tried=searcher.tried, contexts=contexts)
+                          tried=searcher.tried)
     ranked = sorted(searcher.plausible, key=Candidate.rank_key)
     for cand in ranked[:VERIFY_AT_MOST]:
         # The patch chain reports passes the task's own command, in a run of its own.
