@@ -38,6 +38,7 @@ class Verdict:
     ended: str  # why the run that decided it ended: exit / cpu / wall / ... / missing
     ms: float
     first_failure: str | None = None
+    cpu_limited: int = 0  # tests stopped by the per-test CPU-time limit
 
 
 def supported(test: str) -> bool:
@@ -59,7 +60,8 @@ def _verdict(line: dict[str, Any] | None) -> Verdict:
     return Verdict(screened, screened and ok(full), int((screen or full or {}).get("passed", 0)),
                    str(decided.get("ended", "?")) if decided else "?",
                    float((screen or {}).get("ms", 0.0)) + float((full or {}).get("ms", 0.0)),
-                   next(iter((decided or {}).get("failed") or []), None))
+                   next(iter((decided or {}).get("failed") or []), None),
+                   int((screen or {}).get("cpu_limited", 0)) + int((full or {}).get("cpu_limited", 0)))
 
 
 def run_batch(ctx: StageContext, base_files: dict[str, str], candidates: list[tuple[dict[str, str], list[str] | None]],

@@ -35,6 +35,7 @@ class Recorder:
         self.limit_s = limit_s
         self.passed = 0
         self.failed = []
+        self.cpu_limited = 0  # tests stopped by the per-test CPU-time limit
 
     def _expire(self, signum, frame):
         raise CPUTimeLimit(f"CPU time limit of {self.limit_s:g}s exceeded (chain repair)")
@@ -51,6 +52,8 @@ class Recorder:
     def pytest_runtest_logreport(self, report):
         if report.failed and report.nodeid not in self.failed:
             self.failed.append(report.nodeid)
+            if "CPUTimeLimit" in (getattr(report, "longreprtext", "") or ""):
+                self.cpu_limited += 1
         elif report.when == "call" and report.passed:
             self.passed += 1
 
@@ -92,7 +95,8 @@ def _child(args, recorder, run_cpu_s, result_fd):
     except BaseException as exc:
         code, error = 3, f"{type(exc).__name__}: {exc}"
     os.write(result_fd, json.dumps({"exit": code, "passed": recorder.passed, "error": error,
-                                    "failed": recorder.failed[:5], "n_failed": len(recorder.failed)}).encode())
+                                    "failed": recorder.failed[:5], "n_failed": len(recorder.failed),
+                                    "cpu_limited": recorder.cpu_limited}).encode())
     os._exit(0)
 
 

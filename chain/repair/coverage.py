@@ -16,7 +16,7 @@ import math
 from ..analysis.spectrum import COVERAGERC, _context_key, _is_header, coverage_command, is_test_file, parse_spectrum
 from ..context import Evaluation, StageContext
 from ..protocol import TestCase
-from .limits import PLUGIN_FILE, CandidateLimits, with_plugin
+from .limits import PLUGIN_FILE, CandidateLimits, for_coverage, with_plugin
 
 
 @dataclass
@@ -113,7 +113,7 @@ def localize_with_map(files: dict[str, str], test: str, ev: Evaluation, ctx: Sta
     command = coverage_command(command) if command else None
     if command is None:
         return [], CoverageMap(), "fault localization needs a pytest test command"
-    workspace = {**files, COVERAGERC: ITEM_COVERAGERC_TEXT, PLUGIN_FILE: limits.plugin_source()}
+    workspace = {**files, COVERAGERC: ITEM_COVERAGERC_TEXT, PLUGIN_FILE: for_coverage(limits).plugin_source()}
     run = ctx.run_tests(workspace, command, label=f"{label} coverage")
     spectrum = _spectrum_of(run)
     if spectrum is None:

@@ -13,6 +13,7 @@ The wall-clock timeout stays, generous, for code that sleeps or blocks.
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 from dataclasses import dataclass, replace
@@ -23,18 +24,26 @@ from ..sandbox import Limits
 
 PLUGIN_MODULE = "_chain_repair_limits"
 PLUGIN_FILE = f"{PLUGIN_MODULE}.py"
+CPU_MARK = "CHAIN-REPAIR-CPU "
 CPU_FACTOR = 10.0  # a candidate may use this many times the original's CPU
 TEST_FLOOR_S = 0.1  # per-test CPU floor: timer granularity, and a first call that imports what it needs
 RUN_FLOOR_S = 3  # RLIMIT_CPU floor (whole seconds)
 WALL_FACTOR = 30.0  # the wall clock, only a backstop, is far more generous
-UNKNOWN_TEST_S = 2.0  # per-test CPU limit when the original gave no durations (its run timed out)
+UNKNOWN_TEST_S = 2.0
+COVERAGE_FACTOR = 4.0  # coverage.py's tracing, at most
+COVERAGE_TEST_CAP_S = 4.0  # per-test CPU limit when the original gave no durations (its run timed out)
 
-PLUGIN_TEMPLATE = '''"""chain repair: per-test CPU-time limit (ITIMER_PROF) for candidate runs. Written by chain, not the task."""
+PLUGIN_TEMPLATE = '''"""chain repair: per-test CPU-time limit (ITIMER_PROF) for candidate runs, and the CPU time each test
+used (for the limits of the candidates that follow). Written by chain, not the task."""
+import json
+import os
 import signal
+import time
 
 import pytest
 
 LIMIT_S = {limit!r}
+_cpu = {{"max_test_cpu_s": 0.0}}
 
 
 class CPUTimeLimit(BaseException):
@@ -42,6 +51,7 @@ class CPUTimeLimit(BaseException):
 
 
 def _expire(signum, frame):
+    _cpu["stopped"] = True
     raise CPUTimeLimit(f"CPU time limit of {{LIMIT_S:g}}s exceeded (chain repair)")
 
 
@@ -49,11 +59,21 @@ def _expire(signum, frame):
 def pytest_runtest_protocol(item, nextitem):
     _coverage_context(item.nodeid)
     previous = signal.signal(signal.SIGPROF, _expire)
+    _cpu["stopped"] = False
+    started = time.process_time()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+        used = time.process_time() - started
+        if not _cpu.pop("stopped", False):  # a test stopped at the limit says nothing of what tests cost
+            _cpu["max_test_cpu_s"] = max(_cpu["max_test_cpu_s"], used)
+
+
+def pytest_unconfigure(config):
+    _cpu["session_cpu_s"] = time.process_time()
+    os.write(1, ("\\n{mark}" + json.dumps(_cpu) + "\\n").encode())
 
 
 def _coverage_context(nodeid):
@@ -93,24 +113,48 @@ class CandidateLimits:
     wall_s: float
 
     def plugin_source(self) -> str:
-        return PLUGIN_TEMPLATE.format(limit=round(self.test_cpu_s, 3))
+        return PLUGIN_TEMPLATE.format(limit=round(self.test_cpu_s, 3), mark=CPU_MARK)
 
     def limits(self, base: Limits) -> Limits:
         return replace(base, cpu_s=min(base.cpu_s, self.run_cpu_s))
 
 
+def for_coverage(limits: CandidateLimits) -> CandidateLimits:
+    """The limits of the coverage run: tracing makes every line several times dearer."""
+    return replace(limits, test_cpu_s=min(COVERAGE_TEST_CAP_S, max(COVERAGE_FACTOR * limits.test_cpu_s, 0.5)))
+
+
+def measured_cpu(ev: Evaluation | None) -> dict[str, float] | None:
+    """The CPU times the limits plugin printed at the end of the original's run, if it ran."""
+    for line in reversed((ev.outcome.stdout if ev is not None else "").splitlines()):
+        if line.startswith(CPU_MARK):
+            try:
+                found = json.loads(line[len(CPU_MARK):])
+                return {k: float(v) for k, v in found.items()}
+            except (ValueError, TypeError, AttributeError):
+                return None
+    return None
+
+
 def from_original(ev: Evaluation | None, run_timeout: float, factor: float = CPU_FACTOR) -> CandidateLimits:
-    """Limits from the original's run: its slowest test that ran to its end (passing or failing) and its
-    duration without the tests stopped at a CPU limit (wall times, which bound CPU time from above, so the limits only err on the generous side)."""
+    """Limits from the original's run: the CPU time of its costliest test and of the whole session, as the
+    limits plugin measured them; without those, its slowest test that ran to its end and its duration
+    without the tests stopped at a CPU limit (wall times: they bound CPU time from above, but a loaded
+    machine inflates them)."""
     usable = ev is not None and ev.status != "timeout"
     cases = ev.cases if ev is not None and usable else []
     limited = [c for c in cases if "CPU time limit" in (c.message or "")]
     finished = [c.duration_ms for c in cases if c not in limited]  # passed or failed, but ran to its end
+    run_s = (ev.duration_ms - sum(c.duration_ms for c in limited)) / 1000 if ev is not None and usable else run_timeout
+    wall = min(run_timeout, max(10.0, WALL_FACTOR * max(run_s, 0.0)))
+    cpu = measured_cpu(ev) if usable else None
+    if cpu and "session_cpu_s" in cpu:
+        test_s = max(TEST_FLOOR_S, factor * cpu.get("max_test_cpu_s", 0.0))
+        run_cpu = max(RUN_FLOOR_S, math.ceil(factor * cpu["session_cpu_s"]))
+        return CandidateLimits(round(test_s, 3), run_cpu, wall)
     slowest = max(finished, default=0.0) / 1000
     test_s = max(TEST_FLOOR_S, factor * slowest) if finished else UNKNOWN_TEST_S
-    run_s = (ev.duration_ms - sum(c.duration_ms for c in limited)) / 1000 if ev is not None and usable else run_timeout
     run_cpu = max(RUN_FLOOR_S, math.ceil(factor * min(max(run_s, 0.0), run_timeout)))
-    wall = min(run_timeout, max(10.0, WALL_FACTOR * max(run_s, 0.0)))
     return CandidateLimits(round(test_s, 3), run_cpu, wall)
 
 

@@ -48,6 +48,7 @@ class Candidate:
     priority: float = 0.0
     context: str = ""  # failing-test shape / statement kind at the first edit: what learning is keyed on
     covering: int = 0  # tests whose coverage touches the edited lines
+    line_score: float = 0.0  # suspiciousness of the (least suspicious) edited line
 
     @property
     def size(self) -> tuple[int, int]:
@@ -64,8 +65,10 @@ class Candidate:
         return total
 
     def rank_key(self) -> tuple:
-        """Smallest first: fewest edits, fewest changed tokens, most tests covering the change, earliest."""
-        return (len(self.edits), self.changed_tokens, self.size[1], -self.covering, self.order)
+        """Smallest first: fewest edits, fewest changed tokens, then at the most suspicious line, with the most
+        tests covering the change, earliest."""
+        return (len(self.edits), self.changed_tokens, -round(self.line_score, 6), -self.covering, self.size[1],
+                self.order)
 
     def describe(self) -> dict[str, Any]:
         return {"edits": [e.describe() for e in self.edits], "changed_tokens": self.changed_tokens,
@@ -169,7 +172,7 @@ def ranked_singles(task_files: dict[str, str], lines: list[dict[str, Any]], prio
             # the first proposals of every operator go before the tenth of any one.
             k = seen[edit.operator] = seen.get(edit.operator, -1) + 1
             weight = _line_weight(spot, rank) * priors.weight(edit.operator, context) * WITHIN_OPERATOR_DECAY ** k
-            singles.append(Candidate((edit,), files, 0, weight, context))
+            singles.append(Candidate((edit,), files, 0, weight, context, line_score=_line_weight(spot, rank)))
     rng.shuffle(singles)  # ties between equally promising candidates: seeded, not by list position
     singles.sort(key=lambda c: -round(c.priority, 9))
     for i, cand in enumerate(singles):
@@ -207,7 +210,8 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
                 continue
             files = apply(task_files, list(edits))
             if files is not None:
-                combos.append(Candidate(edits, files, order, min(c.priority for c in group), group[0].context))
+                combos.append(Candidate(edits, files, order, min(c.priority for c in group), group[0].context,
+                                        line_score=min(c.line_score for c in group)))
                 order += 1
         searcher.run_round(combos, settings.early_stop, keep)
     result = RepairResult(None, None, searcher.evaluated, len(searcher.plausible), lines=lines,

@@ -3,11 +3,14 @@
 import difflib
 
 from chain.api import run_stage_on
+from chain.context import StageOptions
 from tests.conftest import make_task
 from tests.stages.test_analyze import BUGGY
 
 
 def process(tasks, **kw):
+    # A generous time budget: the candidate budget binds, so a loaded machine cannot change the outcome.
+    kw.setdefault("options", StageOptions(time_budget_s=600))
     return run_stage_on("process", tasks, learn=False, **kw)
 
 
