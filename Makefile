@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 DEMO_STATE ?= .chain/demo.db
 JOBS   ?= auto
 
-.PHONY: demo test lint bench report clean readme help
+.PHONY: demo test lint format bench report clean readme help
 help:
 	@echo "make demo   - run chain task | analyze | process | optimize on examples/, then chain profiles"
 	@echo "make test   - run the linters, then the test suite"
-	@echo "make lint   - ruff (lint) and mypy over chain/, stages/ and bench/"
+	@echo "make lint   - ruff (lint, format check) and mypy over chain/, stages/ and bench/"
+	@echo "make format - apply ruff's safe fixes and formatting to chain/, stages/ and bench/"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make report - generate a suite, bench it, write .chain/report/index.html and a PNG screenshot"
 
@@ -38,9 +39,15 @@ LINT_PATHS ?= chain stages bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(LINT_PATHS)
 
-test: $(STAMP)
+# Re-applies the formatting and the safe lint fixes (after a merge brought in unformatted code).
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+test: lint
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

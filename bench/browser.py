@@ -48,13 +48,24 @@ def find_chromium() -> str:
             return found
     raise BrowserUnavailable(
         f"no headless browser found: none of {', '.join(CANDIDATES)} is on PATH; install Debian's `chromium` "
-        "package or point CHAIN_CHROMIUM at a Chromium or Chrome executable")
+        "package or point CHAIN_CHROMIUM at a Chromium or Chrome executable"
+    )
 
 
 def _run(browser: str, args: list[str], profile_dir: str) -> subprocess.CompletedProcess:
     # A fresh profile per run lets several screenshots run at once; --no-sandbox because CI runs as root.
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-               "--no-first-run", "--force-device-scale-factor=1", f"--user-data-dir={profile_dir}", *args]
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--mute-audio",
+        "--no-first-run",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={profile_dir}",
+        *args,
+    ]
     try:
         return subprocess.run(command, capture_output=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
@@ -80,8 +91,9 @@ def screenshot(html: Path, png: Path, width: int = 1280, height: int | None = No
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="chain-chromium-") as profile:
-        proc = _run(browser, [f"--screenshot={png}", f"--window-size={width},{min(height, MAX_HEIGHT)}",
-                              html.as_uri()], profile)
+        proc = _run(
+            browser, [f"--screenshot={png}", f"--window-size={width},{min(height, MAX_HEIGHT)}", html.as_uri()], profile
+        )
     if not png.is_file() or png.stat().st_size == 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise BrowserFailed(f"{browser} wrote no screenshot of {html} (exit {proc.returncode}): " + " | ".join(tail))

@@ -59,8 +59,12 @@ class Palette:
 
     @classmethod
     def of(cls, results: BenchResults) -> Palette:
-        return cls([c.profile for c in results.configs] + [t.profile for t in results.tasks]
-                   + [e.profile for e in results.ema] + [a.profile for a in results.timeline])
+        return cls(
+            [c.profile for c in results.configs]
+            + [t.profile for t in results.tasks]
+            + [e.profile for e in results.ema]
+            + [a.profile for a in results.timeline]
+        )
 
 
 def _style_index(keys: Iterable, key) -> int:
@@ -89,9 +93,19 @@ class Series:
         return out
 
 
-def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, y_label: str,
-                x_ticks: list[float] | None = None, y_max: float | None = None, y_fmt=None,
-                target: tuple[float, str] | None = None, bands: Sequence[tuple[float, float, str]] = ()) -> str | None:
+def _line_chart(
+    name: str,
+    series: list[Series],
+    *,
+    width: float,
+    x_label: str,
+    y_label: str,
+    x_ticks: list[float] | None = None,
+    y_max: float | None = None,
+    y_fmt=None,
+    target: tuple[float, str] | None = None,
+    bands: Sequence[tuple[float, float, str]] = (),
+) -> str | None:
     series = [s for s in series if s.points]
     if not series:
         return None
@@ -111,21 +125,42 @@ def _line_chart(name: str, series: list[Series], *, width: float, x_label: str, 
         x_tick_labels = numeric_ticks(x.low, x.high, 8)
     y = Scale(0, top, area.bottom, area.top)
     clamp = lambda v: x(min(max(v, x.low), x.high))  # noqa: E731
-    body = [tag("rect", {"class": "band", "x": clamp(start), "y": area.top, "height": area.height,
-                         "width": max(clamp(end) - clamp(start), 0.0)}, title=label)
-            for index, (start, end, label) in enumerate(bands) if index % 2 == 0]
+    body = [
+        tag(
+            "rect",
+            {
+                "class": "band",
+                "x": clamp(start),
+                "y": area.top,
+                "height": area.height,
+                "width": max(clamp(end) - clamp(start), 0.0),
+            },
+            title=label,
+        )
+        for index, (start, end, label) in enumerate(bands)
+        if index % 2 == 0
+    ]
     body += [y_axis(area, y, y_ticks, y_label), x_axis(area, x, x_tick_labels, x_label)]
     if target is not None:
         value, label = target
-        body.append(tag("line", {"class": "target", "x1": area.left, "x2": area.right, "y1": y(value),
-                                 "y2": y(value)}, title=label))
+        body.append(
+            tag(
+                "line",
+                {"class": "target", "x1": area.left, "x2": area.right, "y1": y(value), "y2": y(value)},
+                title=label,
+            )
+        )
         body.append(text(area.right - 4, y(value) - 5, label, class_="target-label", text_anchor="end"))
     for s in series:
         segments = s.segments()
-        body.append(polyline([[(x(p[0]), y(p[1])) for p in seg] for seg in segments], s.color, s.dash, s.label,
-                             s.line_width))
-        body.extend(marker(s.shape, x(px), y(py), s.color, tip, 3.0 if s.line_width < 2 else 4.0)
-                    for seg in segments for px, py, tip, _ in seg)
+        body.append(
+            polyline([[(x(p[0]), y(p[1])) for p in seg] for seg in segments], s.color, s.dash, s.label, s.line_width)
+        )
+        body.extend(
+            marker(s.shape, x(px), y(py), s.color, tip, 3.0 if s.line_width < 2 else 4.0)
+            for seg in segments
+            for px, py, tip, _ in seg
+        )
     items = [LegendItem(s.label, line_swatch(s.color, s.dash, s.shape)) for s in series]
     legend_svg, legend_height = legend(items, area.left, area.bottom + 50, width - area.left - 10)
     height = area.bottom + 50 + legend_height + 6
@@ -146,32 +181,50 @@ def _config_series(results: BenchResults, palette: Palette, value, tooltip) -> l
         key = _series_key(c)
         if key not in series:
             style = _style_index(shapes_by, key[:2])
-            series[key] = Series(f"{c.pattern} · {'→'.join(c.pipeline)} · {c.profile}", palette(c.profile),
-                                 DASHES[style % len(DASHES)], SHAPES[style % len(SHAPES)])
+            series[key] = Series(
+                f"{c.pattern} · {'→'.join(c.pipeline)} · {c.profile}",
+                palette(c.profile),
+                DASHES[style % len(DASHES)],
+                SHAPES[style % len(SHAPES)],
+            )
         series[key].points.append((float(c.concurrency), float(v), tooltip(c), ""))
     return list(series.values())
 
 
 def throughput(results: BenchResults, palette: Palette) -> str | None:
     series = _config_series(
-        results, palette, lambda c: c.metrics.throughput,
-        lambda c: f"{c.id}\nconcurrency {c.concurrency}: {c.metrics.throughput:.3g} tasks/s over {c.runs} run(s)")
+        results,
+        palette,
+        lambda c: c.metrics.throughput,
+        lambda c: f"{c.id}\nconcurrency {c.concurrency}: {c.metrics.throughput:.3g} tasks/s over {c.runs} run(s)",
+    )
     levels = sorted({float(c.concurrency) for c in results.configs})
-    return _line_chart("throughput", series, width=HALF, x_label="concurrency", y_label="tasks / s",
-                       x_ticks=levels)
+    return _line_chart("throughput", series, width=HALF, x_label="concurrency", y_label="tasks / s", x_ticks=levels)
 
 
 def efficiency(results: BenchResults, palette: Palette) -> str | None:
     series = _config_series(
-        results, palette, lambda c: c.metrics.efficiency,
-        lambda c: f"{c.id}\nconcurrency {c.concurrency}: efficiency {percent(c.metrics.efficiency or 0)}")
+        results,
+        palette,
+        lambda c: c.metrics.efficiency,
+        lambda c: f"{c.id}\nconcurrency {c.concurrency}: efficiency {percent(c.metrics.efficiency or 0)}",
+    )
     values = [p[1] for s in series for p in s.points]
     if not values:
         return None
     levels = sorted({p[0] for s in series for p in s.points})
     top = nice_top(max(1.0, max(values)), 5)
-    return _line_chart("efficiency", series, width=HALF, x_label="concurrency", y_label="efficiency T(N) / (N·T(1))",
-                       x_ticks=levels, y_max=top, y_fmt=percent, target=(0.9, "90% target"))
+    return _line_chart(
+        "efficiency",
+        series,
+        width=HALF,
+        x_label="concurrency",
+        y_label="efficiency T(N) / (N·T(1))",
+        x_ticks=levels,
+        y_max=top,
+        y_fmt=percent,
+        target=(0.9, "90% target"),
+    )
 
 
 def ema(results: BenchResults, palette: Palette) -> str | None:
@@ -183,13 +236,31 @@ def ema(results: BenchResults, palette: Palette) -> str | None:
         key = (p.stage, p.profile)
         if key not in series:
             style = _style_index(stages, p.stage)
-            series[key] = Series(f"{p.stage} · {p.profile}", palette(p.profile), DASHES[style % len(DASHES)],
-                                 SHAPES[style % len(SHAPES)], line_width=1.5)
-        series[key].points.append((p.t_s, p.ema_success,
-                                   f"{p.stage} · {p.profile} at {p.t_s:.1f} s\nEMA success {p.ema_success:.2f} "
-                                   f"after {p.executions} execution(s)\nconfig {p.config}", p.config))
-    return _line_chart("ema", list(series.values()), width=WIDE, x_label="seconds since the bench started",
-                       y_label="EMA success", y_max=1.0, bands=episodes(results))
+            series[key] = Series(
+                f"{p.stage} · {p.profile}",
+                palette(p.profile),
+                DASHES[style % len(DASHES)],
+                SHAPES[style % len(SHAPES)],
+                line_width=1.5,
+            )
+        series[key].points.append(
+            (
+                p.t_s,
+                p.ema_success,
+                f"{p.stage} · {p.profile} at {p.t_s:.1f} s\nEMA success {p.ema_success:.2f} "
+                f"after {p.executions} execution(s)\nconfig {p.config}",
+                p.config,
+            )
+        )
+    return _line_chart(
+        "ema",
+        list(series.values()),
+        width=WIDE,
+        x_label="seconds since the bench started",
+        y_label="EMA success",
+        y_max=1.0,
+        bands=episodes(results),
+    )
 
 
 def episodes(results: BenchResults) -> list[tuple[float, float, str]]:
@@ -214,8 +285,11 @@ PERCENTILES = (("P50", "latency_p50_ms", 0.35), ("P95", "latency_p95_ms", 0.65),
 
 def latency(results: BenchResults, palette: Palette) -> str | None:
     """Horizontal grouped bars, one group per config: long config ids stay readable as row labels."""
-    configs = [c for c in results.configs
-               if all_finite(*(getattr(c.metrics, f) for _, f, _ in PERCENTILES)) and c.metrics.latency_p99_ms >= 0]
+    configs = [
+        c
+        for c in results.configs
+        if all_finite(*(getattr(c.metrics, f) for _, f, _ in PERCENTILES)) and c.metrics.latency_p99_ms >= 0
+    ]
     if not any(c.metrics.latency_p99_ms > 0 for c in configs):  # nothing finished: no bars to draw
         return None
     labels = [clip_middle(c.id, 56) for c in configs]
@@ -224,24 +298,49 @@ def latency(results: BenchResults, palette: Palette) -> str | None:
     area = Area(left, 10, WIDE - left - 60, group * len(configs))
     top = nice_top(max(max(getattr(c.metrics, f) for _, f, _ in PERCENTILES) for c in configs) * 1.05)
     x = Scale(0, top, area.left, area.right)
-    body = [x_axis(area, x, numeric_ticks(0, top, 8), "latency (ms, first input to final result)", grid=True),
-            tag("line", {"class": "axis", "x1": area.left, "y1": area.top, "x2": area.left, "y2": area.bottom})]
+    body = [
+        x_axis(area, x, numeric_ticks(0, top, 8), "latency (ms, first input to final result)", grid=True),
+        tag("line", {"class": "axis", "x1": area.left, "y1": area.top, "x2": area.left, "y2": area.bottom}),
+    ]
     for row, (c, label) in enumerate(zip(configs, labels)):
         y0 = area.top + row * group + 6
         body.append(text(area.left - 8, y0 + 1.5 * bar + 4, label, class_="row-label", text_anchor="end"))
         for index, (name, field_name, opacity) in enumerate(PERCENTILES):
             value = getattr(c.metrics, field_name)
-            body.append(tag("rect", {"class": "mark bar", "x": area.left, "y": y0 + index * bar,
-                                     "width": max(x(value) - area.left, 0.0), "height": bar - 1,
-                                     "fill": palette(c.profile), "fill-opacity": opacity},
-                            title=f"{c.id}\n{name} {value:,.0f} ms"))
-        body.append(text(x(c.metrics.latency_p99_ms) + 4, y0 + 2 * bar + 6, f"{c.metrics.latency_p99_ms:,.0f}",
-                         class_="value-label"))
+            body.append(
+                tag(
+                    "rect",
+                    {
+                        "class": "mark bar",
+                        "x": area.left,
+                        "y": y0 + index * bar,
+                        "width": max(x(value) - area.left, 0.0),
+                        "height": bar - 1,
+                        "fill": palette(c.profile),
+                        "fill-opacity": opacity,
+                    },
+                    title=f"{c.id}\n{name} {value:,.0f} ms",
+                )
+            )
+        body.append(
+            text(
+                x(c.metrics.latency_p99_ms) + 4,
+                y0 + 2 * bar + 6,
+                f"{c.metrics.latency_p99_ms:,.0f}",
+                class_="value-label",
+            )
+        )
     items = [LegendItem(f"{name} (shade)", box_swatch("#4a5568", opacity)) for name, _, opacity in PERCENTILES]
     items += [LegendItem(p, box_swatch(palette(p))) for p in dict.fromkeys(c.profile for c in configs)]
     legend_svg, legend_height = legend(items, area.left, area.bottom + 50, WIDE - area.left - 10)
-    return chart("latency", WIDE, area.bottom + 50 + legend_height + 6, "latency percentiles per configuration",
-                 *body, legend_svg)
+    return chart(
+        "latency",
+        WIDE,
+        area.bottom + 50 + legend_height + 6,
+        "latency percentiles per configuration",
+        *body,
+        legend_svg,
+    )
 
 
 @dataclass
@@ -264,9 +363,14 @@ def profile_scores(results: BenchResults) -> list[ProfileScore]:
         optimality = finite(o for c in configs for o in c.samples.optimality)
         if not optimality:
             optimality = finite(c.metrics.optimality for c in configs)
-        scores.append(ProfileScore(
-            profile, fmean(success) if success else fmean(c.metrics.success_rate for c in configs),
-            fmean(optimality) if optimality else None, len(success)))
+        scores.append(
+            ProfileScore(
+                profile,
+                fmean(success) if success else fmean(c.metrics.success_rate for c in configs),
+                fmean(optimality) if optimality else None,
+                len(success),
+            )
+        )
     return scores
 
 
@@ -281,8 +385,10 @@ def success(results: BenchResults, palette: Palette) -> str | None:
     slot = area.width / len(scores)
     bar = min(34.0, slot / (3 if with_optimality else 2))
     max_chars = max(6, int(slot / text_width("x", 11)))
-    body = [y_axis(area, y, y_ticks, "fraction of tasks"),
-            tag("line", {"class": "axis", "x1": area.left, "y1": area.bottom, "x2": area.right, "y2": area.bottom})]
+    body = [
+        y_axis(area, y, y_ticks, "fraction of tasks"),
+        tag("line", {"class": "axis", "x1": area.left, "y1": area.bottom, "x2": area.right, "y2": area.bottom}),
+    ]
     for index, score in enumerate(scores):
         center = area.left + slot * (index + 0.5)
         bars: list[tuple[str, float | None, float]] = [("success rate", score.success, 1.0)]
@@ -294,17 +400,29 @@ def success(results: BenchResults, palette: Palette) -> str | None:
             if value is None:
                 body.append(text(bx + bar / 2, area.bottom - 4, "n/a", class_="value-label", text_anchor="middle"))
                 continue
-            body.append(tag("rect", {"class": "mark bar", "x": bx + 1, "y": y(value), "width": bar - 2,
-                                     "height": max(area.bottom - y(value), 0.0), "fill": palette(score.profile),
-                                     "fill-opacity": opacity, "stroke": palette(score.profile)},
-                            title=f"{score.profile}\n{name} {percent(value)}"
-                                  + (f" over {score.samples} task runs" if score.samples else "")))
+            body.append(
+                tag(
+                    "rect",
+                    {
+                        "class": "mark bar",
+                        "x": bx + 1,
+                        "y": y(value),
+                        "width": bar - 2,
+                        "height": max(area.bottom - y(value), 0.0),
+                        "fill": palette(score.profile),
+                        "fill-opacity": opacity,
+                        "stroke": palette(score.profile),
+                    },
+                    title=f"{score.profile}\n{name} {percent(value)}"
+                    + (f" over {score.samples} task runs" if score.samples else ""),
+                )
+            )
             body.append(text(bx + bar / 2, y(value) - 4, percent(value), class_="value-label", text_anchor="middle"))
-        body.append(text(center, area.bottom + 17, clip(score.profile, max_chars), class_="tick-label",
-                         text_anchor="middle"))
+        body.append(
+            text(center, area.bottom + 17, clip(score.profile, max_chars), class_="tick-label", text_anchor="middle")
+        )
     items = [LegendItem("success rate", box_swatch("#4a5568"))]
     if with_optimality:
         items.append(LegendItem("optimality vs ground truth", box_swatch("#4a5568", 0.4, "#4a5568")))
     legend_svg, legend_height = legend(items, area.left, area.bottom + 32, HALF - area.left - 10)
-    return chart("success", HALF, area.bottom + 32 + legend_height + 6, "success rate per profile",
-                 *body, legend_svg)
+    return chart("success", HALF, area.bottom + 32 + legend_height + 6, "success rate per profile", *body, legend_svg)

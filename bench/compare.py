@@ -50,8 +50,15 @@ def _change(a: float, b: float) -> tuple[float, bool]:
     return ((b - a) / abs(a), True) if a else (b - a, False)
 
 
-def bootstrap_change(a: list[float], b: list[float], stat: Callable[[list[float]], float], confidence: float,
-                     iterations: int, rng: random.Random, relative: bool) -> tuple[float, float]:
+def bootstrap_change(
+    a: list[float],
+    b: list[float],
+    stat: Callable[[list[float]], float],
+    confidence: float,
+    iterations: int,
+    rng: random.Random,
+    relative: bool,
+) -> tuple[float, float]:
     changes = []
     for _ in range(iterations):
         sa = stat(rng.choices(a, k=len(a)))
@@ -60,8 +67,9 @@ def bootstrap_change(a: list[float], b: list[float], stat: Callable[[list[float]
     return interval(changes, confidence)
 
 
-def compare_configs(ca: Config, cb: Config, threshold: float, confidence: float, iterations: int, seed: int,
-                    metrics: list[str]) -> list[Delta]:
+def compare_configs(
+    ca: Config, cb: Config, threshold: float, confidence: float, iterations: int, seed: int, metrics: list[str]
+) -> list[Delta]:
     out = []
     for metric in metrics:
         field, stat, higher_better = METRICS[metric]
@@ -87,21 +95,40 @@ def compare_configs(ca: Config, cb: Config, threshold: float, confidence: float,
             verdict = "improvement"
         else:
             verdict = "unchanged"
-        out.append(Delta(ca.id, metric, round(a, 4), round(b, 4), round(change, 4),
-                         None if low is None else round(low, 4), None if high is None else round(high, 4),
-                         relative, verdict, note))
+        out.append(
+            Delta(
+                ca.id,
+                metric,
+                round(a, 4),
+                round(b, 4),
+                round(change, 4),
+                None if low is None else round(low, 4),
+                None if high is None else round(high, 4),
+                relative,
+                verdict,
+                note,
+            )
+        )
     return out
 
 
-def compare(a: BenchResults, b: BenchResults, threshold: float = 0.1, confidence: float = 0.95,
-            iterations: int = 2000, seed: int = 0, metrics: list[str] | None = None) -> tuple[list[Delta], list[str]]:
+def compare(
+    a: BenchResults,
+    b: BenchResults,
+    threshold: float = 0.1,
+    confidence: float = 0.95,
+    iterations: int = 2000,
+    seed: int = 0,
+    metrics: list[str] | None = None,
+) -> tuple[list[Delta], list[str]]:
     """Deltas for every configuration present in both reports, and warnings (different suites, configs only
     on one side)."""
     chosen = metrics or list(METRICS)
     warnings = []
     if a.suite.sha256 != b.suite.sha256:
-        warnings.append(f"the reports ran different suites ({a.suite.path} vs {b.suite.path}): "
-                        "deltas compare different work")
+        warnings.append(
+            f"the reports ran different suites ({a.suite.path} vs {b.suite.path}): deltas compare different work"
+        )
     by_id = {c.id: c for c in b.configs}
     deltas = []
     for ca in a.configs:

@@ -38,17 +38,43 @@ def _fmt(delta) -> tuple[str, str]:
 @click.command()
 @click.argument("a", type=click.Path(exists=True, path_type=Path))
 @click.argument("b", type=click.Path(exists=True, path_type=Path))
-@click.option("--threshold", type=click.FloatRange(min=0), default=0.1, show_default=True,
-              help="Relative worsening (0.1 = 10%) that counts as a regression when it is also significant.")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
-              help="Confidence level of the bootstrap intervals.")
-@click.option("--metric", "metrics", multiple=True, type=click.Choice(list(METRICS)),
-              help="Compare only these metrics (repeatable). Default: all.")
-@click.option("--iterations", type=click.IntRange(min=100), default=2000, show_default=True,
-              help="Bootstrap resamples per metric.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="Relative worsening (0.1 = 10%) that counts as a regression when it is also significant.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.5, 0.999),
+    default=0.95,
+    show_default=True,
+    help="Confidence level of the bootstrap intervals.",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    type=click.Choice(list(METRICS)),
+    help="Compare only these metrics (repeatable). Default: all.",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap resamples per metric.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap (same seed, same CIs).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table: aligned text; json: one JSON object per metric per configuration.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: aligned text; json: one JSON object per metric per configuration.",
+)
 def compare_command(a, b, threshold, confidence, metrics, iterations, seed, fmt):
     """Per-metric change from bench report A (baseline) to B, with bootstrap confidence intervals.
 
@@ -58,8 +84,15 @@ def compare_command(a, b, threshold, confidence, metrics, iterations, seed, fmt)
     \b
     chain compare baseline/results.json new/results.json --threshold 0.1
     """
-    deltas, warnings = compare(_load(a), _load(b), threshold=threshold, confidence=confidence,
-                               iterations=iterations, seed=seed, metrics=list(metrics) or None)
+    deltas, warnings = compare(
+        _load(a),
+        _load(b),
+        threshold=threshold,
+        confidence=confidence,
+        iterations=iterations,
+        seed=seed,
+        metrics=list(metrics) or None,
+    )
     for warning in warnings:
         click.echo(f"chain compare: warning: {warning}", err=True)
     if fmt == "json":

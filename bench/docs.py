@@ -12,8 +12,11 @@ def bench_reference() -> str:
     schema = BenchResults.model_json_schema()
     schema.setdefault("$defs", {})["BenchResults"] = {k: v for k, v in schema.items() if k != "$defs"}
     names = ["BenchResults", "Suite", "Config", "Metrics", "Samples", "TaskOutcome", "EmaPoint", "Action"]
-    return model_tables(schema, names, "Generated from `chain.bench.results` (the pydantic models `results.json` "
-                        "is written and read with).")
+    return model_tables(
+        schema,
+        names,
+        "Generated from `chain.bench.results` (the pydantic models `results.json` is written and read with).",
+    )
 
 
 DOC_SECTIONS = {"docs/bench.md": {"bench-results": bench_reference}}

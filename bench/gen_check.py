@@ -104,12 +104,14 @@ LITERAL_TYPES = (int, str, bool, list, tuple, dict, type(None))
 
 def literal(value: Any) -> str:
     """`repr` of a value a test can compare against, checked to read back as the same value."""
+
     def plain(v: Any) -> bool:
         if isinstance(v, (list, tuple)):
             return all(plain(x) for x in v)
         if isinstance(v, dict):
             return all(plain(k) and plain(x) for k, x in v.items())
         return type(v) in LITERAL_TYPES
+
     text = repr(value)
     if not plain(value) or ast.literal_eval(text) != value:
         raise GeneratorError(f"expected value {text[:80]} is not a plain literal")

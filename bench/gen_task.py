@@ -33,8 +33,12 @@ BENCH_FILE = "benchmark.py"
 BENCH_COMMAND = f"python {BENCH_FILE}"
 HELPER_UNITS = {"easy": 0, "medium": 1, "hard": 2}
 SLOW_STEP_LIMIT = 5_000_000  # the slow forms recurse exponentially, on the tests' small inputs too
-REWRITE_PREFIX = {"memoize": "memoize ", "set membership": "list -> set membership", "hoist len": "hoist len(",
-                  "join": "build "}
+REWRITE_PREFIX = {
+    "memoize": "memoize ",
+    "set membership": "list -> set membership",
+    "hoist len": "hoist len(",
+    "join": "build ",
+}
 
 
 @dataclass
@@ -212,10 +216,20 @@ def build_task(seed: int, index: int, category: str, family: str, difficulty: st
         given[f"{name}.py"] = _module_text(members, buggy=True)
         correct[f"test_{name}.py"] = given[f"test_{name}.py"] = _test_file(name, members)
     correct[BENCH_FILE] = given[BENCH_FILE] = _bench_file(primary)
-    task = Task(id=f"gen-{seed}-{index:04d}-{family}", files=given, test=DEFAULT_TEST_COMMAND, bench=BENCH_COMMAND,
-                metadata={"generated": {"seed": seed, "generator_version": GENERATOR_VERSION}})
-    truth: dict = {"category": category, "family": family, "difficulty": difficulty, "correct_files": correct,
-                   "best_action": {"bug": "repair", "slow": "optimize", "correct": "none"}[category]}
+    task = Task(
+        id=f"gen-{seed}-{index:04d}-{family}",
+        files=given,
+        test=DEFAULT_TEST_COMMAND,
+        bench=BENCH_COMMAND,
+        metadata={"generated": {"seed": seed, "generator_version": GENERATOR_VERSION}},
+    )
+    truth: dict = {
+        "category": category,
+        "family": family,
+        "difficulty": difficulty,
+        "correct_files": correct,
+        "best_action": {"bug": "repair", "slow": "optimize", "correct": "none"}[category],
+    }
     offered = rewrite_names(correct)
     if category == "slow":
         truth["slow"] = _slow_truth(primary, correct, offered)
@@ -231,9 +245,15 @@ def _slow_truth(primary: Part, files: dict[str, str], offered: list[tuple[str, s
     assert slow is not None  # only slow tasks have a slow truth
     if len(offered) != 1 or offered[0][0] != path or not offered[0][1].startswith(REWRITE_PREFIX[slow.rewrite_kind]):
         raise GeneratorError(f"{primary.unit.family}: slow form offers {offered}, not one {slow.rewrite_kind}")
-    return {"file": path, "function": slow.function, "rewrite": offered[0][1], "rewrite_kind": slow.rewrite_kind,
-            "speedup_class": slow.speedup_class, "min_speedup": slow.min_speedup,
-            "optimized": {path: rewritten(files, offered[0][1])}}
+    return {
+        "file": path,
+        "function": slow.function,
+        "rewrite": offered[0][1],
+        "rewrite_kind": slow.rewrite_kind,
+        "speedup_class": slow.speedup_class,
+        "min_speedup": slow.min_speedup,
+        "optimized": {path: rewritten(files, offered[0][1])},
+    }
 
 
 def _bug_truth(parts: list[Part], given: dict[str, str]) -> list[dict]:
@@ -250,8 +270,16 @@ def _bug_truth(parts: list[Part], given: dict[str, str]) -> list[dict]:
             line = part.first_line + site.line
             if given[path].split("\n")[line - 1] != buggy.split("\n")[site.line]:
                 raise GeneratorError(f"{path}:{line} is not where the bug went")
-            out.append({"file": path, "line": line, "function": _function_at(part.text, site.line + 1),
-                        "operator": operator, "fix_operator": fix_operator,
-                        "original": part.text.split("\n")[site.line], "mutated": given[path].split("\n")[line - 1],
-                        "failing_tests": [f"test_{part.module}.py::{_test_name(part.cases[i])}" for i in failing]})
+            out.append(
+                {
+                    "file": path,
+                    "line": line,
+                    "function": _function_at(part.text, site.line + 1),
+                    "operator": operator,
+                    "fix_operator": fix_operator,
+                    "original": part.text.split("\n")[site.line],
+                    "mutated": given[path].split("\n")[line - 1],
+                    "failing_tests": [f"test_{part.module}.py::{_test_name(part.cases[i])}" for i in failing],
+                }
+            )
     return sorted(out, key=lambda b: (b["file"], b["line"]))

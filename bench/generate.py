@@ -52,14 +52,22 @@ class Suite:
     truth: dict[str, dict]  # task id -> its ground truth
 
     def ndjson(self) -> bytes:
-        return b"".join(orjson.dumps(t.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n"
-                        for t in self.tasks)
+        return b"".join(
+            orjson.dumps(t.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n" for t in self.tasks
+        )
 
     def truth_document(self) -> dict:
         counts = {c: sum(1 for t in self.truth.values() if t["category"] == c) for c in CATEGORY_OF.values()}
-        return {"generator_version": GENERATOR_VERSION, "seed": self.seed, "tasks": len(self.tasks),
-                "mix": self.mix, "difficulty": self.difficulty, "counts": counts,
-                "suite_sha256": hashlib.sha256(self.ndjson()).hexdigest(), "truth": self.truth}
+        return {
+            "generator_version": GENERATOR_VERSION,
+            "seed": self.seed,
+            "tasks": len(self.tasks),
+            "mix": self.mix,
+            "difficulty": self.difficulty,
+            "counts": counts,
+            "suite_sha256": hashlib.sha256(self.ndjson()).hexdigest(),
+            "truth": self.truth,
+        }
 
     def truth_json(self) -> bytes:
         return orjson.dumps(self.truth_document(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"

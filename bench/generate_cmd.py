@@ -22,19 +22,46 @@ def _mix(_ctx, _param, value: str) -> dict[str, float]:
 
 
 @click.command()
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Same seed (and options) -> byte-identical suite.")
-@click.option("--tasks", "-n", type=click.IntRange(1, MAX_TASKS), default=20, show_default=True,
-              help="Number of tasks.")
-@click.option("--mix", callback=_mix, default=DEFAULT_MIX_SPEC, show_default=True, metavar="CATEGORY[=SHARE],...",
-              help="Share of each category: bugs, slow, correct ('bugs,slow' = equal shares).")
-@click.option("--difficulty", type=click.Choice(DIFFICULTIES), default="mixed", show_default=True,
-              help="easy: one small module; medium: more code or two modules; hard: more code still, the bug "
-                   "caught by a single test, sometimes two bugs. mixed: drawn per task.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-              help="Write the suite here and its ground truth beside it (X.ndjson -> X.truth.json).")
-@click.option("--truth", "truth_path", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-              help="Where the ground truth goes (default with -o: beside the suite; without -o: nowhere).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Same seed (and options) -> byte-identical suite.",
+)
+@click.option(
+    "--tasks", "-n", type=click.IntRange(1, MAX_TASKS), default=20, show_default=True, help="Number of tasks."
+)
+@click.option(
+    "--mix",
+    callback=_mix,
+    default=DEFAULT_MIX_SPEC,
+    show_default=True,
+    metavar="CATEGORY[=SHARE],...",
+    help="Share of each category: bugs, slow, correct ('bugs,slow' = equal shares).",
+)
+@click.option(
+    "--difficulty",
+    type=click.Choice(DIFFICULTIES),
+    default="mixed",
+    show_default=True,
+    help="easy: one small module; medium: more code or two modules; hard: more code still, the bug "
+    "caught by a single test, sometimes two bugs. mixed: drawn per task.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the suite here and its ground truth beside it (X.ndjson -> X.truth.json).",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Where the ground truth goes (default with -o: beside the suite; without -o: nowhere).",
+)
 def generate(seed, tasks, mix, difficulty, output, truth_path):
     """Generate a task suite: small Python projects with pytest tests, some with one seeded bug, some
     correct but slow, some fine as they are. The category, the bug's location and operator, the expected
@@ -61,7 +88,10 @@ def generate(seed, tasks, mix, difficulty, output, truth_path):
     sys.stdout.buffer.write(suite.ndjson())
     sys.stdout.buffer.flush()
     if truth_path is None:
-        click.echo("chain generate: warning: no ground truth is written (use -o PATH or --truth PATH); "
-                   "chain bench cannot score optimality without it", err=True)
+        click.echo(
+            "chain generate: warning: no ground truth is written (use -o PATH or --truth PATH); "
+            "chain bench cannot score optimality without it",
+            err=True,
+        )
     else:
         click.echo(f"chain generate: {summary}; ground truth -> {truth_path}", err=True)

@@ -59,22 +59,40 @@ svg.chart .mark:hover { stroke: #1a202c; stroke-width: 2; }
 footer { color: #4a5568; font-size: 12.5px; margin-top: 24px; }
 """
 
-PAGE_HEIGHT_SCRIPT = ("document.documentElement.dataset.pageHeight = "
-                      "Math.ceil(document.documentElement.getBoundingClientRect().height);")
+PAGE_HEIGHT_SCRIPT = (
+    "document.documentElement.dataset.pageHeight = Math.ceil(document.documentElement.getBoundingClientRect().height);"
+)
 
 CHARTS = [  # name, heading, description, full row?
-    ("throughput", "Throughput", "Tasks finished per second against concurrency; one line per pattern, "
-     "pipeline and profile.", False),
-    ("efficiency", "Coordination efficiency", "T(N) / (N·T(1)): how much of the added concurrency turns into "
-     "throughput. The dashed line is the 90% target.", False),
-    ("latency", "Latency percentiles", "P50, P95 and P99 per configuration (light to dark); the number is P99.",
-     True),
-    ("success", "Success per profile", "Fraction of task runs whose final result passed, and the mean "
-     "optimality against the suite's ground truth where it has one.", False),
+    (
+        "throughput",
+        "Throughput",
+        "Tasks finished per second against concurrency; one line per pattern, pipeline and profile.",
+        False,
+    ),
+    (
+        "efficiency",
+        "Coordination efficiency",
+        "T(N) / (N·T(1)): how much of the added concurrency turns into throughput. The dashed line is the 90% target.",
+        False,
+    ),
+    ("latency", "Latency percentiles", "P50, P95 and P99 per configuration (light to dark); the number is P99.", True),
+    (
+        "success",
+        "Success per profile",
+        "Fraction of task runs whose final result passed, and the mean "
+        "optimality against the suite's ground truth where it has one.",
+        False,
+    ),
     ("outcomes", "Outcomes per profile", "How the task runs ended, by the profile of their final result.", False),
     ("ema", "EMA evolution", "The learned EMA success of each stage and profile after every learning step.", True),
-    ("timeline", "Action timeline", "Each stage execution on each task; colour is the profile, the fill shows "
-     "the status (solid: passed, pale: failed, dashed outline: error or timeout).", True),
+    (
+        "timeline",
+        "Action timeline",
+        "Each stage execution on each task; colour is the profile, the fill shows "
+        "the status (solid: passed, pale: failed, dashed outline: error or timeout).",
+        True,
+    ),
 ]
 
 NO_DATA = {
@@ -116,14 +134,20 @@ def _when(created: str) -> str:
 def _config_row(c: Config, color: str) -> str:
     m = c.metrics
     cells = [
-        f'<td class="id">{_breakable(c.id)}</td>', f"<td>{esc(c.pattern)}</td>",
-        f'<td>{esc(" → ".join(c.pipeline))}</td>',
+        f'<td class="id">{_breakable(c.id)}</td>',
+        f"<td>{esc(c.pattern)}</td>",
+        f"<td>{esc(' → '.join(c.pipeline))}</td>",
         f'<td class="nowrap"><span class="swatch" style="background:{esc(color)}"></span>{_breakable(c.profile)}</td>',
-        f'<td class="num">{c.concurrency}</td>', f'<td class="num">{c.runs}</td>',
-        f'<td class="num">{_number(c.wall_s, 1)}</td>', f'<td class="num">{_number(m.throughput, 3)}</td>',
-        f'<td class="num">{_number(m.latency_p50_ms, 0)}</td>', f'<td class="num">{_number(m.latency_p95_ms, 0)}</td>',
-        f'<td class="num">{_number(m.latency_p99_ms, 0)}</td>', f'<td class="num">{_fraction(m.success_rate)}</td>',
-        f'<td class="num">{_fraction(m.optimality)}</td>', f'<td class="num">{_fraction(m.location_accuracy)}</td>',
+        f'<td class="num">{c.concurrency}</td>',
+        f'<td class="num">{c.runs}</td>',
+        f'<td class="num">{_number(c.wall_s, 1)}</td>',
+        f'<td class="num">{_number(m.throughput, 3)}</td>',
+        f'<td class="num">{_number(m.latency_p50_ms, 0)}</td>',
+        f'<td class="num">{_number(m.latency_p95_ms, 0)}</td>',
+        f'<td class="num">{_number(m.latency_p99_ms, 0)}</td>',
+        f'<td class="num">{_fraction(m.success_rate)}</td>',
+        f'<td class="num">{_fraction(m.optimality)}</td>',
+        f'<td class="num">{_fraction(m.location_accuracy)}</td>',
         f'<td class="num">{_fraction(m.efficiency)}</td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"
@@ -133,8 +157,19 @@ def _summary_table(results: BenchResults, palette: charts.Palette) -> str:
     if not results.configs:
         return '<p class="no-data">No configuration was measured.</p>'
     heads = ["config", "pattern", "pipeline", "profile"]
-    numeric = ["N", "runs", "wall s", "tasks/s", "P50 ms", "P95 ms", "P99 ms", "success", "optimality",
-               "location", "efficiency"]
+    numeric = [
+        "N",
+        "runs",
+        "wall s",
+        "tasks/s",
+        "P50 ms",
+        "P95 ms",
+        "P99 ms",
+        "success",
+        "optimality",
+        "location",
+        "efficiency",
+    ]
     header = "".join(f"<th>{h}</th>" for h in heads) + "".join(f'<th class="num">{h}</th>' for h in numeric)
     rows = "".join(_config_row(c, palette(c.profile)) for c in results.configs)
     return f'<div class="table-wrap"><table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>'
@@ -155,48 +190,63 @@ def _header(results: BenchResults) -> str:
     # Flat machine facts share one line; a nested one (the sandbox's isolation) gets a line of its own.
     flat = {k: v for k, v in results.machine.items() if not isinstance(v, dict)}
     nested = [(k.replace("_", " ").capitalize(), _value(v)) for k, v in results.machine.items() if isinstance(v, dict)]
-    facts = [("Suite", f"{suite.path} ({suite.tasks} tasks, sha256 {suite.sha256[:12]})"),
-             ("Generator", _value(suite.generator or {})),
-             ("Machine", _value(flat)), *nested,
-             ("chain", results.chain_version), ("Date", _when(results.created)),
-             ("Measured", f"{len(results.configs)} configurations, {len(results.tasks)} task outcomes, "
-                          f"{len(results.timeline)} actions, {len(results.ema)} EMA points")]
+    facts = [
+        ("Suite", f"{suite.path} ({suite.tasks} tasks, sha256 {suite.sha256[:12]})"),
+        ("Generator", _value(suite.generator or {})),
+        ("Machine", _value(flat)),
+        *nested,
+        ("chain", results.chain_version),
+        ("Date", _when(results.created)),
+        (
+            "Measured",
+            f"{len(results.configs)} configurations, {len(results.tasks)} task outcomes, "
+            f"{len(results.timeline)} actions, {len(results.ema)} EMA points",
+        ),
+    ]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
     subtitle = f"{suite.path} · chain {results.chain_version} · {_when(results.created)}"
-    return (f'<header><h1>chain bench report</h1><p class="sub">{esc(subtitle)}</p>'
-            f'<section class="card"><dl class="meta">{items}</dl></section></header>')
+    return (
+        f'<header><h1>chain bench report</h1><p class="sub">{esc(subtitle)}</p>'
+        f'<section class="card"><dl class="meta">{items}</dl></section></header>'
+    )
 
 
 def _figure(name: str, heading: str, description: str, wide: bool, svg: str | None, note: str = "") -> str:
     body = svg if svg else f'<p class="no-data" data-chart="{esc(name)}">{esc(NO_DATA[name])}</p>'
     note_html = f'<p class="note" data-note="{esc(name)}">{esc(note)}</p>' if note else ""
-    return (f'<figure class="card{" wide" if wide else ""}" id="chart-{esc(name)}"><h3>{esc(heading)}</h3>'
-            f'<p class="desc">{esc(description)}</p>{body}{note_html}</figure>')
+    return (
+        f'<figure class="card{" wide" if wide else ""}" id="chart-{esc(name)}"><h3>{esc(heading)}</h3>'
+        f'<p class="desc">{esc(description)}</p>{body}{note_html}</figure>'
+    )
 
 
 def render_html(results: BenchResults) -> str:
     palette = charts.Palette.of(results)
     timeline_svg, shown, total = outcomes.timeline(results, palette)
-    drawn = {name: getattr(charts, name)(results, palette)
-             for name in ("throughput", "efficiency", "latency", "success", "ema")}
+    drawn = {
+        name: getattr(charts, name)(results, palette)
+        for name in ("throughput", "efficiency", "latency", "success", "ema")
+    }
     drawn["outcomes"] = outcomes.outcomes(results, palette)
     drawn["timeline"] = timeline_svg
     notes = {name: "" for name in drawn}
     if total > shown:
-        notes["timeline"] = (f"Showing the first {shown} of {total} task rows (earliest first); every action is "
-                             f"in timeline.csv.")
+        notes["timeline"] = (
+            f"Showing the first {shown} of {total} task rows (earliest first); every action is in timeline.csv."
+        )
     levels = {c.concurrency for c in results.configs}
     if len(levels) == 1 and results.configs:
         notes["throughput"] = f"Only concurrency {levels.pop()} was measured: no trend to draw."
-    figures = "".join(_figure(name, heading, desc, wide, drawn[name], notes[name])
-                      for name, heading, desc, wide in CHARTS)
+    figures = "".join(
+        _figure(name, heading, desc, wide, drawn[name], notes[name]) for name, heading, desc, wide in CHARTS
+    )
     files = "results.json, configs.csv, tasks.csv, ema.csv, timeline.csv"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>chain bench · {esc(results.suite.path)}</title><style>{CSS}</style></head>"
         f"<body><main>{_header(results)}"
-        f"<h2>Configurations</h2><section class=\"card\">{_summary_table(results, palette)}</section>"
+        f'<h2>Configurations</h2><section class="card">{_summary_table(results, palette)}</section>'
         f'<h2>Charts</h2><section class="grid">{figures}</section>'
         f"<footer>Written by chain {esc(results.chain_version)} bench. The same data, in full: {files}.</footer>"
         f"</main><script>{PAGE_HEIGHT_SCRIPT}</script></body></html>\n"

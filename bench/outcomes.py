@@ -42,17 +42,28 @@ OTHER_STYLE = (0.3, "#1a202c", "3 2")
 
 def _status_rect(attrs: dict, status: str, color: str, title: str) -> str:
     opacity, stroke, dash = STATUS_STYLES.get(status, OTHER_STYLE)
-    return tag("rect", {"class": "mark bar", **attrs, "fill": color, "fill-opacity": opacity,
-                        "stroke": color if stroke == "profile" else stroke, "stroke-width": "1.5" if stroke else None,
-                        "stroke-dasharray": dash or None}, title=title)
+    return tag(
+        "rect",
+        {
+            "class": "mark bar",
+            **attrs,
+            "fill": color,
+            "fill-opacity": opacity,
+            "stroke": color if stroke == "profile" else stroke,
+            "stroke-width": "1.5" if stroke else None,
+            "stroke-dasharray": dash or None,
+        },
+        title=title,
+    )
 
 
 def _status_legend(statuses) -> list[LegendItem]:
     items = []
     for status in statuses:
         opacity, stroke, dash = STATUS_STYLES.get(status, OTHER_STYLE)
-        items.append(LegendItem(status, box_swatch("#4a5568", opacity, "#4a5568" if stroke == "profile" else stroke,
-                                                   dash)))
+        items.append(
+            LegendItem(status, box_swatch("#4a5568", opacity, "#4a5568" if stroke == "profile" else stroke, dash))
+        )
     return items
 
 
@@ -82,17 +93,25 @@ def outcomes(results: BenchResults, palette: Palette) -> str | None:
             if not counts[status]:
                 continue
             x0, x1 = x(done / total), x((done + counts[status]) / total)
-            body.append(_status_rect({"x": x0 + 0.5, "y": y0, "width": max(x1 - x0 - 1, 1.0), "height": 18}, status,
-                                     palette(profile), f"{profile}: {counts[status]} of {total} task runs {status}"))
+            body.append(
+                _status_rect(
+                    {"x": x0 + 0.5, "y": y0, "width": max(x1 - x0 - 1, 1.0), "height": 18},
+                    status,
+                    palette(profile),
+                    f"{profile}: {counts[status]} of {total} task runs {status}",
+                )
+            )
             if x1 - x0 > text_width(str(counts[status]), 10) + 6:
                 fill = "#fff" if STATUS_STYLES.get(status, OTHER_STYLE)[0] == 1.0 else "#1a202c"
-                body.append(text((x0 + x1) / 2, y0 + 13, str(counts[status]), class_="bar-count", fill=fill,
-                                 text_anchor="middle"))
+                body.append(
+                    text(
+                        (x0 + x1) / 2, y0 + 13, str(counts[status]), class_="bar-count", fill=fill, text_anchor="middle"
+                    )
+                )
             done += counts[status]
         body.append(text(area.right + 6, y0 + 13, f"n={total}", class_="value-label"))
     legend_svg, legend_height = legend(_status_legend(statuses), area.left, area.bottom + 50, HALF - area.left - 10)
-    return chart("outcomes", HALF, area.bottom + 50 + legend_height + 6, "task outcomes per profile",
-                 *body, legend_svg)
+    return chart("outcomes", HALF, area.bottom + 50 + legend_height + 6, "task outcomes per profile", *body, legend_svg)
 
 
 def timeline_rows(results: BenchResults) -> list[tuple[tuple[str, int, str], list[Action]]]:
@@ -129,14 +148,20 @@ def timeline(results: BenchResults, palette: Palette) -> tuple[str | None, int, 
         for a in sorted(acts, key=lambda a: a.start_s):
             # A 1.5 px gap keeps back-to-back stages of one task apart.
             bx, width = x(a.start_s) + 0.75, max(x(a.end_s) - x(a.start_s) - 1.5, 2.0)
-            body.append(_status_rect({"x": bx, "y": y + 2, "width": width, "height": row_h - 4}, a.status,
-                                     palette(a.profile),
-                                     f"{a.task_id} · {a.stage} · {a.profile}\n{a.status}, {a.start_s:.2f}–"
-                                     f"{a.end_s:.2f} s ({a.end_s - a.start_s:.2f} s)\nconfig {a.config}, run {a.run}"))
+            body.append(
+                _status_rect(
+                    {"x": bx, "y": y + 2, "width": width, "height": row_h - 4},
+                    a.status,
+                    palette(a.profile),
+                    f"{a.task_id} · {a.stage} · {a.profile}\n{a.status}, {a.start_s:.2f}–"
+                    f"{a.end_s:.2f} s ({a.end_s - a.start_s:.2f} s)\nconfig {a.config}, run {a.run}",
+                )
+            )
             if width > text_width(a.stage, 9) + 6:
                 solid = STATUS_STYLES.get(a.status, OTHER_STYLE)[0] == 1.0
-                body.append(text(bx + 3, y + row_h - 5, a.stage, class_="bar-label",
-                                 fill="#fff" if solid else "#1a202c"))
+                body.append(
+                    text(bx + 3, y + row_h - 5, a.stage, class_="bar-label", fill="#fff" if solid else "#1a202c")
+                )
         y += row_h
     items = [LegendItem(p, box_swatch(palette(p))) for p in dict.fromkeys(a.profile for a in actions)]
     items += _status_legend(_ordered(a.status for a in actions))

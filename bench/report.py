@@ -50,10 +50,14 @@ def write_report(results: BenchResults, directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"results.json": directory / "results.json"}
     paths["results.json"].write_text(results.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths["configs.csv"] = _write_csv(directory / "configs.csv", CONFIG_COLUMNS,
-                                      [_config_row(c) for c in results.configs])
-    for name, model, rows in (("tasks", TaskOutcome, results.tasks), ("ema", EmaPoint, results.ema),
-                              ("timeline", Action, results.timeline)):
+    paths["configs.csv"] = _write_csv(
+        directory / "configs.csv", CONFIG_COLUMNS, [_config_row(c) for c in results.configs]
+    )
+    for name, model, rows in (
+        ("tasks", TaskOutcome, results.tasks),
+        ("ema", EmaPoint, results.ema),
+        ("timeline", Action, results.timeline),
+    ):
         columns = list(model.model_fields)
         paths[f"{name}.csv"] = _write_csv(directory / f"{name}.csv", columns, _model_rows(rows, columns))
     paths["index.html"] = directory / "index.html"

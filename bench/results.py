@@ -29,21 +29,27 @@ class Metrics(_Model):
     latency_p99_ms: float
     success_rate: float = Field(ge=0, le=1, description="Fraction of tasks whose final result passed.")
     optimality: float | None = Field(
-        None, ge=0, le=1,
+        None,
+        ge=0,
+        le=1,
         description="Mean optimality against ground truth over tasks that have one (1 = the minimal fix at "
-                    "the seeded location, or the expected speedup class reached); None without ground truth.")
+        "the seeded location, or the expected speedup class reached); None without ground truth.",
+    )
     location_accuracy: float | None = Field(
-        None, ge=0, le=1, description="Fraction of bug tasks whose fix touched the seeded line.")
+        None, ge=0, le=1, description="Fraction of bug tasks whose fix touched the seeded line."
+    )
     efficiency: float | None = Field(
-        None, description="Coordination efficiency T(N) / (N * T(1)) against the same pattern/profile at N=1.")
+        None, description="Coordination efficiency T(N) / (N * T(1)) against the same pattern/profile at N=1."
+    )
 
 
 class Samples(_Model):
     """Raw measurements the metrics are computed from (what `chain compare` resamples)."""
 
     throughput: list[float] = Field(default_factory=list, description="Tasks/s, one per run.")
-    latency_ms: list[float] = Field(default_factory=list,
-                                    description="One per task per run: first input to final result.")
+    latency_ms: list[float] = Field(
+        default_factory=list, description="One per task per run: first input to final result."
+    )
     success: list[int] = Field(default_factory=list, description="1/0 per task per run.")
     optimality: list[float] = Field(default_factory=list, description="Per task per run, where ground truth applies.")
 
@@ -51,8 +57,9 @@ class Samples(_Model):
 class Config(_Model):
     """One measured configuration: a pattern, a pipeline, a profile and a concurrency."""
 
-    id: str = Field(description="Stable key used to match configurations across reports, "
-                               "e.g. 'fanout:analyze|process:balanced:c2'.")
+    id: str = Field(
+        description="Stable key used to match configurations across reports, e.g. 'fanout:analyze|process:balanced:c2'."
+    )
     pattern: Pattern
     pipeline: list[str] = Field(description="Stage names in order.")
     profile: str = Field(description="Profile spec given to the stages ('auto', 'balanced', or a race list 'a,b').")

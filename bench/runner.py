@@ -106,9 +106,18 @@ class _Recorder:
         end = time.monotonic() - self.clock0
         start = max(0.0, end - result.duration_ms / 1000)
         with self.lock:
-            self.actions.append(Action(config=self.config, run=self.run, task_id=result.task_id,
-                                       stage=result.stage, profile=result.profile, status=result.status,
-                                       start_s=round(start, 4), end_s=round(end, 4)))
+            self.actions.append(
+                Action(
+                    config=self.config,
+                    run=self.run,
+                    task_id=result.task_id,
+                    stage=result.stage,
+                    profile=result.profile,
+                    status=result.status,
+                    start_s=round(start, 4),
+                    end_s=round(end, 4),
+                )
+            )
             self._sample_ema(result.stage, result.profile, end)
 
     def _sample_ema(self, stage: str, profile: str, t: float) -> None:
@@ -116,8 +125,16 @@ class _Recorder:
         # read here already includes it.
         row = self.store.profile_stat(stage, profile) if self.store is not None else None
         if row:
-            self.ema.append(EmaPoint(t_s=round(t, 4), config=self.config, stage=stage, profile=profile,
-                                     ema_success=round(row["ema_success"], 4), executions=row["executions"]))
+            self.ema.append(
+                EmaPoint(
+                    t_s=round(t, 4),
+                    config=self.config,
+                    stage=stage,
+                    profile=profile,
+                    ema_success=round(row["ema_success"], 4),
+                    executions=row["executions"],
+                )
+            )
 
 
 def _task_lines(tasks: list[Task]) -> list[bytes]:
@@ -129,9 +146,20 @@ def _stage_runs(plan: BenchPlan, pattern: str, profile: str, concurrency: int, b
     for name, override in plan.stages:
         spec = registry.stage(name)
         race = plan.race if pattern == "race" else None
-        runs.append(prepare_run(spec, profile=override or profile, race=race, sandbox=box, timeout=plan.timeout,
-                                seed=plan.seed, store=store, concurrency=concurrency, ordered=False,
-                                on_result=recorder.on_result))
+        runs.append(
+            prepare_run(
+                spec,
+                profile=override or profile,
+                race=race,
+                sandbox=box,
+                timeout=plan.timeout,
+                seed=plan.seed,
+                store=store,
+                concurrency=concurrency,
+                ordered=False,
+                on_result=recorder.on_result,
+            )
+        )
     return runs
 
 
@@ -141,8 +169,16 @@ def _drain(outputs: Iterable[Any], sink: list) -> None:
             sink.append(out)
 
 
-def _run_once(plan: BenchPlan, tasks: list[Task], pattern: str, profile: str, concurrency: int, box,
-              store: ProfileStore | None, recorder: _Recorder) -> tuple[float, dict[str, Any]]:
+def _run_once(
+    plan: BenchPlan,
+    tasks: list[Task],
+    pattern: str,
+    profile: str,
+    concurrency: int,
+    box,
+    store: ProfileStore | None,
+    recorder: _Recorder,
+) -> tuple[float, dict[str, Any]]:
     """One pass of the suite through the stages; returns (wall seconds, final event per task id)."""
     runs = _stage_runs(plan, pattern, profile, concurrency, box, store, recorder)
     source = [classify_batch(_task_lines(tasks), 1)]
@@ -170,12 +206,14 @@ def _run_once(plan: BenchPlan, tasks: list[Task], pattern: str, profile: str, co
     return wall, by_task
 
 
-def _metrics(throughputs: list[float], latencies: list[float], successes: list[int], optimality: list[float],
-             hits: list[bool]) -> Metrics:
+def _metrics(
+    throughputs: list[float], latencies: list[float], successes: list[int], optimality: list[float], hits: list[bool]
+) -> Metrics:
     lat = latencies or [0.0]
     return Metrics(
         throughput=round(statistics.fmean(throughputs), 4) if throughputs else 0.0,
-        latency_p50_ms=round(percentile(lat, 50), 2), latency_p95_ms=round(percentile(lat, 95), 2),
+        latency_p50_ms=round(percentile(lat, 50), 2),
+        latency_p95_ms=round(percentile(lat, 95), 2),
         latency_p99_ms=round(percentile(lat, 99), 2),
         success_rate=round(sum(successes) / len(successes), 4) if successes else 0.0,
         optimality=round(statistics.fmean(optimality), 4) if optimality else None,
@@ -213,8 +251,12 @@ def validate(plan: BenchPlan) -> None:
         raise ConfigError("the race pattern needs --race with at least two profiles")
 
 
-def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambda label, done, total: None,
-              log: Callable[[str], None] = lambda msg: None, state_dir: Path | None = None) -> BenchResults:
+def run_bench(
+    plan: BenchPlan,
+    progress: Callable[[str, int, int], None] = lambda label, done, total: None,
+    log: Callable[[str], None] = lambda msg: None,
+    state_dir: Path | None = None,
+) -> BenchResults:
     validate(plan)
     tasks, sha = load_suite(plan.suite)
     truth = (plan.truth or {}).get("truth", {})
@@ -234,8 +276,16 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
         if plan.warmup:
             # Start the warm pool and import every stage before timing anything; learn nothing from it.
             warm = _Recorder(clock0, "warmup", 0, None)
-            _run_once(plan, tasks[:1], "pipeline", plan.profiles[0] if plan.profiles[0] != "auto" else "balanced",
-                      max(plan.concurrency), box, None, warm)
+            _run_once(
+                plan,
+                tasks[:1],
+                "pipeline",
+                plan.profiles[0] if plan.profiles[0] != "auto" else "balanced",
+                max(plan.concurrency),
+                box,
+                None,
+                warm,
+            )
         for index, (pattern, profile, concurrency) in enumerate(plan_configs):
             cid = config_id(pattern, plan.stages, profile, concurrency)
             state = states / f"config-{index}.db"
@@ -266,21 +316,38 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
                             samples.optimality.append(scored.optimality)
                         if scored.location_hit is not None:
                             hits.append(scored.location_hit)
-                        outcomes.append(TaskOutcome(
-                            config=cid, run=run, task_id=task.id, category=scored.category, status=status,
-                            profile=getattr(event, "profile", "") or "", latency_ms=latency,
-                            optimality=scored.optimality, location_hit=scored.location_hit))
+                        outcomes.append(
+                            TaskOutcome(
+                                config=cid,
+                                run=run,
+                                task_id=task.id,
+                                category=scored.category,
+                                status=status,
+                                profile=getattr(event, "profile", "") or "",
+                                latency_ms=latency,
+                                optimality=scored.optimality,
+                                location_hit=scored.location_hit,
+                            )
+                        )
                         done += 1
                     progress(cid, done, total)
                     ema.extend(recorder.ema)
                     timeline.extend(recorder.actions)
             finally:
                 store.close()
-            configs.append(Config(id=cid, pattern=pattern, pipeline=[s for s, _ in plan.stages], profile=profile,
-                                  concurrency=concurrency, runs=plan.runs, wall_s=round(wall_total, 4),
-                                  metrics=_metrics(samples.throughput, samples.latency_ms, samples.success,
-                                                   samples.optimality, hits),
-                                  samples=samples))
+            configs.append(
+                Config(
+                    id=cid,
+                    pattern=pattern,
+                    pipeline=[s for s, _ in plan.stages],
+                    profile=profile,
+                    concurrency=concurrency,
+                    runs=plan.runs,
+                    wall_s=round(wall_total, 4),
+                    metrics=_metrics(samples.throughput, samples.latency_ms, samples.success, samples.optimality, hits),
+                    samples=samples,
+                )
+            )
         _add_efficiency(configs)
         isolation = box.describe()
     finally:
@@ -288,13 +355,28 @@ def run_bench(plan: BenchPlan, progress: Callable[[str, int, int], None] = lambd
         if own_dir:
             own_dir.cleanup()
     return BenchResults(
-        chain_version=__version__, created=utc_now(),
-        machine={"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                 "sandbox": isolation.get("backend", plan.sandbox), "isolation": isolation},
-        suite=Suite(path=str(plan.suite), tasks=len(tasks), sha256=sha,
-                    generator={k: plan.truth[k] for k in ("seed", "mix", "difficulty", "generator_version")
-                               if k in plan.truth} if plan.truth else None),
-        configs=configs, tasks=outcomes, ema=ema, timeline=timeline)
+        chain_version=__version__,
+        created=utc_now(),
+        machine={
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "sandbox": isolation.get("backend", plan.sandbox),
+            "isolation": isolation,
+        },
+        suite=Suite(
+            path=str(plan.suite),
+            tasks=len(tasks),
+            sha256=sha,
+            generator={k: plan.truth[k] for k in ("seed", "mix", "difficulty", "generator_version") if k in plan.truth}
+            if plan.truth
+            else None,
+        ),
+        configs=configs,
+        tasks=outcomes,
+        ema=ema,
+        timeline=timeline,
+    )
 
 
 def _add_efficiency(configs: list[Config]) -> None:

@@ -19,8 +19,12 @@ from typing import Any
 
 from chain.protocol import Result, Task
 
-MIN_SPEEDUP_BY_CLASS = {"exponential->linear": 3.0, "exponential->polynomial": 3.0, "linear->constant": 1.5,
-                        "quadratic->linear": 1.5}
+MIN_SPEEDUP_BY_CLASS = {
+    "exponential->linear": 3.0,
+    "exponential->polynomial": 3.0,
+    "linear->constant": 1.5,
+    "quadratic->linear": 1.5,
+}
 DEFAULT_MIN_SPEEDUP = 1.2
 
 

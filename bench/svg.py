@@ -34,7 +34,7 @@ def clip_middle(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     tail = (max_chars - 1) // 2
-    return text[: max_chars - 1 - tail] + "…" + text[len(text) - tail:]
+    return text[: max_chars - 1 - tail] + "…" + text[len(text) - tail :]
 
 
 def num(value: float) -> str:
@@ -47,7 +47,9 @@ def tag(name: str, attrs: dict[str, object], *children: str, title: str | None =
     """One element; a `title` becomes a <title> child, which browsers show as the hover tooltip."""
     rendered = "".join(
         f' {key}="{esc(num(value) if isinstance(value, float) else value)}"'
-        for key, value in attrs.items() if value is not None and value != "")
+        for key, value in attrs.items()
+        if value is not None and value != ""
+    )
     inner = (f"<title>{esc(title)}</title>" if title else "") + "".join(children)
     return f"<{name}{rendered}>{inner}</{name}>"
 
@@ -172,8 +174,9 @@ def y_axis(area: Area, scale: Scale, ticks: list[tuple[float, str]], label: str,
         out.append(tag("line", {"class": "tick", "x1": area.left - 4, "y1": y, "x2": area.left, "y2": y}))
         out.append(text(area.left - 7, y + 4, name, class_="tick-label", text_anchor="end"))
     middle = area.top + area.height / 2
-    out.append(text(14, middle, label, class_="axis-label", text_anchor="middle",
-                    transform=f"rotate(-90 14 {num(middle)})"))
+    out.append(
+        text(14, middle, label, class_="axis-label", text_anchor="middle", transform=f"rotate(-90 14 {num(middle)})")
+    )
     return "".join(out)
 
 
@@ -197,21 +200,34 @@ def marker(shape: str, x: float, y: float, color: str, title: str, size: float =
         return tag("rect", {**style, "x": x - size, "y": y - size, "width": 2 * size, "height": 2 * size}, title=title)
     if shape in ("triangle", "diamond"):
         s = size * 1.25
-        corners = ([(x, y - s), (x + s, y + s * 0.8), (x - s, y + s * 0.8)] if shape == "triangle"
-                   else [(x, y - s), (x + s, y), (x, y + s), (x - s, y)])
+        corners = (
+            [(x, y - s), (x + s, y + s * 0.8), (x - s, y + s * 0.8)]
+            if shape == "triangle"
+            else [(x, y - s), (x + s, y), (x, y + s), (x - s, y)]
+        )
         d = "M" + " L".join(f"{num(px)} {num(py)}" for px, py in corners) + " Z"
         return tag("path", {**style, "d": d}, title=title)
     return tag("circle", {**style, "cx": x, "cy": y, "r": size}, title=title)
 
 
-def polyline(segments: list[list[tuple[float, float]]], color: str, dash: str, title: str,
-             width: float = 2.0) -> str:
+def polyline(segments: list[list[tuple[float, float]]], color: str, dash: str, title: str, width: float = 2.0) -> str:
     """One line through each segment's points (a gap between segments: e.g. separate learning episodes)."""
     d = " ".join("M" + " L".join(f"{num(x)} {num(y)}" for x, y in points) for points in segments if len(points) > 1)
     if not d:
         return ""
-    return tag("path", {"class": "mark line", "d": d, "fill": "none", "stroke": color, "stroke-width": num(width),
-                        "stroke-linejoin": "round", "stroke-dasharray": dash or None}, title=title)
+    return tag(
+        "path",
+        {
+            "class": "mark line",
+            "d": d,
+            "fill": "none",
+            "stroke": color,
+            "stroke-width": num(width),
+            "stroke-linejoin": "round",
+            "stroke-dasharray": dash or None,
+        },
+        title=title,
+    )
 
 
 @dataclass
@@ -221,14 +237,28 @@ class LegendItem:
 
 
 def line_swatch(color: str, dash: str = "", shape: str | None = None) -> str:
-    out = tag("line", {"x1": 0, "y1": 6, "x2": 18, "y2": 6, "stroke": color, "stroke-width": "2",
-                       "stroke-dasharray": dash or None})
+    out = tag(
+        "line",
+        {"x1": 0, "y1": 6, "x2": 18, "y2": 6, "stroke": color, "stroke-width": "2", "stroke-dasharray": dash or None},
+    )
     return out + (marker(shape, 9, 6, color, "", 3.2, cls="swatch") if shape else "")
 
 
 def box_swatch(fill: str, opacity: float = 1.0, stroke: str | None = None, dash: str = "") -> str:
-    return tag("rect", {"x": 1, "y": 1, "width": 16, "height": 10, "fill": fill, "fill-opacity": opacity,
-                        "stroke": stroke, "stroke-width": "1.5" if stroke else None, "stroke-dasharray": dash or None})
+    return tag(
+        "rect",
+        {
+            "x": 1,
+            "y": 1,
+            "width": 16,
+            "height": 10,
+            "fill": fill,
+            "fill-opacity": opacity,
+            "stroke": stroke,
+            "stroke-width": "1.5" if stroke else None,
+            "stroke-dasharray": dash or None,
+        },
+    )
 
 
 def legend(items: list[LegendItem], x: float, y: float, max_width: float) -> tuple[str, float]:
@@ -242,12 +272,26 @@ def legend(items: list[LegendItem], x: float, y: float, max_width: float) -> tup
         width = 24 + text_width(label)
         if cx > 0 and cx + width > max_width:
             cx, cy = 0.0, cy + row_height
-        out.append(f'<g transform="translate({num(x + cx)} {num(y + cy)})">{item.swatch}'
-                   + text(24, 10, label, class_="legend-label") + "</g>")
+        out.append(
+            f'<g transform="translate({num(x + cx)} {num(y + cy)})">{item.swatch}'
+            + text(24, 10, label, class_="legend-label")
+            + "</g>"
+        )
         cx += width + gap
     return tag("g", {"class": "legend"}, *out), cy + row_height
 
 
 def chart(name: str, width: float, height: float, label: str, *body: str) -> str:
-    return tag("svg", {"class": "chart", "data-chart": name, "viewBox": f"0 0 {num(width)} {num(height)}",
-                       "width": num(width), "height": num(height), "role": "img", "aria-label": label}, *body)
+    return tag(
+        "svg",
+        {
+            "class": "chart",
+            "data-chart": name,
+            "viewBox": f"0 0 {num(width)} {num(height)}",
+            "width": num(width),
+            "height": num(height),
+            "role": "img",
+            "aria-label": label,
+        },
+        *body,
+    )

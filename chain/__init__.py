@@ -8,6 +8,6 @@ The CLI (`chain.cli`) is a thin layer over this library:
 
 __version__ = "0.1.0"
 
-from .api import run_stage_on  # noqa: E402
+from .api import run_stage_on
 
-__all__ = ["run_stage_on", "__version__"]
+__all__ = ["__version__", "run_stage_on"]

@@ -23,9 +23,14 @@ from .strategy import load_all, load_profile
 from .stream import Batch, batches, classify_batch, dump
 
 
-def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
-                 e2b_template: str | None = None, ray_address: str | None = None,
-                 sandbox_ro: tuple[str, ...] = ()) -> Sandbox:
+def open_sandbox(
+    name: str,
+    *,
+    verbose: Callable[[str], None] | None = None,
+    e2b_template: str | None = None,
+    ray_address: str | None = None,
+    sandbox_ro: tuple[str, ...] = (),
+) -> Sandbox:
     """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates),
     `ray_address` only the ray backend, `sandbox_ro` (extra read-only paths) only backends with a
     filesystem view of their own making."""
@@ -40,19 +45,37 @@ def open_sandbox(name: str, *, verbose: Callable[[str], None] | None = None,
     return registry.sandbox(name, verbose=verbose, **extra)
 
 
-def make_context(stage: str, profile: str = "balanced", sandbox: str | Sandbox = "auto",
-                 timeout: float | None = None, log: Callable[[str], None] = lambda msg: None,
-                 verbose: Callable[[str], None] | None = None, seed: int = 0,
-                 options: StageOptions | None = None, e2b_template: str | None = None,
-                 ray_address: str | None = None, sandbox_ro: tuple[str, ...] = ()) -> StageContext:
+def make_context(
+    stage: str,
+    profile: str = "balanced",
+    sandbox: str | Sandbox = "auto",
+    timeout: float | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+    verbose: Callable[[str], None] | None = None,
+    seed: int = 0,
+    options: StageOptions | None = None,
+    e2b_template: str | None = None,
+    ray_address: str | None = None,
+    sandbox_ro: tuple[str, ...] = (),
+) -> StageContext:
     """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
     pool across all its runs; the caller then owns closing it)."""
-    box = (open_sandbox(sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address,
-                        sandbox_ro=sandbox_ro)
-           if isinstance(sandbox, str) else sandbox)
+    box = (
+        open_sandbox(
+            sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address, sandbox_ro=sandbox_ro
+        )
+        if isinstance(sandbox, str)
+        else sandbox
+    )
     return StageContext(
-        stage=stage, profile=load_profile(profile), sandbox=box, timeout_s=timeout, log=log, seed=seed,
-        options=options or StageOptions(), breaker=CircuitBreaker(f"sandbox {box.name}"),
+        stage=stage,
+        profile=load_profile(profile),
+        sandbox=box,
+        timeout_s=timeout,
+        log=log,
+        seed=seed,
+        options=options or StageOptions(),
+        breaker=CircuitBreaker(f"sandbox {box.name}"),
     )
 
 
@@ -87,16 +110,36 @@ def prepare_run(
         if missing:
             raise ConfigError(f"--race: no such profile {missing[0]!r}; available: {', '.join(profiles)}")
     # auto and race decide per task; the base profile only names results of tasks cancelled before they ran.
-    ctx = make_context(spec.name, "balanced" if auto or race else profile, sandbox, timeout, log=log,
-                       verbose=mirror, seed=seed, options=options, e2b_template=e2b_template,
-                       ray_address=ray_address, sandbox_ro=sandbox_ro)
-    runner = TaskRunner(spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline,
-                        log=log)
+    ctx = make_context(
+        spec.name,
+        "balanced" if auto or race else profile,
+        sandbox,
+        timeout,
+        log=log,
+        verbose=mirror,
+        seed=seed,
+        options=options,
+        e2b_template=e2b_template,
+        ray_address=ray_address,
+        sandbox_ro=sandbox_ro,
+    )
+    runner = TaskRunner(
+        spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline, log=log
+    )
     # Without -j, as many tasks at once as the sandbox can run: a cluster backend says (`capacity`).
     concurrency = concurrency or getattr(ctx.sandbox, "capacity", None) or os.cpu_count() or 1
-    return StageRun(spec=spec, ctx=ctx, store=store, concurrency=concurrency,
-                    ordered=ordered, output_format=output_format, fail_on=fail_on, log=log, on_result=on_result,
-                    runner=runner)
+    return StageRun(
+        spec=spec,
+        ctx=ctx,
+        store=store,
+        concurrency=concurrency,
+        ordered=ordered,
+        output_format=output_format,
+        fail_on=fail_on,
+        log=log,
+        on_result=on_result,
+        runner=runner,
+    )
 
 
 def _as_batches(events: Iterable[Any]) -> Iterable[Batch]:
@@ -122,8 +165,10 @@ def run_stage_on(
     run = prepare_run(registry.stage(stage), store=store, **kwargs)
     processor = run.processor()
     try:
-        return [out if out.__class__ is bytes else out.event if out.event is not None else out.raw
-                for out in stage_events(processor(harvest(_as_batches(events))))]
+        return [
+            out if out.__class__ is bytes else out.event if out.event is not None else out.raw
+            for out in stage_events(processor(harvest(_as_batches(events))))
+        ]
     finally:
         run.ctx.sandbox.close()
         if store:

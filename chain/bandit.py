@@ -144,13 +144,31 @@ class ThompsonChooser:
                 mean_ms = float(o.get("mean_ms") or prior_ms)
             quantile = COUPLING * shared + (1 - COUPLING) * rng.random()
             p = beta_quantile(quantile, a, b)
-            arms[profile] = {"runs": runs, "successes": wins, "stage_runs": o_runs, "stage_successes": o_wins,
-                             "mean_ms": round(mean_ms, 1), "sampled_success": round(p, 4),
-                             "value": p / max(mean_ms, 1.0) * 60_000}
+            arms[profile] = {
+                "runs": runs,
+                "successes": wins,
+                "stage_runs": o_runs,
+                "stage_successes": o_wins,
+                "mean_ms": round(mean_ms, 1),
+                "sampled_success": round(p, 4),
+                "value": p / max(mean_ms, 1.0) * 60_000,
+            }
         best = max(self.profiles, key=lambda name: (arms[name]["value"], name))
         for arm in arms.values():
             arm["value"] = round(arm["value"], 3)  # sampled successes per minute
-        prior = {"weight": PRIOR_WEIGHT, "from": "context" if context_rate is not None else "stage",
-                 "success_rate": None if context_rate is None else round(context_rate, 4)}
-        return Choice(best, {"method": "thompson (correlated draws)", "objective": "successes per minute",
-                             "context": context, "prior": prior, "seed": self.seed, "arms": arms})
+        prior = {
+            "weight": PRIOR_WEIGHT,
+            "from": "context" if context_rate is not None else "stage",
+            "success_rate": None if context_rate is None else round(context_rate, 4),
+        }
+        return Choice(
+            best,
+            {
+                "method": "thompson (correlated draws)",
+                "objective": "successes per minute",
+                "context": context,
+                "prior": prior,
+                "seed": self.seed,
+                "arms": arms,
+            },
+        )

@@ -71,8 +71,16 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
         return ev("cancelled", f"cancelled after {secs:.2f}s")
     if outcome.timed_out:
         return ev("timeout", f"timed out after {timeout_s:g}s (whole process group killed)")
-    parts = [f"{n} {word}" for n, word in ((counts.passed, "passed"), (counts.failed, "failed"),
-                                           (counts.errors, "errors"), (counts.skipped, "skipped")) if n]
+    parts = [
+        f"{n} {word}"
+        for n, word in (
+            (counts.passed, "passed"),
+            (counts.failed, "failed"),
+            (counts.errors, "errors"),
+            (counts.skipped, "skipped"),
+        )
+        if n
+    ]
     tally = ", ".join(parts) or "no tests"
     code = outcome.exit_code
     sig = _signal_name(code) if code is not None else None
@@ -165,6 +173,9 @@ class StageContext:
         except CircuitOpen as exc:
             outcome = RunOutcome(None, 0.0, error=str(exc), isolation=self.sandbox.describe())
         for event in outcome.events:  # backends may report their own retries
-            self.notices.append(event if isinstance(event, Notice) else Notice.model_validate(
-                {"task_id": self.task_id, "stage": self.stage, **event}))
+            self.notices.append(
+                event
+                if isinstance(event, Notice)
+                else Notice.model_validate({"task_id": self.task_id, "stage": self.stage, **event})
+            )
         return judge(outcome, self.run_timeout)

@@ -35,8 +35,19 @@ def _type_of(prop: dict | bool) -> str:
 def event_reference() -> str:
     schema = json_schema()
     head = f"Generated from `chain schema` ({schema['title']}). Unknown fields are preserved."
-    names = ["Task", "FileBlob", "OmittedFile", "Result", "ErrorEvent", "Notice", "HistoryEntry", "Findings",
-             "SuspiciousLine", "TestCase", "TestCounts"]
+    names = [
+        "Task",
+        "FileBlob",
+        "OmittedFile",
+        "Result",
+        "ErrorEvent",
+        "Notice",
+        "HistoryEntry",
+        "Findings",
+        "SuspiciousLine",
+        "TestCase",
+        "TestCounts",
+    ]
     return model_tables(schema, names, head)
 
 

@@ -41,8 +41,16 @@ class StageRun:
     counters: Counters = field(default_factory=Counters)
 
     def processor(self) -> StageProcessor:
-        proc = StageProcessor(self.spec, self.ctx, store=self.store, concurrency=self.concurrency,
-                              ordered=self.ordered, log=self.log, on_result=self.on_result, runner=self.runner)
+        proc = StageProcessor(
+            self.spec,
+            self.ctx,
+            store=self.store,
+            concurrency=self.concurrency,
+            ordered=self.ordered,
+            log=self.log,
+            on_result=self.on_result,
+            runner=self.runner,
+        )
         self.counters = proc.counters
         return proc
 

@@ -56,16 +56,25 @@ def _state_of(task: Task, context: str) -> dict[str, Any]:
         "files": sorted(task.files),
         **({"blobs": sorted(task.blobs)} if task.blobs else {}),
         "test": task.test,
-        "previous": None if last is None else {"stage": last.stage, "status": last.status,
-                                                "summary": last.summary,
-                                                "failing": last.data.failing or []},
+        "previous": None
+        if last is None
+        else {"stage": last.stage, "status": last.status, "summary": last.summary, "failing": last.data.failing or []},
     }
 
 
 class TaskRunner:
-    def __init__(self, spec: StageSpec, ctx: StageContext, store: ProfileStore | None, *,
-                 profiles: dict[str, Profile] | None = None, auto: bool = False, race: list[str] | None = None,
-                 race_deadline_s: float | None = None, log=lambda msg: None):
+    def __init__(
+        self,
+        spec: StageSpec,
+        ctx: StageContext,
+        store: ProfileStore | None,
+        *,
+        profiles: dict[str, Profile] | None = None,
+        auto: bool = False,
+        race: list[str] | None = None,
+        race_deadline_s: float | None = None,
+        log=lambda msg: None,
+    ):
         # Stages that learn within a task (repair's operator weights) reach the store through their context.
         self.spec, self.ctx, self.store, self.log = spec, replace(ctx, store=store), store, log
         self.profiles = profiles or {ctx.profile.name: ctx.profile}
@@ -98,8 +107,16 @@ class TaskRunner:
             raise
 
     def cancelled(self, task: Task, why: str) -> Result:
-        return make_result(task=task, stage=self.spec.name, profile=self.ctx.profile.name, status="cancelled",
-                           tests=TestCounts(), duration_ms=0.0, sandbox=self.ctx.sandbox.name, summary=why)
+        return make_result(
+            task=task,
+            stage=self.spec.name,
+            profile=self.ctx.profile.name,
+            status="cancelled",
+            tests=TestCounts(),
+            duration_ms=0.0,
+            sandbox=self.ctx.sandbox.name,
+            summary=why,
+        )
 
     # -- scatter-gather over profiles ---------------------------------------------------------------------------
     def _race(self, task: Task) -> TaskOutput:
@@ -108,8 +125,10 @@ class TaskRunner:
         racers: dict[str, tuple[StageContext, LinkedEvent]] = {}
         for name in self.race:
             stop = LinkedEvent(self.ctx.cancel)
-            racers[name] = (self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop,
-                                              blobs=task.blob_bytes()), stop)
+            racers[name] = (
+                self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop, blobs=task.blob_bytes()),
+                stop,
+            )
 
         def go(name: str) -> None:
             try:
@@ -155,10 +174,15 @@ class TaskRunner:
             winner = max(finished_ok, key=lambda n: (results[n].score, -results[n].duration_ms, n))
         outcomes: dict[str, dict[str, Any]] = {
             n: {"status": r.status, "score": r.score, "duration_ms": round(r.duration_ms, 1)}
-            for n, r in results.items()}
+            for n, r in results.items()
+        }
         outcomes.update({n: {"status": "error", "error": repr(e)} for n, e in errors.items()})
-        race = {"profiles": self.race, "winner": winner, "outcomes": outcomes,
-                "wall_ms": round((time.monotonic() - started) * 1000, 1)}
+        race = {
+            "profiles": self.race,
+            "winner": winner,
+            "outcomes": outcomes,
+            "wall_ms": round((time.monotonic() - started) * 1000, 1),
+        }
         notices: list[Notice] = []
         for name, result in results.items():
             ctx = racers[name][0]
@@ -175,12 +199,30 @@ class TaskRunner:
         entry = result.task.history[-1] if result.task.history else None
         diff = (entry.data.diff or "") if entry else ""
         agent = ctx.options.agent
-        action = {"profile": result.profile, "agent": agent, "summary": result.result,
-                  "diff": diff[:MAX_DIFF_IN_TRAJECTORY], **action_extra}
+        action = {
+            "profile": result.profile,
+            "agent": agent,
+            "summary": result.result,
+            "diff": diff[:MAX_DIFF_IN_TRAJECTORY],
+            **action_extra,
+        }
         self.store.record(
-            Outcome(result.task_id, result.stage, result.profile, result.status, result.score, result.duration_ms,
-                    result.sandbox, result.tests.passed, result.tests.total, agent=agent, kind=task.kind,
-                    context=context, state=_state_of(task, context), action=action),
+            Outcome(
+                result.task_id,
+                result.stage,
+                result.profile,
+                result.status,
+                result.score,
+                result.duration_ms,
+                result.sandbox,
+                result.tests.passed,
+                result.tests.total,
+                agent=agent,
+                kind=task.kind,
+                context=context,
+                state=_state_of(task, context),
+                action=action,
+            ),
             alpha=ctx.profile.ema_alpha,
             learn=result.status != "cancelled",
         )

@@ -27,11 +27,15 @@ def exposition(store: ProfileStore) -> str:
     )
     family("chain_executions_total", "counter", "Stage executions by profile and final status.")
     for r in counts:
-        lines.append(f"chain_executions_total{_labels(stage=r['stage'], profile=r['profile'], status=r['status'])} {r['n']}")
+        lines.append(
+            f"chain_executions_total{_labels(stage=r['stage'], profile=r['profile'], status=r['status'])} {r['n']}"
+        )
     family("chain_execution_seconds_total", "counter", "Wall-clock seconds spent in stage executions.")
     for r in counts:
-        lines.append(f"chain_execution_seconds_total{_labels(stage=r['stage'], profile=r['profile'], status=r['status'])}"
-                     f" {r['ms'] / 1000:.6f}")
+        lines.append(
+            f"chain_execution_seconds_total{_labels(stage=r['stage'], profile=r['profile'], status=r['status'])}"
+            f" {r['ms'] / 1000:.6f}"
+        )
     stats = store.stats()
     for metric, column, help_text, scale in (
         ("chain_profile_executions", "executions", "Executions folded into the profile's EMA.", 1),

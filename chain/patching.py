@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Collection
+from collections.abc import Collection
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 BINARY = re.compile(r"^(?:Binary files (?:a/)?(?P<a>.+?) and (?:b/)?(?P<b>.+?) differ|GIT binary patch)\s*$")
@@ -41,8 +41,10 @@ def parse(diff: str) -> list[tuple[str, str, list[tuple[int, list[str]]]]]:
                 start = int(m.group(1))
                 body = []
                 i += 1
-                while i < len(lines) and lines[i][:1] in (" ", "+", "-", "\\", "\n") and not (
-                    lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
+                while (
+                    i < len(lines)
+                    and lines[i][:1] in (" ", "+", "-", "\\", "\n")
+                    and not (lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "))
                 ):
                     if not lines[i].startswith("\\"):
                         body.append(lines[i] if lines[i] != "\n" else " \n")
@@ -63,8 +65,10 @@ def _refuse_binary(lines: list[str]) -> None:
             current = m["path"]
         elif m := BINARY.match(line.rstrip("\n")):
             path = m["b"] if m["b"] and m["b"] != "/dev/null" else (m["a"] or current or "?")
-            raise PatchError(f"the patch changes binary file {path!r}; chain applies text patches only "
-                             "(nothing of this patch was applied)")
+            raise PatchError(
+                f"the patch changes binary file {path!r}; chain applies text patches only "
+                "(nothing of this patch was applied)"
+            )
 
 
 def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> str:
@@ -95,8 +99,10 @@ def apply_unified_diff(files: dict[str, str], diff: str, binary: Collection[str]
     for old, new, hunks in parse(diff):
         for path in (old, new):
             if path in binary:
-                raise PatchError(f"the patch edits {path!r} as text, but it is a binary file in this task; "
-                                 "nothing of this patch was applied")
+                raise PatchError(
+                    f"the patch edits {path!r} as text, but it is a binary file in this task; "
+                    "nothing of this patch was applied"
+                )
         if new == "/dev/null":
             out.pop(old, None)
             continue
@@ -117,6 +123,7 @@ def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
     for path in sorted(set(before) | set(after)):
         a, b = before.get(path, ""), after.get(path, "")
         if a != b:
-            chunks.extend(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                                               f"a/{path}", f"b/{path}"))
+            chunks.extend(
+                difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True), f"a/{path}", f"b/{path}")
+            )
     return "".join(chunks)

@@ -131,8 +131,12 @@ class StageProcessor:
         assert item is not None and item.task is not None
         # A ChainError's message is written for a user; anything else is a bug, shown with its type.
         why = str(exc) if isinstance(exc, ChainError) else repr(exc)
-        event = ErrorEvent(message=f"{self.spec.name} failed on task {item.task.id}: {why}",
-                           task_id=item.task.id, stage=self.spec.name, line=item.lineno)
+        event = ErrorEvent(
+            message=f"{self.spec.name} failed on task {item.task.id}: {why}",
+            task_id=item.task.id,
+            stage=self.spec.name,
+            line=item.lineno,
+        )
         slot.output = Item("error", item.lineno, b"", event=event)
         slot.error_status = exit_status_of(exc)
 

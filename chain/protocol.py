@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import posixpath
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_serializer, model_validator
 
@@ -32,7 +32,7 @@ DEFAULT_TEST_COMMAND = "python -m pytest -q"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Model(BaseModel):
@@ -79,7 +79,8 @@ class Findings(_Model):
     diff: str | None = Field(None, description="Unified diff of this stage's change to the task's files ('' if none).")
     failing: list[str] | None = Field(None, description="Node ids of the tests that failed or errored (analyze).")
     suspicious: list[SuspiciousLine] | None = Field(
-        None, description="analyze's ranking of suspicious lines, most suspicious first; process starts from it.")
+        None, description="analyze's ranking of suspicious lines, most suspicious first; process starts from it."
+    )
 
     @model_serializer(mode="wrap")
     def _said_only(self, handler: Any) -> dict[str, Any]:
@@ -132,7 +133,7 @@ class FileBlob(_Model):
     size: int = Field(ge=0, description="Size in bytes.")
 
     @classmethod
-    def of(cls, data: bytes) -> "FileBlob":
+    def of(cls, data: bytes) -> FileBlob:
         return cls(content=base64.b64encode(data).decode("ascii"), size=len(data))
 
     def data(self) -> bytes:
@@ -146,7 +147,8 @@ class OmittedFile(_Model):
     size: int | None = Field(None, description="Size in bytes (files only).")
     kind: Literal["too_large", "excluded"] = Field(
         description="'too_large': over the size cap (data the task lacks); 'excluded': a directory or file that "
-                    "is not the project's (version control, caches, virtualenvs, build output).")
+        "is not the project's (version control, caches, virtualenvs, build output)."
+    )
     reason: str = Field(description="Why it was left out, e.g. 'larger than --max-file-bytes (33554432)'.")
 
 
@@ -161,17 +163,24 @@ class Task(_Model):
     chain: int = Field(FORMAT_VERSION, description="Format version; marks the line as a chain event.")
     id: str = Field(min_length=1, description="Stable id; results name their task by it.")
     kind: Literal["python"] = "python"
-    files: dict[str, str] = Field(description="Relative path -> content of each UTF-8 text file (the files stages "
-                                              "read, edit and diff).")
+    files: dict[str, str] = Field(
+        description="Relative path -> content of each UTF-8 text file (the files stages read, edit and diff)."
+    )
     blobs: dict[str, FileBlob] = Field(
-        default_factory=dict, description="Relative path -> every other file (binary or not UTF-8), base64-encoded; "
-                                          "written to the workspace byte for byte, never edited. Absent when empty.")
+        default_factory=dict,
+        description="Relative path -> every other file (binary or not UTF-8), base64-encoded; "
+        "written to the workspace byte for byte, never edited. Absent when empty.",
+    )
     omitted: list[OmittedFile] = Field(
-        default_factory=list, description="What of the source the task does not carry, with size and reason; "
-                                          "every result's task repeats it. Absent when empty.")
+        default_factory=list,
+        description="What of the source the task does not carry, with size and reason; "
+        "every result's task repeats it. Absent when empty.",
+    )
     test: str = Field(DEFAULT_TEST_COMMAND, description="Shell command run in the workspace; pytest by default.")
     bench: str | None = Field(None, description="Optional benchmark command (optimize times it).")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form; `patch` (a unified diff) is applied by process.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form; `patch` (a unified diff) is applied by process."
+    )
     history: list[HistoryEntry] = Field(default_factory=list, description="One entry per stage run, oldest first.")
 
     @field_validator("files", "blobs")
@@ -182,7 +191,7 @@ class Task(_Model):
         return files
 
     @model_validator(mode="after")
-    def _one_kind_per_path(self) -> "Task":
+    def _one_kind_per_path(self) -> Task:
         both = self.files.keys() & self.blobs.keys()
         if both:
             raise ValueError(f"path is both a text file and a blob: {sorted(both)[0]!r}")
@@ -216,7 +225,10 @@ class Result(_Model):
 
     type: Literal["result"] = "result"
     chain: int = Field(FORMAT_VERSION, description="Format version; tells a chain result from a Claude one.")
-    subtype: str = Field(description="'success' when passed, else 'error_tests_failed', 'error_during_execution', 'error_timeout' or 'error_cancelled'.")
+    subtype: str = Field(
+        description="'success' when passed, else 'error_tests_failed', 'error_during_execution', 'error_timeout' "
+        "or 'error_cancelled'."
+    )
     is_error: bool = Field(description="True unless status is 'passed'.")
     duration_ms: float = Field(ge=0, description="Wall-clock time of the stage's sandbox runs.")
     result: str = Field(description="One-line human summary, e.g. '3 passed, 1 failed'.")
@@ -231,9 +243,9 @@ class Result(_Model):
     isolation: dict[str, Any] = Field(default_factory=dict, description="What isolation the sandbox applied.")
     task: Task = Field(description="The updated task; the next stage continues from it.")
     choice: dict[str, Any] | None = Field(
-        None, description="With --profile auto: the profile chosen and the learned stats it was chosen from.")
-    race: dict[str, Any] | None = Field(
-        None, description="With --race: every profile's outcome and which one won.")
+        None, description="With --profile auto: the profile chosen and the learned stats it was chosen from."
+    )
+    race: dict[str, Any] | None = Field(None, description="With --race: every profile's outcome and which one won.")
 
 
 class ErrorEvent(_Model):
@@ -262,7 +274,7 @@ class Notice(_Model):
     at: str = Field(default_factory=utc_now)
 
 
-ChainEvent = Annotated[Union[Task, Result, ErrorEvent, Notice], Field(discriminator="type")]
+ChainEvent = Annotated[Task | Result | ErrorEvent | Notice, Field(discriminator="type")]
 CHAIN_EVENT = TypeAdapter(ChainEvent)
 
 

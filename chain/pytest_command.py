@@ -15,7 +15,7 @@ def split_pytest(test: str) -> tuple[list[str], list[str]] | None:
         return None
     for prefix in PYTEST_PREFIXES:
         if argv[: len(prefix)] == prefix:
-            return argv[: len(prefix)], argv[len(prefix):]
+            return argv[: len(prefix)], argv[len(prefix) :]
     return None
 
 

@@ -75,8 +75,10 @@ class Registry:
             self._owners[(namespace, name)] = (plugin, builtin)
             self.replaced.append(f"plugin {plugin!r} replaced {kind} {name!r} of {holder[0]!r}")
             return True
-        self.errors.append(f"plugin {plugin!r}: {kind} {name!r} is already {holder[0]!r}'s; not replaced "
-                           f"(register it with replace=True to replace it on purpose, or choose another name)")
+        self.errors.append(
+            f"plugin {plugin!r}: {kind} {name!r} is already {holder[0]!r}'s; not replaced "
+            f"(register it with replace=True to replace it on purpose, or choose another name)"
+        )
         return False
 
     def _drop(self, name: str) -> None:

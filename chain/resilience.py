@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 Notify = Callable[..., None]
@@ -72,8 +73,11 @@ class CircuitBreaker:
             self._failures += 1
             if self.state == "half_open" or (self.state == "closed" and self._failures >= self.threshold):
                 self.state, self._opened_at, self._trial_out = "open", time.monotonic(), False
-                (notify or self.notify)("circuit_open", f"{self.name}: circuit open after {self._failures} consecutive "
-                                            f"failures (last: {reason}); failing fast for {self.cooldown_s:g}s")
+                (notify or self.notify)(
+                    "circuit_open",
+                    f"{self.name}: circuit open after {self._failures} consecutive "
+                    f"failures (last: {reason}); failing fast for {self.cooldown_s:g}s",
+                )
 
 
 def call_with_retries(
@@ -107,6 +111,10 @@ def call_with_retries(
         if attempt > retries or cancelled():
             return result
         delay = backoff.delay(attempt, rng)
-        notify("retry", f"attempt {attempt} failed ({reason}); retrying in {delay:.2f}s", attempt=attempt,
-               delay_s=round(delay, 3))
+        notify(
+            "retry",
+            f"attempt {attempt} failed ({reason}); retrying in {delay:.2f}s",
+            attempt=attempt,
+            delay_s=round(delay, 3),
+        )
         sleep(delay)

@@ -126,10 +126,26 @@ class ProfileStore:
                     "INSERT INTO executions (at, task_id, stage, profile, agent, status, score, reward, duration_ms,"
                     " sandbox, tests_passed, tests_total, kind, context, state, action, learned, alpha)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (now, outcome.task_id, outcome.stage, outcome.profile, outcome.agent, outcome.status,
-                     outcome.score, outcome.reward, outcome.duration_ms, outcome.sandbox, outcome.tests_passed,
-                     outcome.tests_total, outcome.kind, outcome.context, orjson.dumps(outcome.state).decode(),
-                     orjson.dumps(outcome.action).decode(), int(learn), alpha),
+                    (
+                        now,
+                        outcome.task_id,
+                        outcome.stage,
+                        outcome.profile,
+                        outcome.agent,
+                        outcome.status,
+                        outcome.score,
+                        outcome.reward,
+                        outcome.duration_ms,
+                        outcome.sandbox,
+                        outcome.tests_passed,
+                        outcome.tests_total,
+                        outcome.kind,
+                        outcome.context,
+                        orjson.dumps(outcome.state).decode(),
+                        orjson.dumps(outcome.action).decode(),
+                        int(learn),
+                        alpha,
+                    ),
                 )
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
@@ -168,11 +184,14 @@ class ProfileStore:
                 for (operator, context), value in sorted(observations.items()):
                     row = self._db.execute(
                         "SELECT tasks, fixes, ema_rate FROM repair_operator_stats"
-                        " WHERE stage = ? AND operator = ? AND context = ?", (stage, operator, context)).fetchone()
+                        " WHERE stage = ? AND operator = ? AND context = ?",
+                        (stage, operator, context),
+                    ).fetchone()
                     tasks, fixes, rate = row if row else (0, 0, None)
                     self._db.execute(
                         "INSERT OR REPLACE INTO repair_operator_stats VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (stage, operator, context, tasks + 1, fixes + int(value > 0), ema(rate, value, alpha), now))
+                        (stage, operator, context, tasks + 1, fixes + int(value > 0), ema(rate, value, alpha), now),
+                    )
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
 
@@ -194,8 +213,10 @@ class ProfileStore:
     def arm_stats(self, stage: str, context: str | None = None) -> dict[str, dict[str, float]]:
         """Per profile: learned runs, successes and mean duration for `stage` (optionally one context bucket).
         What the bandit decides from."""
-        sql = ("SELECT profile, COUNT(*) AS runs, SUM(status = 'passed') AS successes, AVG(duration_ms) AS mean_ms"
-               " FROM executions WHERE learned = 1 AND stage = ?")
+        sql = (
+            "SELECT profile, COUNT(*) AS runs, SUM(status = 'passed') AS successes, AVG(duration_ms) AS mean_ms"
+            " FROM executions WHERE learned = 1 AND stage = ?"
+        )
         args: list[Any] = [stage]
         if context is not None:
             sql += " AND context = ?"
@@ -255,9 +276,17 @@ class ProfileStore:
     def import_stats(self, payload: dict[str, Any], replace: bool = False) -> int:
         """Load `export()` output; rows for the same stage x profile are replaced (or kept, unless `replace`)."""
         if payload.get("format") != "chain-profiles":
-            raise StateError("not a chain profiles export (missing \"format\": \"chain-profiles\")")
-        keys = ("stage", "profile", "executions", "successes", "ema_success", "ema_score", "ema_duration_ms",
-                "updated_at")
+            raise StateError('not a chain profiles export (missing "format": "chain-profiles")')
+        keys = (
+            "stage",
+            "profile",
+            "executions",
+            "successes",
+            "ema_success",
+            "ema_score",
+            "ema_duration_ms",
+            "updated_at",
+        )
         try:
             rows = [tuple(row[k] for k in keys) for row in payload.get("stats", [])]
         except (KeyError, TypeError) as exc:
@@ -286,12 +315,14 @@ class ProfileStore:
     def write_merged(self, executions: list[dict[str, Any]], stats: list[dict[str, Any]]) -> None:
         """Fill a new database with what `chain.store_merge` combined (executions in merged order)."""
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(executions)") if row[1] != "id"]
-        insert = (f"INSERT INTO executions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})")
+        insert = f"INSERT INTO executions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self._lock, self._transaction():
             self._db.executemany(insert, [tuple(e[c] for c in columns) for e in executions])
             self._db.executemany(
                 "INSERT INTO profile_stats VALUES (:stage, :profile, :executions, :successes, :ema_success,"
-                " :ema_score, :ema_duration_ms, :updated_at)", stats)
+                " :ema_score, :ema_duration_ms, :updated_at)",
+                stats,
+            )
 
     def integrity_check(self) -> str:
         return self._query("PRAGMA integrity_check")[0]["integrity_check"]

@@ -52,8 +52,10 @@ class MergeSummary:
     upgraded: list[str] = field(default_factory=list)  # inputs that were written by an earlier chain
 
     def describe(self) -> str:
-        text = (f"merged {self.inputs} database(s): {self.executions} executions "
-                f"({self.duplicates} present in several inputs counted once), {self.rows} stage x profile rows")
+        text = (
+            f"merged {self.inputs} database(s): {self.executions} executions "
+            f"({self.duplicates} present in several inputs counted once), {self.rows} stage x profile rows"
+        )
         if self.upgraded:
             text += f"; brought up to date from an earlier chain: {', '.join(self.upgraded)}"
         if self.approximate:
@@ -87,15 +89,19 @@ def load(path: Path) -> tuple[sqlite3.Connection, list[str]]:
         raise StateError(f"{path}: not a chain state database (no profile_stats or executions table)")
     newer = migrations.unknown(memory)
     if newer:
-        raise StateError(f"{path} was written by a newer chain (migrations unknown to this one: {', '.join(newer)});"
-                         " merge it with that chain version or later")
+        raise StateError(
+            f"{path} was written by a newer chain (migrations unknown to this one: {', '.join(newer)});"
+            " merge it with that chain version or later"
+        )
     memory.execute("BEGIN IMMEDIATE")
     applied = migrations.migrate(memory)
     memory.execute("COMMIT")
     for table in sorted(tables - MERGED_TABLES):
         if memory.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone():
-            raise StateError(f"{path}: table {table!r} has rows that `chain profiles merge` does not know how to "
-                             "combine; refusing rather than dropping them")
+            raise StateError(
+                f"{path}: table {table!r} has rows that `chain profiles merge` does not know how to "
+                "combine; refusing rather than dropping them"
+            )
     return memory, applied
 
 
@@ -111,22 +117,32 @@ def _replay(executions: list[dict[str, Any]], alpha_for: Callable[[str], float])
         success = 1.0 if e["status"] == "passed" else 0.0
         n, wins = n + 1, wins + int(success)
         s, sc, d = ema(s, success, alpha), ema(sc, e["score"], alpha), ema(d, e["duration_ms"], alpha)
-    return {"executions": n, "successes": wins, "ema_success": s, "ema_score": sc, "ema_duration_ms": d,
-            "updated_at": max(e["at"] for e in executions)}
+    return {
+        "executions": n,
+        "successes": wins,
+        "ema_success": s,
+        "ema_score": sc,
+        "ema_duration_ms": d,
+        "updated_at": max(e["at"] for e in executions),
+    }
 
 
 def _weighted(rows: list[dict[str, Any]]) -> dict[str, Any]:
     unique = list({tuple(r.values()): r for r in rows}.values())  # the same restored row counts once
     total = sum(r["executions"] for r in unique)
-    out: dict[str, Any] = {"executions": total, "successes": sum(r["successes"] for r in unique),
-                           "updated_at": max(r["updated_at"] for r in unique)}
+    out: dict[str, Any] = {
+        "executions": total,
+        "successes": sum(r["successes"] for r in unique),
+        "updated_at": max(r["updated_at"] for r in unique),
+    }
     for key in ("ema_success", "ema_score", "ema_duration_ms"):
         out[key] = sum(r[key] * r["executions"] for r in unique) / total if total else unique[0][key]
     return out
 
 
-def combine(databases: list[sqlite3.Connection], alpha_for: Callable[[str], float],
-            summary: MergeSummary) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def combine(
+    databases: list[sqlite3.Connection], alpha_for: Callable[[str], float], summary: MergeSummary
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(executions in merged order, profile_stats rows) of the merged database."""
     seen: dict[tuple, dict[str, Any]] = {}
     ordered = []
@@ -144,8 +160,12 @@ def combine(databases: list[sqlite3.Connection], alpha_for: Callable[[str], floa
     stats_by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     backed: dict[tuple[str, str], bool] = {}
     for db in databases:
-        learned = {(r["stage"], r["profile"]): r["n"] for r in _rows(
-            db, "SELECT stage, profile, COUNT(*) AS n FROM executions WHERE learned = 1 GROUP BY stage, profile")}
+        learned = {
+            (r["stage"], r["profile"]): r["n"]
+            for r in _rows(
+                db, "SELECT stage, profile, COUNT(*) AS n FROM executions WHERE learned = 1 GROUP BY stage, profile"
+            )
+        }
         for row in _rows(db, "SELECT * FROM profile_stats"):
             key = (row["stage"], row["profile"])
             stats_by_key.setdefault(key, []).append(row)

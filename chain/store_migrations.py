@@ -100,8 +100,8 @@ _PRE_MIGRATION_COLUMNS = {
     "agent": "TEXT NOT NULL DEFAULT 'builtin'",
     "reward": "REAL NOT NULL DEFAULT 0",
     "kind": "TEXT NOT NULL DEFAULT 'python'",
-    "context": "TEXT NOT NULL DEFAULT ''",   # feature bucket the bandit conditions on, e.g. "python/small/fail1"
-    "state": "TEXT NOT NULL DEFAULT '{}'",   # JSON: what the stage saw (prompt/state for RL export)
+    "context": "TEXT NOT NULL DEFAULT ''",  # feature bucket the bandit conditions on, e.g. "python/small/fail1"
+    "state": "TEXT NOT NULL DEFAULT '{}'",  # JSON: what the stage saw (prompt/state for RL export)
     "action": "TEXT NOT NULL DEFAULT '{}'",  # JSON: what it did (profile choice, edit/diff, ...)
     "learned": "INTEGER NOT NULL DEFAULT 1",  # 0 for cancelled runs: logged, but not folded into the EMA
 }

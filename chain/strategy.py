@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,10 +33,19 @@ class SearchSettings(_Strict):
     max_edits: int = Field(1, ge=1, le=5)
     suspicious_lines: int = Field(5, ge=1)
     early_stop: bool = False
-    keep_plausible: int = Field(3, ge=1, le=50, description="Without early_stop: stop once this many plausible "
-                                "patches are found (the best is kept, the others reported as alternatives).")
-    time_budget_s: float | None = Field(None, gt=0, description="Seconds of repair search per task (None: "
-                                        "only the candidate budget bounds it); --time-budget overrides.")
+    keep_plausible: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Without early_stop: stop once this many plausible "
+        "patches are found (the best is kept, the others reported as alternatives).",
+    )
+    time_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds of repair search per task (None: "
+        "only the candidate budget bounds it); --time-budget overrides.",
+    )
     agent_rounds: int = Field(3, ge=1, le=20, description="--agent: ask/verify/feedback rounds per task.")
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -92,8 +93,12 @@ def _error(raw: bytes, lineno: int, stage: str | None, message: str) -> Item:
 def classify(raw: bytes, lineno: int, stage: str | None = None) -> Item:
     """Turn one raw line (without its newline) into an Item. Never raises."""
     if len(raw) > MAX_LINE_BYTES:
-        return _error(raw, lineno, stage,
-                      f"line {lineno} is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit (CHAIN_MAX_LINE_BYTES)")
+        return _error(
+            raw,
+            lineno,
+            stage,
+            f"line {lineno} is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit (CHAIN_MAX_LINE_BYTES)",
+        )
     if not raw.strip():
         return Item("pass", lineno, raw)
     try:

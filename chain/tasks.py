@@ -16,11 +16,21 @@ from .protocol import DEFAULT_TEST_COMMAND, FileBlob, OmittedFile, Task
 
 # Directory name -> why it is not part of the project's sources. Listed in `task.omitted`, never dropped silently.
 EXCLUDED_DIRS = {
-    ".git": "version control", ".hg": "version control", ".svn": "version control",
-    "__pycache__": "bytecode cache", ".pytest_cache": "pytest cache", ".mypy_cache": "mypy cache",
-    ".ruff_cache": "ruff cache", ".tox": "tox environments", ".nox": "nox environments",
-    ".venv": "virtualenv", "venv": "virtualenv", "node_modules": "node packages", ".chain": "chain's own state",
-    "build": "build output", "dist": "build output",
+    ".git": "version control",
+    ".hg": "version control",
+    ".svn": "version control",
+    "__pycache__": "bytecode cache",
+    ".pytest_cache": "pytest cache",
+    ".mypy_cache": "mypy cache",
+    ".ruff_cache": "ruff cache",
+    ".tox": "tox environments",
+    ".nox": "nox environments",
+    ".venv": "virtualenv",
+    "venv": "virtualenv",
+    "node_modules": "node packages",
+    ".chain": "chain's own state",
+    "build": "build output",
+    "dist": "build output",
 }
 EXCLUDED_SUFFIXES = {".pyc": "bytecode cache", ".pyo": "bytecode cache"}
 # The default cap keeps a task line well under the stream's line limit (CHAIN_MAX_LINE_BYTES, 64 MiB).
@@ -37,8 +47,11 @@ class Collected:
         try:
             size = path.stat().st_size
             if size > max_bytes:
-                self.omitted.append(OmittedFile(path=rel, size=size, kind="too_large",
-                                                reason=f"larger than --max-file-bytes ({max_bytes})"))
+                self.omitted.append(
+                    OmittedFile(
+                        path=rel, size=size, kind="too_large", reason=f"larger than --max-file-bytes ({max_bytes})"
+                    )
+                )
                 return
             data = path.read_bytes()
         except OSError as exc:
@@ -76,8 +89,9 @@ def collect_files(root: Path, max_bytes: int = MAX_FILE_BYTES) -> Collected:
             path = here / name
             rel = path.relative_to(root).as_posix()
             if path.suffix in EXCLUDED_SUFFIXES:
-                out.omitted.append(OmittedFile(path=rel, size=_size(path), kind="excluded",
-                                               reason=EXCLUDED_SUFFIXES[path.suffix]))
+                out.omitted.append(
+                    OmittedFile(path=rel, size=_size(path), kind="excluded", reason=EXCLUDED_SUFFIXES[path.suffix])
+                )
                 continue
             out.add(rel, path, max_bytes)
     return out
@@ -91,7 +105,11 @@ def _size(path: Path) -> int | None:
 
 
 def tasks_from_paths(
-    paths: list[Path], *, test: str | None = None, bench: str | None = None, task_id: str | None = None,
+    paths: list[Path],
+    *,
+    test: str | None = None,
+    bench: str | None = None,
+    task_id: str | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
 ) -> list[Task]:
     """One task per directory; or, when every path is a file, one task made of those files."""
@@ -109,13 +127,31 @@ def tasks_from_paths(
         for d in dirs:
             got = collect_files(d, max_file_bytes)
             if not got.files and not got.blobs:
-                raise ConfigError(f"{d} holds no files chain can carry"
-                                  + (f" ({len(got.omitted)} left out: see --max-file-bytes)" if got.omitted else ""))
-            tasks.append(Task(id=task_id or d.resolve().name, files=got.files, blobs=got.blobs, omitted=got.omitted,
-                              metadata={"source": str(d)}, **common))
+                raise ConfigError(
+                    f"{d} holds no files chain can carry"
+                    + (f" ({len(got.omitted)} left out: see --max-file-bytes)" if got.omitted else "")
+                )
+            tasks.append(
+                Task(
+                    id=task_id or d.resolve().name,
+                    files=got.files,
+                    blobs=got.blobs,
+                    omitted=got.omitted,
+                    metadata={"source": str(d)},
+                    **common,
+                )
+            )
         return tasks
     got = Collected()
     for p in paths:
         got.add(p.name, p, max_file_bytes)
-    return [Task(id=task_id or paths[0].stem, files=got.files, blobs=got.blobs, omitted=got.omitted,
-                 metadata={"source": [str(p) for p in paths]}, **common)]
+    return [
+        Task(
+            id=task_id or paths[0].stem,
+            files=got.files,
+            blobs=got.blobs,
+            omitted=got.omitted,
+            metadata={"source": [str(p) for p in paths]},
+            **common,
+        )
+    ]

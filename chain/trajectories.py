@@ -8,14 +8,27 @@ One JSON line per task (GRPO-style: a group of attempts at the same prompt, each
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import groupby
-from typing import Any, Iterator
+from typing import Any
 
 from .store import ProfileStore
 
-STEP_KEYS = ("stage", "profile", "agent", "status", "score", "reward", "duration_ms", "tests_passed", "tests_total",
-             "sandbox", "context", "learned")
+STEP_KEYS = (
+    "stage",
+    "profile",
+    "agent",
+    "status",
+    "score",
+    "reward",
+    "duration_ms",
+    "tests_passed",
+    "tests_total",
+    "sandbox",
+    "context",
+    "learned",
+)
 
 
 def parse_since(value: str) -> float:
@@ -23,10 +36,10 @@ def parse_since(value: str) -> float:
     value = value.strip()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(timezone.utc).timestamp() - float(value[:-1]) * units[value[-1]]
+        return datetime.now(UTC).timestamp() - float(value[:-1]) * units[value[-1]]
     stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
 
 
@@ -39,8 +52,12 @@ def grouped(store: ProfileStore, since: float | None = None, stage: str | None =
             "kind": steps[0]["kind"],
             "prompt": steps[0]["state"],
             "steps": [
-                {**{k: s[k] for k in STEP_KEYS}, "state": s["state"], "action": s["action"],
-                 "at": datetime.fromtimestamp(s["at"], timezone.utc).isoformat(timespec="milliseconds")}
+                {
+                    **{k: s[k] for k in STEP_KEYS},
+                    "state": s["state"],
+                    "action": s["action"],
+                    "at": datetime.fromtimestamp(s["at"], UTC).isoformat(timespec="milliseconds"),
+                }
                 for s in steps
             ],
             "actions": [s["action"] for s in steps],

@@ -10,8 +10,8 @@ from __future__ import annotations
 from chain.analysis.spectrum import localize
 from chain.analysis.static import import_errors, metrics, syntax_errors
 from chain.context import StageContext
-from chain.pytest_command import narrowed
 from chain.protocol import Result, Task, make_result
+from chain.pytest_command import narrowed
 
 HELP = "Run the tests; find flaky tests, rank suspicious lines (Ochiai), report syntax/import errors and metrics."
 MAX_RERUN_IDS = 50
@@ -66,7 +66,15 @@ def run(task: Task, ctx: StageContext) -> Result:
     if errors:
         summary += f"; syntax error at {errors[0]['file']}:{errors[0]['line']}"
     return make_result(
-        task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-        duration_ms=ev.duration_ms, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
-        isolation=ev.outcome.isolation, data=data,
+        task=task,
+        stage=ctx.stage,
+        profile=ctx.profile.name,
+        status=ev.status,
+        tests=ev.tests,
+        duration_ms=ev.duration_ms,
+        sandbox=ctx.sandbox.name,
+        summary=summary,
+        cases=ev.cases,
+        isolation=ev.outcome.isolation,
+        data=data,
     )

@@ -54,8 +54,12 @@ class Timer:
 
 
 def _stats(times: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(times), 4), "min_ms": round(min(times), 4),
-            "runs": len(times), "times_ms": [round(t, 4) for t in times]}
+    return {
+        "median_ms": round(statistics.median(times), 4),
+        "min_ms": round(min(times), 4),
+        "runs": len(times),
+        "times_ms": [round(t, 4) for t in times],
+    }
 
 
 def run(task: Task, ctx: StageContext) -> Result:
@@ -63,18 +67,37 @@ def run(task: Task, ctx: StageContext) -> Result:
     ev = ctx.run_tests(task.files, task.test, label=task.id)
     data: dict = {}
     if ev.status != "passed":
-        return make_result(task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-                           duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
-                           summary=ev.summary + "; not optimized (tests do not pass)", cases=ev.cases,
-                           isolation=ev.outcome.isolation, data={"diff": ""})
+        return make_result(
+            task=task,
+            stage=ctx.stage,
+            profile=ctx.profile.name,
+            status=ev.status,
+            tests=ev.tests,
+            duration_ms=(time.monotonic() - started) * 1000,
+            sandbox=ctx.sandbox.name,
+            summary=ev.summary + "; not optimized (tests do not pass)",
+            cases=ev.cases,
+            isolation=ev.outcome.isolation,
+            data={"diff": ""},
+        )
     timer = Timer(task, ctx)
     baseline, why = timer.measure(task.files)
     if baseline is None:
         data["bench_error"] = why
         summary = ev.summary + f"; not timed ({why})"
-        return make_result(task=task, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-                           duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
-                           summary=summary, cases=ev.cases, isolation=ev.outcome.isolation, data=data)
+        return make_result(
+            task=task,
+            stage=ctx.stage,
+            profile=ctx.profile.name,
+            status=ev.status,
+            tests=ev.tests,
+            duration_ms=(time.monotonic() - started) * 1000,
+            sandbox=ctx.sandbox.name,
+            summary=summary,
+            cases=ev.cases,
+            isolation=ev.outcome.isolation,
+            data=data,
+        )
     accept = ctx.profile.accept
     files, times = dict(task.files), baseline
     applied, rejected, tried = [], [], set()
@@ -95,26 +118,47 @@ def run(task: Task, ctx: StageContext) -> Result:
             files, times = trial, trial_times
             applied.append({"rewrite": cand.name, "file": cand.file, **speedup.as_dict()})
         else:
-            rejected.append({"rewrite": cand.name, "file": cand.file, "reason": "not faster beyond the margin",
-                             **speedup.as_dict()})
+            rejected.append(
+                {"rewrite": cand.name, "file": cand.file, "reason": "not faster beyond the margin", **speedup.as_dict()}
+            )
     total = bootstrap_speedup(baseline, times, accept.confidence, seed=ctx.seed)
     final = ctx.run_tests(files, task.test, label=task.id) if applied else ev
-    data.update({
-        "timing": {"command": timer.command, "measure": "wall clock" if task.bench else "sum of test durations",
-                   "baseline": _stats(baseline), "optimized": _stats(times)},
-        "speedup": total.as_dict() if applied else None,
-        "margin": accept.margin,
-        "applied": applied,
-        "rejected": rejected,
-        "diff": unified_diff(task.files, files),
-    })
+    data.update(
+        {
+            "timing": {
+                "command": timer.command,
+                "measure": "wall clock" if task.bench else "sum of test durations",
+                "baseline": _stats(baseline),
+                "optimized": _stats(times),
+            },
+            "speedup": total.as_dict() if applied else None,
+            "margin": accept.margin,
+            "applied": applied,
+            "rejected": rejected,
+            "diff": unified_diff(task.files, files),
+        }
+    )
     if applied:
-        summary = (f"{final.summary}; {total.ratio:.1f}x faster ({total.low:.1f}-{total.high:.1f}x at "
-                   f"{accept.confidence:.0%}) by {', '.join(a['rewrite'] for a in applied)}")
+        summary = (
+            f"{final.summary}; {total.ratio:.1f}x faster ({total.low:.1f}-{total.high:.1f}x at "
+            f"{accept.confidence:.0%}) by {', '.join(a['rewrite'] for a in applied)}"
+        )
     else:
-        summary = (f"{final.summary}; median {statistics.median(baseline):.2f} ms over {len(baseline)} runs; "
-                   f"no rewrite was faster beyond {accept.margin:.0%}")
+        summary = (
+            f"{final.summary}; median {statistics.median(baseline):.2f} ms over {len(baseline)} runs; "
+            f"no rewrite was faster beyond {accept.margin:.0%}"
+        )
     updated = task.model_copy(update={"files": files})
-    return make_result(task=updated, stage=ctx.stage, profile=ctx.profile.name, status=final.status,
-                       tests=final.tests, duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name,
-                       summary=summary, cases=final.cases, isolation=final.outcome.isolation, data=data)
+    return make_result(
+        task=updated,
+        stage=ctx.stage,
+        profile=ctx.profile.name,
+        status=final.status,
+        tests=final.tests,
+        duration_ms=(time.monotonic() - started) * 1000,
+        sandbox=ctx.sandbox.name,
+        summary=summary,
+        cases=final.cases,
+        isolation=final.outcome.isolation,
+        data=data,
+    )

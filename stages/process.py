@@ -45,8 +45,7 @@ def _first_run(files: dict[str, str], task: Task, ctx: StageContext):
     first = FIRST_RUN_LIMITS
     ev = ctx.run_tests({**files, PLUGIN_FILE: first.plugin_source()}, command, label=task.id)
     stopped = [c.nodeid for c in ev.failing if "CPU time limit" in (c.message or "")]
-    note = (f"{len(stopped)} test(s) stopped at the per-test CPU limit of {first.test_cpu_s:g}s"
-            if stopped else None)
+    note = f"{len(stopped)} test(s) stopped at the per-test CPU limit of {first.test_cpu_s:g}s" if stopped else None
     return ev, note
 
 
@@ -85,16 +84,28 @@ def run(task: Task, ctx: StageContext) -> Result:
             notes.append(f"{ctx.options.agent} found no passing fix; built-in search")
         shape = failure_shape(ev)
         priors = OperatorPriors.load(ctx.store, ctx.stage)
-        found = search(files, task.test, [c.nodeid for c in ev.failing], suspicious, ctx, limits, coverage,
-                       priors, shape, task.id, ctx.options.time_budget_s)
+        found = search(
+            files,
+            task.test,
+            [c.nodeid for c in ev.failing],
+            suspicious,
+            ctx,
+            limits,
+            coverage,
+            priors,
+            shape,
+            task.id,
+            ctx.options.time_budget_s,
+        )
         _learn(ctx, found)
         data["repair"] = _report(found, ctx, limits, shape, files)
         if found.fixed is not None:
             files, ev = found.fixed.files, found.evaluation
             notes.append(f"repaired with {len(found.fixed.edits)} edit(s) after {found.evaluated} candidates")
         else:
-            notes.append(f"no repair found in {found.evaluated} candidates"
-                         + (f" ({found.stopped})" if found.stopped else ""))
+            notes.append(
+                f"no repair found in {found.evaluated} candidates" + (f" ({found.stopped})" if found.stopped else "")
+            )
     elif ev.status == "passed" and not patch:
         notes.append("tests pass: nothing to repair")
     return _result(task, files, ev, ctx, started, notes, data)
@@ -110,31 +121,52 @@ def _learn(ctx: StageContext, found) -> None:
 
 def _report(found, ctx: StageContext, limits, shape: str, files: dict[str, str]) -> dict:
     settings = ctx.profile.search
-    report = {"candidates_evaluated": found.evaluated, "plausible": found.plausible,
-              "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],
-              "max_edits": settings.max_edits, "budget": settings.candidate_budget,
-              "time_budget_s": ctx.options.time_budget_s or settings.time_budget_s,
-              "seconds": round(found.seconds, 3),
-              "candidates_per_s": round(found.evaluated / found.seconds, 2) if found.seconds else None,
-              "failure_shape": shape, "verification": found.verification,
-              "limits": {"test_cpu_s": limits.test_cpu_s, "run_cpu_s": limits.run_cpu_s, "wall_s": limits.wall_s}}
+    report = {
+        "candidates_evaluated": found.evaluated,
+        "plausible": found.plausible,
+        "lines_considered": [f"{s['file']}:{s['line']}" for s in found.lines],
+        "max_edits": settings.max_edits,
+        "budget": settings.candidate_budget,
+        "time_budget_s": ctx.options.time_budget_s or settings.time_budget_s,
+        "seconds": round(found.seconds, 3),
+        "candidates_per_s": round(found.evaluated / found.seconds, 2) if found.seconds else None,
+        "failure_shape": shape,
+        "verification": found.verification,
+        "limits": {"test_cpu_s": limits.test_cpu_s, "run_cpu_s": limits.run_cpu_s, "wall_s": limits.wall_s},
+    }
     if found.fixed is not None:
         report["edits"] = [e.describe() for e in found.fixed.edits]
         report["ranking"] = {"changed_tokens": found.fixed.changed_tokens, "covering_tests": found.fixed.covering}
-        report["alternatives"] = [{**alt.describe(), "diff": unified_diff(files, alt.files)}
-                                  for alt in found.alternatives[:ALTERNATIVES_REPORTED]]
+        report["alternatives"] = [
+            {**alt.describe(), "diff": unified_diff(files, alt.files)}
+            for alt in found.alternatives[:ALTERNATIVES_REPORTED]
+        ]
     return report
 
 
-def _result(task: Task, files: dict[str, str], ev, ctx: StageContext, started: float, notes: list[str],
-            data: dict) -> Result:
+def _result(
+    task: Task, files: dict[str, str], ev, ctx: StageContext, started: float, notes: list[str], data: dict
+) -> Result:
     diff = unified_diff(task.files, files)
-    data.update({"diff": diff, "notes": notes,
-                 "changed_files": sorted(p for p in set(task.files) | set(files) if task.files.get(p) != files.get(p))})
+    data.update(
+        {
+            "diff": diff,
+            "notes": notes,
+            "changed_files": sorted(p for p in set(task.files) | set(files) if task.files.get(p) != files.get(p)),
+        }
+    )
     updated = task.model_copy(update={"files": files})
     summary = ev.summary + (f" ({'; '.join(notes)})" if notes else "")
     return make_result(
-        task=updated, stage=ctx.stage, profile=ctx.profile.name, status=ev.status, tests=ev.tests,
-        duration_ms=(time.monotonic() - started) * 1000, sandbox=ctx.sandbox.name, summary=summary, cases=ev.cases,
-        isolation=ev.outcome.isolation, data=data,
+        task=updated,
+        stage=ctx.stage,
+        profile=ctx.profile.name,
+        status=ev.status,
+        tests=ev.tests,
+        duration_ms=(time.monotonic() - started) * 1000,
+        sandbox=ctx.sandbox.name,
+        summary=summary,
+        cases=ev.cases,
+        isolation=ev.outcome.isolation,
+        data=data,
     )

@@ -22,8 +22,10 @@ import orjson
 from ..errors import ConfigError
 from ..resilience import CircuitBreaker
 
-SYSTEM = ("You fix and speed up Python code. Reply with complete files in fenced ```python blocks whose first "
-          "line is `# file: <path>`, or with a unified diff. Do not change the tests.")
+SYSTEM = (
+    "You fix and speed up Python code. Reply with complete files in fenced ```python blocks whose first "
+    "line is `# file: <path>`, or with a unified diff. Do not change the tests."
+)
 
 
 class AgentError(Exception):
@@ -41,8 +43,9 @@ class CommandAgent:
 
     def ask(self, prompt: str) -> str:
         try:
-            proc = subprocess.run(shlex.split(self.command), input=prompt.encode(), capture_output=True,
-                                  timeout=self.timeout_s)
+            proc = subprocess.run(
+                shlex.split(self.command), input=prompt.encode(), capture_output=True, timeout=self.timeout_s
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise AgentError(f"{self.command}: {exc}") from None
         if proc.returncode != 0:
@@ -62,8 +65,13 @@ class OpenAIAgent:
 
     def ask(self, prompt: str) -> str:
         url = self.base_url.rstrip("/") + "/chat/completions"
-        body = orjson.dumps({"model": self.model, "temperature": 0,
-                             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]})
+        body = orjson.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+            }
+        )
         headers = {"Content-Type": "application/json"}
         if os.environ.get("OPENAI_API_KEY"):
             headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"

@@ -18,5 +18,8 @@ def agent_rewrites(task: Task, ctx: StageContext, timing: dict) -> list[Rewrite]
     files = candidate_files(reply, task.files) if reply else None
     if not files:
         return []
-    return [Rewrite(path, f"agent {agent.name}", text) for path, text in sorted(files.items())
-            if task.files.get(path) != text]
+    return [
+        Rewrite(path, f"agent {agent.name}", text)
+        for path, text in sorted(files.items())
+        if task.files.get(path) != text
+    ]

@@ -21,6 +21,7 @@ class AgentRepair:
 
 def ask_with_retries(agent, prompt: str, ctx: StageContext) -> str | None:
     """Transport failures are retried with backoff (notices on stdout); None when the agent stays silent."""
+
     def once():
         try:
             return agent.ask(prompt), None
@@ -28,9 +29,15 @@ def ask_with_retries(agent, prompt: str, ctx: StageContext) -> str | None:
             return None, str(exc)
 
     try:
-        reply, error = call_with_retries(once, lambda r: r[1], retries=ctx.profile.run.retries,
-                                         backoff=Backoff(base_s=1.0), breaker=breaker_for(agent.name),
-                                         notify=ctx.notify, cancelled=ctx.cancel.is_set)
+        reply, error = call_with_retries(
+            once,
+            lambda r: r[1],
+            retries=ctx.profile.run.retries,
+            backoff=Backoff(base_s=1.0),
+            breaker=breaker_for(agent.name),
+            notify=ctx.notify,
+            cancelled=ctx.cancel.is_set,
+        )
     except CircuitOpen as exc:
         reply, error = None, str(exc)
     if error:
@@ -38,8 +45,9 @@ def ask_with_retries(agent, prompt: str, ctx: StageContext) -> str | None:
     return reply
 
 
-def agent_repair(task: Task, files: dict[str, str], ev: Evaluation, suspicious: list[dict],
-                 ctx: StageContext) -> AgentRepair:
+def agent_repair(
+    task: Task, files: dict[str, str], ev: Evaluation, suspicious: list[dict], ctx: StageContext
+) -> AgentRepair:
     agent = make_agent(ctx.options.agent, ctx.options.model)
     out = AgentRepair(None, None)
     feedback = None
@@ -60,6 +68,8 @@ def agent_repair(task: Task, files: dict[str, str], ev: Evaluation, suspicious: 
         if check.status == "passed":
             out.files, out.evaluation = candidate, check
             break
-        failing = "; ".join(f"{c.nodeid}: {(c.message or '').strip().splitlines()[-1:] or ''}" for c in check.failing[:5])
+        failing = "; ".join(
+            f"{c.nodeid}: {(c.message or '').strip().splitlines()[-1:] or ''}" for c in check.failing[:5]
+        )
         feedback = f"{check.summary}. {failing}"
     return out

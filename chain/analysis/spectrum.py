@@ -30,14 +30,16 @@ def coverage_command(test: str) -> str | None:
     if parts is None:
         return None
     pytest = " ".join(shlex.quote(a) for a in ["-m", "pytest", *parts[1]])
-    return (f"python -m coverage run --rcfile={COVERAGERC} {pytest}; status=$?; "
-            f"COVERAGE_FILE=.chain-coverage python -m chain_spectrum; exit $status")
+    return (
+        f"python -m coverage run --rcfile={COVERAGERC} {pytest}; status=$?; "
+        f"COVERAGE_FILE=.chain-coverage python -m chain_spectrum; exit $status"
+    )
 
 
 def parse_spectrum(stdout: str) -> dict[str, dict[int, list[str]]] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARK):
-            raw = orjson.loads(line[len(MARK):])
+            raw = orjson.loads(line[len(MARK) :])
             return {f: {int(n): ctx for n, ctx in lines.items()} for f, lines in raw.items()}
     return None
 
@@ -69,8 +71,14 @@ class Suspicion:
     code: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "score": round(self.score, 4), "failed": self.failed,
-                "passed": self.passed, "code": self.code}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "score": round(self.score, 4),
+            "failed": self.failed,
+            "passed": self.passed,
+            "code": self.code,
+        }
 
 
 def is_test_file(path: str) -> bool:
@@ -78,8 +86,9 @@ def is_test_file(path: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
-def ochiai(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str],
-           limit: int = 20) -> list[Suspicion]:
+def ochiai(
+    spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str], limit: int = 20
+) -> list[Suspicion]:
     outcome: dict[tuple[str, str], bool] = {}
     for case in cases:
         key = _context_key(case.nodeid)
@@ -110,8 +119,9 @@ def _is_header(code: str) -> bool:
     return code.startswith(("def ", "class ", "import ", "from ", "@"))
 
 
-def localize(task_files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str
-             ) -> tuple[list[Suspicion], str | None]:
+def localize(
+    task_files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str
+) -> tuple[list[Suspicion], str | None]:
     """Run the tests once more under coverage and rank lines. Returns (ranking, reason when unavailable)."""
     command = coverage_command(test)
     if command is None:

@@ -8,8 +8,19 @@ import functools
 import re
 from typing import Any
 
-DECISIONS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler, ast.With, ast.AsyncWith,
-             ast.Assert, ast.comprehension, ast.match_case)
+DECISIONS = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.IfExp,
+    ast.ExceptHandler,
+    ast.With,
+    ast.AsyncWith,
+    ast.Assert,
+    ast.comprehension,
+    ast.match_case,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -29,8 +40,15 @@ def syntax_errors(files: dict[str, str]) -> list[dict[str, Any]]:
             continue
         exc = _parse(source, path)
         if isinstance(exc, SyntaxError):
-            errors.append({"file": path, "line": exc.lineno, "column": exc.offset, "message": exc.msg,
-                           "code": (exc.text or "").strip()})
+            errors.append(
+                {
+                    "file": path,
+                    "line": exc.lineno,
+                    "column": exc.offset,
+                    "message": exc.msg,
+                    "code": (exc.text or "").strip(),
+                }
+            )
     return errors
 
 
@@ -82,7 +100,7 @@ def _cached_file_metrics(source: str, path: str) -> dict[str, Any]:
     lines = source.splitlines()
     entry: dict[str, Any] = {
         "lines": len(lines),
-        "code_lines": sum(1 for l in lines if l.strip() and not l.strip().startswith("#")),
+        "code_lines": sum(1 for text in lines if text.strip() and not text.strip().startswith("#")),
     }
     tree = _parse(source, path)
     if isinstance(tree, SyntaxError):

@@ -24,13 +24,24 @@ def _rows(report: dict) -> list[tuple[str, str, str]]:
         ("backend", iso.get("backend", "unavailable"), f"--sandbox {report['sandbox']}"),
         ("uid", str(report["uid"]), "root" if report["root"] else "unprivileged"),
         ("bubblewrap", bw["version"] or "not installed", "works" if bw["works"] else bw.get("reason", "")),
-        ("landlock", f"ABI {report['landlock']['abi']}" if report["landlock"]["abi"] else "not in this kernel",
-         "works (with seccomp)" if report["landlock"]["works"] else report["landlock"].get("reason", "")),
+        (
+            "landlock",
+            f"ABI {report['landlock']['abi']}" if report["landlock"]["abi"] else "not in this kernel",
+            "works (with seccomp)" if report["landlock"]["works"] else report["landlock"].get("reason", ""),
+        ),
         ("security boundary", _yes(iso.get("security_boundary", True)), iso.get("warning") or ""),
-        ("user namespace", _yes(iso.get("user_namespace")),
-         f"runs as uid {iso['uid_inside']} inside" if iso.get("uid_inside") is not None else "host uid"),
-        ("pid namespace", _yes(iso.get("pid_namespace")), "cannot see or signal host processes"
-         if iso.get("pid_namespace") else "can signal any process of the same uid"),
+        (
+            "user namespace",
+            _yes(iso.get("user_namespace")),
+            f"runs as uid {iso['uid_inside']} inside" if iso.get("uid_inside") is not None else "host uid",
+        ),
+        (
+            "pid namespace",
+            _yes(iso.get("pid_namespace")),
+            "cannot see or signal host processes"
+            if iso.get("pid_namespace")
+            else "can signal any process of the same uid",
+        ),
         ("network", str(iso.get("network", "?")), ""),
         ("filesystem", str(iso.get("filesystem", "?")), ""),
         ("environment", str(iso.get("env", "?")), ""),
@@ -47,16 +58,22 @@ def _rows(report: dict) -> list[tuple[str, str, str]]:
 
 def _ray_table(ray: dict) -> Table:
     here = ray.get("versions") or {}
-    table = Table(title=f"ray cluster {ray.get('address', '')}: chain {here.get('chain')}, "
-                        f"Python {here.get('python')}, pytest {here.get('pytest')} here")
+    table = Table(
+        title=f"ray cluster {ray.get('address', '')}: chain {here.get('chain')}, "
+        f"Python {here.get('python')}, pytest {here.get('pytest')} here"
+    )
     for col in ("node", "cpus", "isolation", "chain / python / pytest", "used"):
         table.add_column(col)
     for node in ray.get("nodes", []):
         v = node.get("versions") or {}
         iso = node.get("isolation") or {}
-        table.add_row(node["node"][:12], str(node.get("cpus", "?")), str(iso.get("backend", "?")),
-                      " / ".join(str(v.get(k, "?")) for k in ("chain", "python", "pytest")),
-                      "yes" if node["used"] else f"no: {node.get('reason')}")
+        table.add_row(
+            node["node"][:12],
+            str(node.get("cpus", "?")),
+            str(iso.get("backend", "?")),
+            " / ".join(str(v.get(k, "?")) for k in ("chain", "python", "pytest")),
+            "yes" if node["used"] else f"no: {node.get('reason')}",
+        )
     return table
 
 
@@ -64,8 +81,12 @@ def _ray_table(ray: dict) -> Table:
 @click.option("--sandbox", default="auto", show_default=True, help="The backend to report on.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--no-worker", is_flag=True, help="Do not start a warm worker to check the pool.")
-@click.option("--ray-address", default=None, metavar="HOST:PORT|auto",
-              help="With --sandbox ray: the cluster to report on [env RAY_ADDRESS].")
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="HOST:PORT|auto",
+    help="With --sandbox ray: the cluster to report on [env RAY_ADDRESS].",
+)
 def doctor(sandbox, as_json, no_worker, ray_address):
     """Report which isolation sandboxed runs get here: namespaces, cgroups, uid, rlimits, bwrap.
     With --sandbox ray: every node of the cluster, its CPUs, isolation and versions."""

@@ -46,8 +46,9 @@ class Reporter:
         if self._status:
             self._status.update(f"{self.stage}: {self._done} done, last {result.task_id} {result.status}")
         if self.verbose:
-            self.log(f"{MARK.get(result.status, '?')} {result.task_id} [{result.profile}] {result.status}: "
-                     f"{result.result}")
+            self.log(
+                f"{MARK.get(result.status, '?')} {result.task_id} [{result.profile}] {result.status}: {result.result}"
+            )
 
     def close(self, counters) -> None:
         if self._status:

@@ -14,17 +14,30 @@ from rich.table import Table
 from ..store import ProfileStore, default_state_path
 from ..strategy import load_all
 
-STATE_OPTION = click.option("--state", type=click.Path(dir_okay=False), default=None,
-                            help=f"State database [env CHAIN_STATE; default {default_state_path()}].")
+STATE_OPTION = click.option(
+    "--state",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"State database [env CHAIN_STATE; default {default_state_path()}].",
+)
 
 
 @click.group(invoke_without_command=True)
 @STATE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-@click.option("--last", type=click.IntRange(min=1), default=None,
-              help="Trend: success rate and time over the last N runs against the N before them.")
-@click.option("--by", "by", type=click.Choice(["kind"]), default=None,
-              help="Break the statistics down by task kind / size / failing-test bucket.")
+@click.option(
+    "--last",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trend: success rate and time over the last N runs against the N before them.",
+)
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["kind"]),
+    default=None,
+    help="Break the statistics down by task kind / size / failing-test bucket.",
+)
 @click.pass_context
 def profiles(ctx, state, as_json, last, by):
     """Show learned EMA statistics per stage x profile."""
@@ -44,11 +57,7 @@ def profiles(ctx, state, as_json, last, by):
         finally:
             store.close()
     if as_json:
-        payload = {
-            "state": str(path),
-            "profiles": {n: p.model_dump() for n, p in defined.items()},
-            "stats": rows,
-        }
+        payload = {"state": str(path), "profiles": {n: p.model_dump() for n, p in defined.items()}, "stats": rows}
         sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
         return
     table = Table(title=f"chain profiles ({path})")
@@ -56,8 +65,16 @@ def profiles(ctx, state, as_json, last, by):
         table.add_column(col, justify="left" if col in ("stage", "profile", "updated") else "right")
     for r in rows:
         updated = dt.datetime.fromtimestamp(r["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(r["stage"], r["profile"], str(r["executions"]), str(r["successes"]),
-                      f"{r['ema_success']:.1%}", f"{r['ema_score']:.3f}", f"{r['ema_duration_ms']:.0f} ms", updated)
+        table.add_row(
+            r["stage"],
+            r["profile"],
+            str(r["executions"]),
+            str(r["successes"]),
+            f"{r['ema_success']:.1%}",
+            f"{r['ema_score']:.3f}",
+            f"{r['ema_duration_ms']:.0f} ms",
+            updated,
+        )
     if not rows:
         table.caption = f"no executions yet; profiles defined: {', '.join(defined)}"
     Console(width=120).print(table)
@@ -100,23 +117,46 @@ def _breakdown(state, as_json: bool, last: int | None, by: str | None) -> None:
         return
     if last:
         table = Table(title=f"trend: last {last} runs vs the {last} before ({path})")
-        for col in ("stage", "profile", "recent runs", "recent success", "before success", "change",
-                    "recent time", "before time"):
+        for col in (
+            "stage",
+            "profile",
+            "recent runs",
+            "recent success",
+            "before success",
+            "change",
+            "recent time",
+            "before time",
+        ):
             table.add_column(col)
         for r in rows:
             change = "-"
             if r["recent_success"] is not None and r["before_success"] is not None:
                 delta = r["recent_success"] - r["before_success"]
                 change = ("↑ " if delta > 0 else "↓ " if delta < 0 else "= ") + f"{delta:+.0%}"
-            table.add_row(r["stage"], r["profile"], str(r["recent_runs"]), _pct(r["recent_success"]),
-                          _pct(r["before_success"]), change, _ms(r["recent_mean_ms"]), _ms(r["before_mean_ms"]))
+            table.add_row(
+                r["stage"],
+                r["profile"],
+                str(r["recent_runs"]),
+                _pct(r["recent_success"]),
+                _pct(r["before_success"]),
+                change,
+                _ms(r["recent_mean_ms"]),
+                _ms(r["before_mean_ms"]),
+            )
     else:
         table = Table(title=f"by task kind/size/failing tests ({path})")
         for col in ("stage", "context", "profile", "runs", "success", "mean score", "mean time"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["stage"], r["context"] or "(unknown)", r["profile"], str(r["runs"]),
-                          _pct(r["successes"] / r["runs"]), f"{r['mean_score']:.3f}", _ms(r["mean_ms"]))
+            table.add_row(
+                r["stage"],
+                r["context"] or "(unknown)",
+                r["profile"],
+                str(r["runs"]),
+                _pct(r["successes"] / r["runs"]),
+                f"{r['mean_score']:.3f}",
+                _ms(r["mean_ms"]),
+            )
     Console(width=140).print(table)
 
 
@@ -151,8 +191,13 @@ def import_cmd(state, source, replace):
 
 @profiles.command("merge")
 @click.argument("databases", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The merged database (written whole, then moved into place; it may be one of the inputs).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The merged database (written whole, then moved into place; it may be one of the inputs).",
+)
 def merge_cmd(databases, output):
     """Combine the state databases of parallel runs (CI jobs) into one.
 

@@ -16,10 +16,16 @@ from .. import report as reports
 from ..errors import ExitStatus
 from ..report import github
 
-OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-                      help="Write the report here [default: stdout].")
-TEE = click.option("--tee", is_flag=True,
-                   help="Pass every input line through to stdout unchanged; the report goes to --output.")
+OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Write the report here [default: stdout].",
+)
+TEE = click.option(
+    "--tee", is_flag=True, help="Pass every input line through to stdout unchanged; the report goes to --output."
+)
 INPUT = click.argument("source", type=click.File("rb"), default="-")
 
 
@@ -50,8 +56,10 @@ def _run(fmt: str, source, output: str, tee: bool) -> reports.StreamReport:
 
 def _done(ctx: click.Context, parsed: reports.StreamReport) -> None:
     if parsed.malformed:
-        click.echo(f"chain report: {parsed.malformed} input line(s) were not valid chain events "
-                   "(named in the report)", err=True)
+        click.echo(
+            f"chain report: {parsed.malformed} input line(s) were not valid chain events (named in the report)",
+            err=True,
+        )
         ctx.exit(int(ExitStatus.BAD_INPUT))
 
 
@@ -64,8 +72,9 @@ def _format_command(fmt: str, help_text: str) -> click.Command:
     return report.command(fmt)(INPUT(OUTPUT(TEE(command))))
 
 
-_format_command("junit", "JUnit XML (as pytest --junitxml writes it): one testcase per test, stage/profile as "
-                         "suite properties.")
+_format_command(
+    "junit", "JUnit XML (as pytest --junitxml writes it): one testcase per test, stage/profile as suite properties."
+)
 _format_command("sarif", "SARIF 2.1.0: suspicious lines (Ochiai), repaired lines and faster rewrites, with fixes.")
 _format_command("markdown", "A Markdown summary sized for a pull-request comment.")
 
@@ -74,8 +83,12 @@ _format_command("markdown", "A Markdown summary sized for a pull-request comment
 @INPUT
 @OUTPUT
 @TEE
-@click.option("--summary", type=click.Path(dir_okay=False), default=None,
-              help="Append the Markdown job summary here [default: $GITHUB_STEP_SUMMARY when set].")
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append the Markdown job summary here [default: $GITHUB_STEP_SUMMARY when set].",
+)
 @click.pass_context
 def github_cmd(ctx, source, output, tee, summary):
     """GitHub Actions workflow commands (::error/::warning/::notice annotations) and the job summary."""

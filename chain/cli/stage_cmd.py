@@ -41,46 +41,114 @@ def _race(_ctx, _param, value: str | None) -> list[str]:
 
 
 STAGE_OPTIONS = [
-    click.option("--profile", "-p", default="balanced", show_default=True,
-                 help="Strategy profile (`chain profiles`), or `auto` to let the learned stats choose per task."),
-    click.option("--race", callback=_race, default=None, metavar="P1,P2,...",
-                 help="Run each task under these profiles at once; the first to pass wins, the rest are stopped."),
-    click.option("--race-deadline", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help="With --race: stop waiting after this many seconds and take the best finished result."),
-    click.option("--concurrency", "-j", type=click.IntRange(min=1), default=None,
-                 help=f"Tasks run at once [default: this machine's CPUs ({os.cpu_count() or 1}); with "
-                      "--sandbox ray, the cluster's CPUs]."),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help="Wall-clock seconds per sandbox run (default: the profile's)."),
-    click.option("--sandbox", default="auto", show_default=True,
-                 help="Sandbox backend: auto (bwrap if it works, else landlock, else local; warm pool), auto-cold, "
-                      "bwrap, landlock, local and their -warm forms, e2b, ray (see docs/sandbox.md, docs/ray.md "
-                      "and `chain doctor`)."),
-    click.option("--sandbox-ro", "sandbox_ro", multiple=True, metavar="PATH",
-                 type=click.Path(exists=True, resolve_path=True),
-                 help="Show PATH read-only inside the sandbox, beyond the minimal view (repeatable; recorded in "
-                      "each result's isolation)."),
-    click.option("--e2b-template", envvar="CHAIN_E2B_TEMPLATE", default=None,
-                 help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base]."),
-    click.option("--ray-address", envvar="RAY_ADDRESS", default=None, metavar="HOST:PORT|auto",
-                 help="With --sandbox ray: the cluster to join [env RAY_ADDRESS]; chain never starts one."),
-    click.option("--state", type=click.Path(dir_okay=False), default=None,
-                 help=f"State database [env CHAIN_STATE; default {default_state_path()}]."),
+    click.option(
+        "--profile",
+        "-p",
+        default="balanced",
+        show_default=True,
+        help="Strategy profile (`chain profiles`), or `auto` to let the learned stats choose per task.",
+    ),
+    click.option(
+        "--race",
+        callback=_race,
+        default=None,
+        metavar="P1,P2,...",
+        help="Run each task under these profiles at once; the first to pass wins, the rest are stopped.",
+    ),
+    click.option(
+        "--race-deadline",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="With --race: stop waiting after this many seconds and take the best finished result.",
+    ),
+    click.option(
+        "--concurrency",
+        "-j",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Tasks run at once [default: this machine's CPUs ({os.cpu_count() or 1}); with "
+        "--sandbox ray, the cluster's CPUs].",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Wall-clock seconds per sandbox run (default: the profile's).",
+    ),
+    click.option(
+        "--sandbox",
+        default="auto",
+        show_default=True,
+        help="Sandbox backend: auto (bwrap if it works, else landlock, else local; warm pool), auto-cold, "
+        "bwrap, landlock, local and their -warm forms, e2b, ray (see docs/sandbox.md, docs/ray.md "
+        "and `chain doctor`).",
+    ),
+    click.option(
+        "--sandbox-ro",
+        "sandbox_ro",
+        multiple=True,
+        metavar="PATH",
+        type=click.Path(exists=True, resolve_path=True),
+        help="Show PATH read-only inside the sandbox, beyond the minimal view (repeatable; recorded in "
+        "each result's isolation).",
+    ),
+    click.option(
+        "--e2b-template",
+        envvar="CHAIN_E2B_TEMPLATE",
+        default=None,
+        help="With --sandbox e2b: the E2B template to start [env CHAIN_E2B_TEMPLATE; default base].",
+    ),
+    click.option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        default=None,
+        metavar="HOST:PORT|auto",
+        help="With --sandbox ray: the cluster to join [env RAY_ADDRESS]; chain never starts one.",
+    ),
+    click.option(
+        "--state",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"State database [env CHAIN_STATE; default {default_state_path()}].",
+    ),
     click.option("--no-learn", is_flag=True, help="Do not update the profile statistics."),
     click.option("--unordered", is_flag=True, help="Emit results as they finish instead of in input order."),
-    click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="stream-json", show_default=True,
-                 help="claude-input: one user message per result, for `claude -p --input-format stream-json`."),
-    click.option("--fail-on", callback=_fail_on, default=None,
-                 help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout."),
+    click.option(
+        "--output-format",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="stream-json",
+        show_default=True,
+        help="claude-input: one user message per result, for `claude -p --input-format stream-json`.",
+    ),
+    click.option(
+        "--fail-on",
+        callback=_fail_on,
+        default=None,
+        help="Exit 6 at the end if any result has one of these statuses, e.g. failed,error,timeout.",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for any randomized choice."),
-    click.option("--agent", default="builtin", show_default=True, metavar="builtin|cmd:'CMD'|openai:URL",
-                 help="Who proposes changes: chain's built-in search, a command (prompt on stdin, reply on "
-                      "stdout, e.g. cmd:'claude -p'), or an OpenAI-compatible server."),
+    click.option(
+        "--agent",
+        default="builtin",
+        show_default=True,
+        metavar="builtin|cmd:'CMD'|openai:URL",
+        help="Who proposes changes: chain's built-in search, a command (prompt on stdin, reply on "
+        "stdout, e.g. cmd:'claude -p'), or an OpenAI-compatible server.",
+    ),
     click.option("--model", default=None, help="Model name for --agent openai:URL."),
-    click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-                 help="process: seconds of repair search per task (default: the profile's [search] time_budget_s)."),
-    click.option("--verbose", "-v", count=True,
-                 help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output."),
+    click.option(
+        "--time-budget",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="process: seconds of repair search per task (default: the profile's [search] time_budget_s).",
+    ),
+    click.option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="-v: log each result on stderr; -vv: also mirror the sandboxed commands' output.",
+    ),
 ]
 
 
@@ -119,17 +187,34 @@ class StageFlags:
         return StageOptions(agent=self.agent, model=self.model, time_budget_s=self.time_budget)
 
 
-def build_run(spec: StageSpec, flags: StageFlags, store: ProfileStore | None, reporter: Reporter,
-              profile: str | None = None, sandbox: Sandbox | None = None) -> StageRun:
+def build_run(
+    spec: StageSpec,
+    flags: StageFlags,
+    store: ProfileStore | None,
+    reporter: Reporter,
+    profile: str | None = None,
+    sandbox: Sandbox | None = None,
+) -> StageRun:
     make_agent(flags.agent, flags.model)  # a bad --agent is a usage error before any work
     return prepare_run(
-        spec, profile=profile or flags.profile, race=flags.race, race_deadline=flags.race_deadline,
-        sandbox=sandbox or flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address,
+        spec,
+        profile=profile or flags.profile,
+        race=flags.race,
+        race_deadline=flags.race_deadline,
+        sandbox=sandbox or flags.sandbox,
+        e2b_template=flags.e2b_template,
+        ray_address=flags.ray_address,
         sandbox_ro=flags.sandbox_ro,
         timeout=flags.timeout,
-        seed=flags.seed, store=store, concurrency=flags.concurrency, ordered=not flags.unordered,
-        output_format=flags.output_format, fail_on=flags.fail_on, log=reporter.log,
-        mirror=reporter.mirror if flags.verbose >= 2 else None, on_result=reporter.result,
+        seed=flags.seed,
+        store=store,
+        concurrency=flags.concurrency,
+        ordered=not flags.unordered,
+        output_format=flags.output_format,
+        fail_on=flags.fail_on,
+        log=reporter.log,
+        mirror=reporter.mirror if flags.verbose >= 2 else None,
+        on_result=reporter.result,
         options=flags.stage_options(),
     )
 
@@ -143,8 +228,12 @@ def execute(specs: list[tuple[StageSpec, str | None]], flags: StageFlags) -> int
         if len(specs) > 1 and flags.verbose < 2:
             # `chain run`: one sandbox, so one warm pool, serves every stage (-vv keeps one per stage, so each
             # stage's mirrored output is labelled with its own name).
-            shared = open_sandbox(flags.sandbox, e2b_template=flags.e2b_template, ray_address=flags.ray_address,
-                                  sandbox_ro=flags.sandbox_ro)
+            shared = open_sandbox(
+                flags.sandbox,
+                e2b_template=flags.e2b_template,
+                ray_address=flags.ray_address,
+                sandbox_ro=flags.sandbox_ro,
+            )
         for (spec, profile), reporter in zip(specs, reporters):
             runs.append(build_run(spec, flags, store, reporter, profile, sandbox=shared))
         return int(drive(runs, sys.stdin.buffer, sys.stdout.buffer))

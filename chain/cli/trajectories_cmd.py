@@ -27,8 +27,9 @@ def export(state, fmt, since, stage):
     try:
         since_ts = parse_since(since) if since else None
     except ValueError:
-        raise click.BadParameter(f"{since!r} is neither an ISO time nor an age like 12h",
-                                param_hint="--since") from None
+        raise click.BadParameter(
+            f"{since!r} is neither an ISO time nor an age like 12h", param_hint="--since"
+        ) from None
     store = ProfileStore(state)
     try:
         writer = StreamWriter(sys.stdout.buffer)

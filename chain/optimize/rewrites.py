@@ -13,8 +13,28 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-IMPURE_CALLS = {"print", "open", "input", "setattr", "delattr", "exec", "eval", "write", "append", "extend",
-                "insert", "pop", "remove", "update", "add", "clear", "sort", "random", "time", "sleep"}
+IMPURE_CALLS = {
+    "print",
+    "open",
+    "input",
+    "setattr",
+    "delattr",
+    "exec",
+    "eval",
+    "write",
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "update",
+    "add",
+    "clear",
+    "sort",
+    "random",
+    "time",
+    "sleep",
+}
 
 
 @dataclass(frozen=True)
@@ -33,9 +53,9 @@ def _import_line(tree: ast.Module) -> int:
     at = 0
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            at = node.end_lineno
+            at = node.end_lineno or at
         elif isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            at = node.end_lineno
+            at = node.end_lineno or at
         else:
             break
     return at
@@ -80,8 +100,12 @@ def set_membership(path: str, text: str, tree: ast.Module) -> list[Rewrite]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
             for op, right in zip(node.ops, node.comparators):
-                if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple)) and right.elts \
-                        and all(isinstance(e, ast.Constant) and e.value.__hash__ is not None for e in right.elts):
+                if (
+                    isinstance(op, (ast.In, ast.NotIn))
+                    and isinstance(right, (ast.List, ast.Tuple))
+                    and right.elts
+                    and all(isinstance(e, ast.Constant) and e.value.__hash__ is not None for e in right.elts)
+                ):
                     spans.append(right)
     if not spans:
         return []
@@ -91,7 +115,7 @@ def set_membership(path: str, text: str, tree: ast.Module) -> list[Rewrite]:
             continue
         line = lines[node.lineno - 1].encode()
         new = "{" + ", ".join(ast.unparse(e) for e in node.elts) + "}"
-        lines[node.lineno - 1] = (line[: node.col_offset] + new.encode() + line[node.end_col_offset:]).decode()
+        lines[node.lineno - 1] = (line[: node.col_offset] + new.encode() + line[node.end_col_offset :]).decode()
     new_text = "".join(lines)
     return [Rewrite(path, "list -> set membership", new_text)] if new_text != text else []
 
@@ -101,16 +125,33 @@ def hoist_len(path: str, text: str, tree: ast.Module) -> list[Rewrite]:
     for loop in ast.walk(tree):
         if not isinstance(loop, ast.While):
             continue
-        calls = [n for n in ast.walk(loop.test) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                 and n.func.id == "len" and len(n.args) == 1 and isinstance(n.args[0], ast.Name)]
+        calls = [
+            n
+            for n in ast.walk(loop.test)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id == "len"
+            and len(n.args) == 1
+            and isinstance(n.args[0], ast.Name)
+        ]
         for call in calls:
-            var = call.args[0].id
+            var = call.args[0].id  # type: ignore[attr-defined]  # the calls were chosen for a Name argument
             mutated = any(
                 (isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Store))
-                or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
-                    and n.func.value.id == var) or (isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name)
-                                                    and n.value.id == var and isinstance(n.ctx, (ast.Store, ast.Del)))
-                for n in ast.walk(loop))
+                or (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and isinstance(n.func.value, ast.Name)
+                    and n.func.value.id == var
+                )
+                or (
+                    isinstance(n, ast.Subscript)
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id == var
+                    and isinstance(n.ctx, (ast.Store, ast.Del))
+                )
+                for n in ast.walk(loop)
+            )
             if mutated or call.lineno != loop.lineno:
                 continue
             lines = _lines(text)
@@ -132,17 +173,28 @@ def join_strings(path: str, text: str, tree: ast.Module) -> list[Rewrite]:
         if not isinstance(body, list):
             continue
         for i, stmt in enumerate(body):
-            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                    and isinstance(stmt.value, ast.Constant) and stmt.value.value == ""):
+            if not (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Constant)
+                and stmt.value.value == ""
+            ):
                 continue
             name = stmt.targets[0].id
             loop = body[i + 1] if i + 1 < len(body) else None
             if not isinstance(loop, (ast.For, ast.While)) or loop.orelse:
                 continue
-            augs = [n for n in ast.walk(loop) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
-                    and n.target.id == name]
-            other_uses = [n for n in ast.walk(loop) if isinstance(n, ast.Name) and n.id == name
-                          and not any(n is a.target for a in augs)]
+            augs = [
+                n
+                for n in ast.walk(loop)
+                if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == name
+            ]
+            other_uses = [
+                n
+                for n in ast.walk(loop)
+                if isinstance(n, ast.Name) and n.id == name and not any(n is a.target for a in augs)
+            ]
             if not augs or other_uses or not all(isinstance(a.op, ast.Add) and a.lineno == a.end_lineno for a in augs):
                 continue
             lines = _lines(text)
@@ -151,9 +203,9 @@ def join_strings(path: str, text: str, tree: ast.Module) -> list[Rewrite]:
                 line = lines[a.lineno - 1]
                 indent = line[: len(line) - len(line.lstrip())]
                 lines[a.lineno - 1] = f"{indent}{parts}.append({ast.unparse(a.value)})\n"
-            after = loop.end_lineno
+            after = loop.end_lineno or loop.lineno
             indent = lines[stmt.lineno - 1][: len(lines[stmt.lineno - 1]) - len(lines[stmt.lineno - 1].lstrip())]
-            lines.insert(after, f"{indent}{name} = \"\".join({parts})\n")
+            lines.insert(after, f'{indent}{name} = "".join({parts})\n')
             lines[stmt.lineno - 1] = f"{indent}{parts} = []\n"
             out.append(Rewrite(path, f"build {name} with join", "".join(lines)))
     return out

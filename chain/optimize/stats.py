@@ -19,12 +19,17 @@ class Speedup:
         return self.low > 1.0 + margin
 
     def as_dict(self) -> dict:
-        return {"ratio": round(self.ratio, 3), "ci_low": round(self.low, 3), "ci_high": round(self.high, 3),
-                "confidence": self.confidence}
+        return {
+            "ratio": round(self.ratio, 3),
+            "ci_low": round(self.low, 3),
+            "ci_high": round(self.high, 3),
+            "confidence": self.confidence,
+        }
 
 
-def bootstrap_speedup(baseline: list[float], candidate: list[float], confidence: float = 0.9,
-                      iterations: int = 2000, seed: int = 0) -> Speedup:
+def bootstrap_speedup(
+    baseline: list[float], candidate: list[float], confidence: float = 0.9, iterations: int = 2000, seed: int = 0
+) -> Speedup:
     rng = random.Random(seed)
     floor = 1e-6  # a run can measure 0 ms: keep the ratio finite
     point = statistics.median(baseline) / max(statistics.median(candidate), floor)

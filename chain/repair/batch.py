@@ -57,22 +57,37 @@ def _verdict(line: dict[str, Any] | None) -> Verdict:
     ok = lambda r: r is not None and r.get("exit") == 0 and not r.get("n_failed")  # noqa: E731
     decided = full if full is not None else screen
     screened = screen is None or ok(screen)
-    return Verdict(screened, screened and ok(full), int((screen or full or {}).get("passed", 0)),
-                   str(decided.get("ended", "?")) if decided else "?",
-                   float((screen or {}).get("ms", 0.0)) + float((full or {}).get("ms", 0.0)),
-                   next(iter((decided or {}).get("failed") or []), None),
-                   int((screen or {}).get("cpu_limited", 0)) + int((full or {}).get("cpu_limited", 0)))
+    return Verdict(
+        screened,
+        screened and ok(full),
+        int((screen or full or {}).get("passed", 0)),
+        str(decided.get("ended", "?")) if decided else "?",
+        float((screen or {}).get("ms", 0.0)) + float((full or {}).get("ms", 0.0)),
+        next(iter((decided or {}).get("failed") or []), None),
+        int((screen or {}).get("cpu_limited", 0)) + int((full or {}).get("cpu_limited", 0)),
+    )
 
 
-def run_batch(ctx: StageContext, base_files: dict[str, str], candidates: list[tuple[dict[str, str], list[str] | None]],
-              test: str, limits: CandidateLimits, label: str) -> list[Verdict]:
+def run_batch(
+    ctx: StageContext,
+    base_files: dict[str, str],
+    candidates: list[tuple[dict[str, str], list[str] | None]],
+    test: str,
+    limits: CandidateLimits,
+    label: str,
+) -> list[Verdict]:
     """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none)."""
     parts = split_pytest(test)
     assert parts is not None, "batch validation needs a plain pytest command"
     _, args = parts
-    batch = {"args": [a for a in args if a.startswith("-")], "paths": [a for a in args if not a.startswith("-")],
-             "test_cpu_s": limits.test_cpu_s, "run_cpu_s": limits.run_cpu_s, "wall_s": limits.wall_s,
-             "candidates": [{"files": files, "screen": screen} for files, screen in candidates]}
+    batch = {
+        "args": [a for a in args if a.startswith("-")],
+        "paths": [a for a in args if not a.startswith("-")],
+        "test_cpu_s": limits.test_cpu_s,
+        "run_cpu_s": limits.run_cpu_s,
+        "wall_s": limits.wall_s,
+        "candidates": [{"files": files, "screen": screen} for files, screen in candidates],
+    }
     workspace = {**base_files, RUNNER_FILE: RUNNER_SOURCE, BATCH_FILE: json.dumps(batch)}
     command = " ".join(shlex.quote(a) for a in [_interpreter(test), RUNNER_FILE, BATCH_FILE])
     # The run's own timeout covers every candidate at its worst (screen and full run at the wall limit),
@@ -84,7 +99,7 @@ def run_batch(ctx: StageContext, base_files: dict[str, str], candidates: list[tu
     for text in outcome.stdout.splitlines():
         if text.startswith(MARK):
             try:
-                line = orjson.loads(text[len(MARK):])
+                line = orjson.loads(text[len(MARK) :])
             except orjson.JSONDecodeError:
                 continue
             lines[int(line["index"])] = line

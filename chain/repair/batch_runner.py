@@ -72,6 +72,7 @@ def _phase(name):
             yield
         finally:
             self._disarmed()
+
     wrapper.__name__ = name
     return wrapper
 
@@ -94,9 +95,19 @@ def _child(args, recorder, run_cpu_s, result_fd):
         error = None
     except BaseException as exc:
         code, error = 3, f"{type(exc).__name__}: {exc}"
-    os.write(result_fd, json.dumps({"exit": code, "passed": recorder.passed, "error": error,
-                                    "failed": recorder.failed[:5], "n_failed": len(recorder.failed),
-                                    "cpu_limited": recorder.cpu_limited}).encode())
+    os.write(
+        result_fd,
+        json.dumps(
+            {
+                "exit": code,
+                "passed": recorder.passed,
+                "error": error,
+                "failed": recorder.failed[:5],
+                "n_failed": len(recorder.failed),
+                "cpu_limited": recorder.cpu_limited,
+            }
+        ).encode(),
+    )
     os._exit(0)
 
 
@@ -120,8 +131,14 @@ def run_one(args, batch):
             _kill(pid)
             os.waitpid(pid, 0)
             os.close(read_fd)
-            return {"exit": None, "ended": "wall", "passed": 0, "failed": [], "n_failed": 0,
-                    "ms": (time.monotonic() - started) * 1000}
+            return {
+                "exit": None,
+                "ended": "wall",
+                "passed": 0,
+                "failed": [],
+                "n_failed": 0,
+                "ms": (time.monotonic() - started) * 1000,
+            }
         time.sleep(0.002)
     _kill(pid)  # whatever the child left running
     data = b""

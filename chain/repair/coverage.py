@@ -9,9 +9,9 @@ The run also has the per-test CPU limit, so an original whose bug loops forever 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..analysis.spectrum import COVERAGERC, _context_key, _is_header, coverage_command, is_test_file, parse_spectrum
 from ..context import Evaluation, StageContext
@@ -74,14 +74,15 @@ def build_map(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase]) 
 ITEM_COVERAGERC_TEXT = "[run]\nbranch = false\ndata_file = .chain-coverage\n"
 
 
-def ochiai_by_item(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str],
-                   limit: int = 20) -> list[dict]:
+def ochiai_by_item(
+    spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str], limit: int = 20
+) -> list[dict]:
     """Ochiai over per-item contexts (nodeids); ties as analyze breaks them."""
     failed = {c.nodeid for c in cases if c.outcome in ("failed", "error", "xpassed")}
     known = {c.nodeid for c in cases}
     if not failed:
         return []
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for path, lines in spectrum.items():
         if path not in files or is_test_file(path) or not path.endswith(".py"):
             continue
@@ -92,8 +93,16 @@ def ochiai_by_item(spectrum: dict[str, dict[int, list[str]]], cases: list[TestCa
             if not ef:
                 continue
             code = source[line - 1].strip() if 0 < line <= len(source) else ""
-            ranked.append({"file": path, "line": line, "score": round(ef / math.sqrt(len(failed) * (ef + ep)), 4),
-                           "failed": ef, "passed": ep, "code": code})
+            ranked.append(
+                {
+                    "file": path,
+                    "line": line,
+                    "score": round(ef / math.sqrt(len(failed) * (ef + ep)), 4),
+                    "failed": ef,
+                    "passed": ep,
+                    "code": code,
+                }
+            )
     ranked.sort(key=lambda s: (-s["score"], s["passed"], _is_header(s["code"]), s["file"], -s["line"]))
     return ranked[:limit]
 
@@ -106,8 +115,9 @@ def _spectrum_of(run: Evaluation) -> dict[str, dict[int, list[str]]] | None:
         return parse_spectrum(run.outcome.stdout)
 
 
-def localize_with_map(files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str,
-                      limits: CandidateLimits) -> tuple[list[dict], CoverageMap, str | None]:
+def localize_with_map(
+    files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str, limits: CandidateLimits
+) -> tuple[list[dict], CoverageMap, str | None]:
     """(ranking as analyze's `suspicious` dicts, coverage map, reason when coverage was unavailable)."""
     command = with_plugin(test)
     command = coverage_command(command) if command else None

@@ -10,9 +10,9 @@ ingredients are usually already in the same function or file) and templates for 
 - copy statement: a statement of the function or of a sibling method, inserted before or after the line;
 - accumulate: `t = e` becomes `t = max(t, e)` / `t = min(t, e)`;
 - wrap call / unwrap call: `e` becomes `f(e)` for a one-argument function called nearby, `f(e)` becomes `e`;
-- swap operands (of -, /, //, %, **) / swap elements / swap indices / negate expression / regroup / off-by-one operand / swap augmented
-  assignment: the small structural slips (`[j, i]`, `m[c][r]`, a missing minus sign, missing parentheses,
-  `n` for `n - 1`, `+=` for `-=`).
+- swap operands (of -, /, //, %, **) / swap elements / swap indices / negate expression / regroup / off-by-one
+  operand / swap augmented assignment: the small structural slips (`[j, i]`, `m[c][r]`, a missing minus sign,
+  missing parentheses, `n` for `n - 1`, `+=` for `-=`).
 
 Each yields (start, end, new text, operator) over the file's text; chain.repair.mutate checks that the result
 parses and drops duplicates.
@@ -21,14 +21,21 @@ parses and drops duplicates.
 from __future__ import annotations
 
 import ast
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 MAX_INGREDIENT_CHARS = 48
 PER_TARGET = 5  # ingredients tried per expression
 CONDITIONS = 12  # conditions tried per if/while
 COPIES = 16  # statements copied per line
-AUG_SWAPS = {ast.Add: (ast.Sub, ast.Mult), ast.Sub: (ast.Add,), ast.Mult: (ast.FloorDiv, ast.Div, ast.Add),
-             ast.Div: (ast.Mult,), ast.FloorDiv: (ast.Mult, ast.Mod), ast.Mod: (ast.FloorDiv,)}
+AUG_SWAPS = {
+    ast.Add: (ast.Sub, ast.Mult),
+    ast.Sub: (ast.Add,),
+    ast.Mult: (ast.FloorDiv, ast.Div, ast.Add),
+    ast.Div: (ast.Mult,),
+    ast.FloorDiv: (ast.Mult, ast.Mod),
+    ast.Mod: (ast.FloorDiv,),
+}
 OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
 NON_COMMUTATIVE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 Edit = tuple[int, int, str, str]
@@ -61,9 +68,11 @@ def _pool(scope: ast.AST, cls: ast.ClassDef | None) -> list[ast.expr]:
     seen: dict[str, ast.expr] = {}
     for root in [scope, *([cls] if cls is not None and cls is not scope else [])]:
         for node in ast.walk(root):
-            if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.UnaryOp, ast.BinOp,
-                                 ast.Compare)) and (isinstance(node, ast.Name) or not isinstance(
-                                     getattr(node, "ctx", None), ast.Store)):  # a name assigned is usable too
+            if isinstance(
+                node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.UnaryOp, ast.BinOp, ast.Compare)
+            ) and (
+                isinstance(node, ast.Name) or not isinstance(getattr(node, "ctx", None), ast.Store)
+            ):  # a name assigned is usable too
                 text = _text(node)
                 if len(text) <= MAX_INGREDIENT_CHARS:
                     seen.setdefault(text, node)
@@ -83,8 +92,13 @@ def expression_edits(src: Any, tree: ast.Module, stmt: ast.stmt, line: int) -> I
     pool = _pool(scope, cls)
     nodes = _nodes_on(stmt, line)
     parents = {id(child): node for node in ast.walk(stmt) for child in ast.iter_child_nodes(node)}
-    one_arg_calls = sorted({n.func.id for n in ast.walk(scope) if isinstance(n, ast.Call)
-                            and isinstance(n.func, ast.Name) and len(n.args) == 1 and not n.keywords})
+    one_arg_calls = sorted(
+        {
+            n.func.id
+            for n in ast.walk(scope)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and len(n.args) == 1 and not n.keywords
+        }
+    )
     for node in nodes:
         start, end = src.span(node)
         here = _text(node)
@@ -92,8 +106,13 @@ def expression_edits(src: Any, tree: ast.Module, stmt: ast.stmt, line: int) -> I
         if isinstance(getattr(node, "ctx", None), ast.Store):
             continue
         yield from ((start, end, t, "ingredient") for t in _ingredients_for(node, here, pool))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
-                and not node.keywords and node.func.id not in ("range", "len", "print"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and len(node.args) == 1
+            and not node.keywords
+            and node.func.id not in ("range", "len", "print")
+        ):
             yield start, end, src.text[slice(*src.span(node.args[0]))], "unwrap call"
         is_callee = isinstance(parent, ast.Call) and node is parent.func
         if isinstance(node, (ast.Name, ast.Subscript, ast.Attribute, ast.BinOp)) and not is_callee:
@@ -212,8 +231,9 @@ def _conditions(test: ast.expr, scope: ast.AST) -> list[str]:
     here = _text(test)
     found: dict[str, None] = {}
     for node in ast.walk(scope):
-        if isinstance(node, (ast.Compare, ast.UnaryOp)) or (isinstance(node, ast.Call) and isinstance(
-                node.func, ast.Attribute) and node.func.attr.startswith("is")):
+        if isinstance(node, (ast.Compare, ast.UnaryOp)) or (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("is")
+        ):
             text = _text(node)
             if text not in here and here not in text and len(text) <= MAX_INGREDIENT_CHARS:
                 found.setdefault(text)
@@ -237,8 +257,10 @@ def _containers(scope: ast.AST) -> list[str]:
             targets = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else node.targets
             for target, value in zip(targets, values):
                 empty = isinstance(value, (ast.List, ast.Set, ast.Dict)) or (
-                    isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-                    and value.func.id in ("set", "dict", "list"))
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Name)
+                    and value.func.id in ("set", "dict", "list")
+                )
                 if empty and isinstance(target, ast.Name) and target.id not in out:
                     out.append(target.id)
     return out
@@ -258,17 +280,22 @@ def _counters(scope: ast.AST) -> list[str]:
     return out
 
 
-def _guards(src: Any, scope: ast.FunctionDef | ast.AsyncFunctionDef, stmt: ast.stmt, indent: str,
-            start: int) -> Iterator[Edit]:
+def _guards(
+    src: Any, scope: ast.FunctionDef | ast.AsyncFunctionDef, stmt: ast.stmt, indent: str, start: int
+) -> Iterator[Edit]:
     params = [a.arg for a in [*scope.args.posonlyargs, *scope.args.args] if a.arg not in ("self", "cls")][:3]
-    returns = [_text(r.value) for r in ast.walk(scope) if isinstance(r, ast.Return) and r.value is not None
-               and len(_text(r.value)) <= MAX_INGREDIENT_CHARS]
+    returns = [
+        _text(r.value)
+        for r in ast.walk(scope)
+        if isinstance(r, ast.Return) and r.value is not None and len(_text(r.value)) <= MAX_INGREDIENT_CHARS
+    ]
     values = list(dict.fromkeys(["[]", "None", "0", *returns]))[:5]
     for p in params:
         for value in values:
             yield start, start, f"{indent}if not {p}:\n{indent}    return {value}\n", "insert guard"
-    in_loop = any(isinstance(n, (ast.For, ast.While)) and n.lineno < stmt.lineno <= n.end_lineno
-                  for n in ast.walk(scope))
+    in_loop = any(
+        isinstance(n, (ast.For, ast.While)) and n.lineno < stmt.lineno <= n.end_lineno for n in ast.walk(scope)
+    )
     if in_loop:
         conds = [_text(n) for n in ast.walk(scope) if isinstance(n, ast.Compare)][:4]
         for cond in conds:
@@ -276,21 +303,23 @@ def _guards(src: Any, scope: ast.FunctionDef | ast.AsyncFunctionDef, stmt: ast.s
                 yield start, start, f"{indent}if {cond}:\n{indent}    {jump}\n", "insert guard"
 
 
-def _copies(src: Any, scope: ast.AST, cls: ast.ClassDef | None, stmt: ast.stmt, indent: str, start: int,
-            end: int) -> Iterator[Edit]:
+def _copies(
+    src: Any, scope: ast.AST, cls: ast.ClassDef | None, stmt: ast.stmt, indent: str, start: int, end: int
+) -> Iterator[Edit]:
     roots = [scope] + ([cls] if cls is not None else [])
     seen: dict[str, int] = {}
     for root in roots:
         for node in ast.walk(root):
             if node is stmt or not isinstance(node, (ast.Expr, ast.Assign, ast.AugAssign, ast.If)):
                 continue
-            if node.end_lineno - node.lineno > 2 or (isinstance(node, ast.Expr) and not isinstance(
-                    node.value, ast.Call)):
+            if node.end_lineno - node.lineno > 2 or (
+                isinstance(node, ast.Expr) and not isinstance(node.value, ast.Call)
+            ):
                 continue
             n_start, n_end = src.line_span(node)
             block = src.text[n_start:n_end]
             own = block[: len(block) - len(block.lstrip())]
-            lines = [indent + ln[len(own):] if ln.startswith(own) else ln for ln in block.splitlines(keepends=True)]
+            lines = [indent + ln[len(own) :] if ln.startswith(own) else ln for ln in block.splitlines(keepends=True)]
             text = "".join(lines)
             if text.strip() and text.strip() != src.text[start:end].strip():
                 seen.setdefault(text, abs(node.lineno - stmt.lineno))

@@ -26,13 +26,38 @@ DEFAULT_PRIOR = 0.2
 # Before anything is learned: roughly how often each kind of fix shows up in everyday bugs (comparison and
 # off-by-one mistakes first, whole-statement surgery last).
 PRIORS = {
-    "swap comparison": 0.5, "off-by-one range": 0.5, "off-by-one constant": 0.45, "off-by-one index": 0.45,
-    "off-by-one slice": 0.45, "swap augmented assignment": 0.45, "similar function": 0.4, "swap arithmetic": 0.4,
-    "off-by-one operand": 0.35, "negate condition": 0.35, "negate constant": 0.35, "replace name": 0.35,
-    "ingredient": 0.35, "swap boolean": 0.35, "add condition": 0.3, "drop condition": 0.3, "swap arguments": 0.3,
-    "swap indices": 0.3, "swap operands": 0.3, "drop negation": 0.3, "drop operation": 0.3, "regroup": 0.25, "insert guard": 0.25,
-    "copy statement": 0.25, "wrap call": 0.25, "unwrap call": 0.25, "accumulate": 0.25, "swap elements": 0.25,
-    "negate expression": 0.2, "replace return value": 0.2, "move statement": 0.15, "delete statement": 0.15,
+    "swap comparison": 0.5,
+    "off-by-one range": 0.5,
+    "off-by-one constant": 0.45,
+    "off-by-one index": 0.45,
+    "off-by-one slice": 0.45,
+    "swap augmented assignment": 0.45,
+    "similar function": 0.4,
+    "swap arithmetic": 0.4,
+    "off-by-one operand": 0.35,
+    "negate condition": 0.35,
+    "negate constant": 0.35,
+    "replace name": 0.35,
+    "ingredient": 0.35,
+    "swap boolean": 0.35,
+    "add condition": 0.3,
+    "drop condition": 0.3,
+    "swap arguments": 0.3,
+    "swap indices": 0.3,
+    "swap operands": 0.3,
+    "drop negation": 0.3,
+    "drop operation": 0.3,
+    "regroup": 0.25,
+    "insert guard": 0.25,
+    "copy statement": 0.25,
+    "wrap call": 0.25,
+    "unwrap call": 0.25,
+    "accumulate": 0.25,
+    "swap elements": 0.25,
+    "negate expression": 0.2,
+    "replace return value": 0.2,
+    "move statement": 0.15,
+    "delete statement": 0.15,
     "duplicate statement": 0.1,
 }
 _ERROR = re.compile(r"^E\s+(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Limit|Interrupt))\b", re.M)
@@ -61,8 +86,11 @@ def line_shapes(text: str) -> dict[int, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.stmt):
             depth = node.col_offset
-            header_end = node.body[0].lineno - 1 if getattr(node, "body", None) and isinstance(
-                node.body, list) and node.body else node.end_lineno or node.lineno
+            header_end = (
+                node.body[0].lineno - 1
+                if getattr(node, "body", None) and isinstance(node.body, list) and node.body
+                else node.end_lineno or node.lineno
+            )
             for line in range(node.lineno, (header_end or node.lineno) + 1):
                 if line not in shapes or shapes[line][0] <= depth:
                     shapes[line] = (depth, type(node).__name__)
@@ -93,7 +121,9 @@ def _shrink(row: dict[str, Any], prior: float) -> float:
     return (n * float(row["ema_rate"]) + SHRINK_TASKS * prior) / (n + SHRINK_TASKS)
 
 
-def observations(tried: dict[str, int], fix_operators: set[str], fix_context: str | None) -> dict[tuple[str, str], float]:
+def observations(
+    tried: dict[str, int], fix_operators: set[str], fix_context: str | None
+) -> dict[tuple[str, str], float]:
     """One observation per operator x context tried in a task (1.0 for the fix's), and per operator overall."""
     out: dict[tuple[str, str], float] = {}
     for key in tried:

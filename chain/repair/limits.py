@@ -129,7 +129,7 @@ def measured_cpu(ev: Evaluation | None) -> dict[str, float] | None:
     for line in reversed((ev.outcome.stdout if ev is not None else "").splitlines()):
         if line.startswith(CPU_MARK):
             try:
-                found = json.loads(line[len(CPU_MARK):])
+                found = json.loads(line[len(CPU_MARK) :])
                 return {k: float(v) for k, v in found.items()}
             except (ValueError, TypeError, AttributeError):
                 return None

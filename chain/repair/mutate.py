@@ -11,29 +11,60 @@ from __future__ import annotations
 
 import ast
 import copy
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import ingredients
 
 COMPARE_SWAPS = {
-    ast.Lt: (ast.LtE, ast.Gt, ast.GtE, ast.NotEq, ast.Eq), ast.LtE: (ast.Lt, ast.GtE, ast.Gt, ast.Eq, ast.NotEq),
-    ast.Gt: (ast.GtE, ast.Lt, ast.LtE, ast.NotEq, ast.Eq), ast.GtE: (ast.Gt, ast.LtE, ast.Lt, ast.Eq, ast.NotEq),
-    ast.Eq: (ast.NotEq, ast.Lt, ast.Gt, ast.LtE, ast.GtE), ast.NotEq: (ast.Eq, ast.Lt, ast.Gt),
-    ast.Is: (ast.IsNot,), ast.IsNot: (ast.Is,), ast.In: (ast.NotIn,), ast.NotIn: (ast.In,),
+    ast.Lt: (ast.LtE, ast.Gt, ast.GtE, ast.NotEq, ast.Eq),
+    ast.LtE: (ast.Lt, ast.GtE, ast.Gt, ast.Eq, ast.NotEq),
+    ast.Gt: (ast.GtE, ast.Lt, ast.LtE, ast.NotEq, ast.Eq),
+    ast.GtE: (ast.Gt, ast.LtE, ast.Lt, ast.Eq, ast.NotEq),
+    ast.Eq: (ast.NotEq, ast.Lt, ast.Gt, ast.LtE, ast.GtE),
+    ast.NotEq: (ast.Eq, ast.Lt, ast.Gt),
+    ast.Is: (ast.IsNot,),
+    ast.IsNot: (ast.Is,),
+    ast.In: (ast.NotIn,),
+    ast.NotIn: (ast.In,),
 }
 BINOP_SWAPS = {
-    ast.Add: (ast.Sub, ast.Mult), ast.Sub: (ast.Add, ast.Mult), ast.Mult: (ast.Add, ast.FloorDiv, ast.Div, ast.Pow),
-    ast.Div: (ast.FloorDiv, ast.Mult), ast.FloorDiv: (ast.Div, ast.Mod, ast.Mult), ast.Mod: (ast.FloorDiv,),
-    ast.Pow: (ast.Mult,), ast.BitAnd: (ast.BitOr,), ast.BitOr: (ast.BitAnd,),
+    ast.Add: (ast.Sub, ast.Mult),
+    ast.Sub: (ast.Add, ast.Mult),
+    ast.Mult: (ast.Add, ast.FloorDiv, ast.Div, ast.Pow),
+    ast.Div: (ast.FloorDiv, ast.Mult),
+    ast.FloorDiv: (ast.Div, ast.Mod, ast.Mult),
+    ast.Mod: (ast.FloorDiv,),
+    ast.Pow: (ast.Mult,),
+    ast.BitAnd: (ast.BitOr,),
+    ast.BitOr: (ast.BitAnd,),
 }
 SIMILAR_CALLS = {
-    "min": ("max",), "max": ("min",), "any": ("all",), "all": ("any",), "sorted": ("reversed",),
-    "floor": ("ceil", "round"), "ceil": ("floor", "round"), "round": ("int",), "int": ("round",),
-    "append": ("extend",), "extend": ("append",), "startswith": ("endswith",), "endswith": ("startswith",),
-    "lower": ("upper",), "upper": ("lower",), "lstrip": ("rstrip", "strip"), "rstrip": ("lstrip", "strip"),
-    "index": ("find",), "find": ("index", "rfind"), "remove": ("pop",), "isdigit": ("isalpha", "isalnum"),
-    "isalpha": ("isalnum", "isdigit"), "isalnum": ("isalpha", "isdigit"), "split": ("rsplit",),
+    "min": ("max",),
+    "max": ("min",),
+    "any": ("all",),
+    "all": ("any",),
+    "sorted": ("reversed",),
+    "floor": ("ceil", "round"),
+    "ceil": ("floor", "round"),
+    "round": ("int",),
+    "int": ("round",),
+    "append": ("extend",),
+    "extend": ("append",),
+    "startswith": ("endswith",),
+    "endswith": ("startswith",),
+    "lower": ("upper",),
+    "upper": ("lower",),
+    "lstrip": ("rstrip", "strip"),
+    "rstrip": ("lstrip", "strip"),
+    "index": ("find",),
+    "find": ("index", "rfind"),
+    "remove": ("pop",),
+    "isdigit": ("isalpha", "isalnum"),
+    "isalpha": ("isalnum", "isdigit"),
+    "isalnum": ("isalpha", "isdigit"),
+    "split": ("rsplit",),
 }
 
 
@@ -48,8 +79,13 @@ class Edit:
     before: str
 
     def describe(self) -> dict:
-        return {"file": self.file, "line": self.line, "operator": self.operator, "before": self.before,
-                "after": self.text}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "operator": self.operator,
+            "before": self.before,
+            "after": self.text,
+        }
 
 
 class _Source:
@@ -155,8 +191,11 @@ def _expression_edits(src: _Source, tree: ast.Module, stmt: ast.stmt, path: str,
                     if getattr(new, part) is not None:
                         yield node, new, "off-by-one slice"
         elif isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else (
-                node.func.attr if isinstance(node.func, ast.Attribute) else None)
+            name = (
+                node.func.id
+                if isinstance(node.func, ast.Name)
+                else (node.func.attr if isinstance(node.func, ast.Attribute) else None)
+            )
             if name == "range":
                 for i, arg in enumerate(node.args):
                     for d in (1, -1):
@@ -205,7 +244,11 @@ def _statements_at(tree: ast.Module, line: int) -> list[tuple[ast.stmt, list[ast
     def visit(body: list[ast.stmt]) -> None:
         for stmt in body:
             if stmt.lineno <= line <= stmt.end_lineno:
-                inner = [getattr(stmt, f) for f in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, f, None), list)]
+                inner = [
+                    getattr(stmt, f)
+                    for f in ("body", "orelse", "finalbody")
+                    if isinstance(getattr(stmt, f, None), list)
+                ]
                 inner += [h.body for h in getattr(stmt, "handlers", [])]
                 before = len(found)
                 for block in inner:
@@ -270,7 +313,7 @@ def apply(files: dict[str, str], edits: list[Edit]) -> dict[str, str] | None:
         by_file.setdefault(e.file, []).append(e)
     for path, file_edits in by_file.items():
         file_edits.sort(key=lambda e: e.start)
-        for a, b in zip(file_edits, file_edits[1:]):
+        for a, b in itertools.pairwise(file_edits):
             if b.start < a.end:
                 return None
         text = out[path]

@@ -59,20 +59,28 @@ class Candidate:
         total = 0
         for e in self.edits:
             a, b = _TOKEN.findall(e.before), _TOKEN.findall(e.text)
-            common = sum(1 for x, y in zip(a, b) if x == y) + sum(
-                1 for x, y in zip(reversed(a), reversed(b)) if x == y)
+            common = sum(1 for x, y in zip(a, b) if x == y) + sum(1 for x, y in zip(reversed(a), reversed(b)) if x == y)
             total += max(len(a), len(b)) - min(common, min(len(a), len(b)))
         return total
 
     def rank_key(self) -> tuple:
         """Smallest first: fewest edits, fewest changed tokens, then at the most suspicious line, with the most
         tests covering the change, earliest."""
-        return (len(self.edits), self.changed_tokens, -round(self.line_score, 6), -self.covering, self.size[1],
-                self.order)
+        return (
+            len(self.edits),
+            self.changed_tokens,
+            -round(self.line_score, 6),
+            -self.covering,
+            self.size[1],
+            self.order,
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"edits": [e.describe() for e in self.edits], "changed_tokens": self.changed_tokens,
-                "covering_tests": self.covering}
+        return {
+            "edits": [e.describe() for e in self.edits],
+            "changed_tokens": self.changed_tokens,
+            "covering_tests": self.covering,
+        }
 
 
 @dataclass
@@ -90,8 +98,17 @@ class RepairResult:
 
 
 class Searcher:
-    def __init__(self, task_files: dict[str, str], test: str, failing: list[str], ctx: StageContext,
-                 limits: CandidateLimits, coverage: CoverageMap, label: str, deadline: float):
+    def __init__(
+        self,
+        task_files: dict[str, str],
+        test: str,
+        failing: list[str],
+        ctx: StageContext,
+        limits: CandidateLimits,
+        coverage: CoverageMap,
+        label: str,
+        deadline: float,
+    ):
         self.files, self.test, self.failing, self.label = task_files, test, failing, label
         self.limits, self.coverage, self.deadline = limits, coverage, deadline
         self.ctx = replace(ctx, timeout_s=min(ctx.run_timeout, limits.wall_s), limits=limits.limits(ctx.limits))
@@ -119,8 +136,14 @@ class Searcher:
         if self.ctx.cancel.is_set():
             return [batch.Verdict(False, False, 0, "cancelled", 0.0) for _ in chunk]
         if self.batched:
-            return batch.run_batch(self.ctx, self.files, [(self._changed(c), self.screen_ids(c)) for c in chunk],
-                                   self.test, self.limits, self.label)
+            return batch.run_batch(
+                self.ctx,
+                self.files,
+                [(self._changed(c), self.screen_ids(c)) for c in chunk],
+                self.test,
+                self.limits,
+                self.label,
+            )
         return [self._validate_one(c) for c in chunk]
 
     def _validate_one(self, cand: Candidate) -> batch.Verdict:
@@ -154,8 +177,9 @@ def _line_weight(spot: dict[str, Any], rank: int) -> float:
     return float(score) if isinstance(score, (int, float)) and score > 0 else 1.0 / (rank + 1)
 
 
-def ranked_singles(task_files: dict[str, str], lines: list[dict[str, Any]], priors: OperatorPriors,
-                   failure_shape: str, seed: str) -> list[Candidate]:
+def ranked_singles(
+    task_files: dict[str, str], lines: list[dict[str, Any]], priors: OperatorPriors, failure_shape: str, seed: str
+) -> list[Candidate]:
     """Every single edit at the ranked lines, most promising first (line suspiciousness x operator weight),
     ties in a seeded order."""
     rng = random.Random(seed)
@@ -171,7 +195,7 @@ def ranked_singles(task_files: dict[str, str], lines: list[dict[str, Any]], prio
             # An operator's k-th proposal at a line (they come most alike / nearest first) counts for less:
             # the first proposals of every operator go before the tenth of any one.
             k = seen[edit.operator] = seen.get(edit.operator, -1) + 1
-            weight = _line_weight(spot, rank) * priors.weight(edit.operator, context) * WITHIN_OPERATOR_DECAY ** k
+            weight = _line_weight(spot, rank) * priors.weight(edit.operator, context) * WITHIN_OPERATOR_DECAY**k
             singles.append(Candidate((edit,), files, 0, weight, context, line_score=_line_weight(spot, rank)))
     rng.shuffle(singles)  # ties between equally promising candidates: seeded, not by list position
     singles.sort(key=lambda c: -round(c.priority, 9))
@@ -180,10 +204,19 @@ def ranked_singles(task_files: dict[str, str], lines: list[dict[str, Any]], prio
     return singles
 
 
-def search(task_files: dict[str, str], test: str, failing: list[str], suspicious: list[dict[str, Any]],
-           ctx: StageContext, limits: CandidateLimits, coverage: CoverageMap | None = None,
-           priors: OperatorPriors | None = None, failure_shape: str = "", label: str = "",
-           time_budget_s: float | None = None) -> RepairResult:
+def search(
+    task_files: dict[str, str],
+    test: str,
+    failing: list[str],
+    suspicious: list[dict[str, Any]],
+    ctx: StageContext,
+    limits: CandidateLimits,
+    coverage: CoverageMap | None = None,
+    priors: OperatorPriors | None = None,
+    failure_shape: str = "",
+    label: str = "",
+    time_budget_s: float | None = None,
+) -> RepairResult:
     started = time.monotonic()
     settings = ctx.profile.search
     budget_s = time_budget_s if time_budget_s is not None else settings.time_budget_s
@@ -197,8 +230,7 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
     keep = 1 if settings.early_stop else settings.keep_plausible
     searcher.run_round(singles, settings.early_stop, keep)
     for size in range(2, settings.max_edits + 1):
-        if (searcher.plausible or searcher.evaluated >= searcher.budget or ctx.cancel.is_set()
-                or searcher.out_of_time()):
+        if searcher.plausible or searcher.evaluated >= searcher.budget or ctx.cancel.is_set() or searcher.out_of_time():
             break
         # Combine the singles that fixed some failing tests; with none, the most promising singles.
         promising = [c for _, c in sorted(searcher.partial, key=lambda fc: (-fc[0], -fc[1].priority, fc[1].order))]
@@ -210,12 +242,19 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
                 continue
             files = apply(task_files, list(edits))
             if files is not None:
-                combos.append(Candidate(edits, files, order, min(c.priority for c in group), group[0].context,
-                                        line_score=min(c.line_score for c in group)))
+                combos.append(
+                    Candidate(
+                        edits,
+                        files,
+                        order,
+                        min(c.priority for c in group),
+                        group[0].context,
+                        line_score=min(c.line_score for c in group),
+                    )
+                )
                 order += 1
         searcher.run_round(combos, settings.early_stop, keep)
-    result = RepairResult(None, None, searcher.evaluated, len(searcher.plausible), lines=lines,
-                          tried=searcher.tried)
+    result = RepairResult(None, None, searcher.evaluated, len(searcher.plausible), lines=lines, tried=searcher.tried)
     ranked = sorted(searcher.plausible, key=Candidate.rank_key)
     for cand in ranked[:VERIFY_AT_MOST]:
         # The patch chain reports passes the task's own command, in a run of its own.
@@ -237,4 +276,3 @@ def search(task_files: dict[str, str], test: str, failing: list[str], suspicious
         result.stopped = "candidates exhausted"
     result.seconds = time.monotonic() - started
     return result
-

@@ -35,18 +35,35 @@ def workflow_commands(report: StreamReport) -> list[str]:
         task = result.task
         if entry.stage == "analyze":
             for line in finding(entry, "suspicious", [])[:SUSPICIOUS_ANNOTATED]:
-                out.append(command(
-                    "warning", f"Ochiai {line['score']:.2f}: executed by {line.get('failed', 0)} failing and "
-                               f"{line.get('passed', 0)} passing test(s) of {result.task_id}",
-                    file=source_path(task, line["file"]), line=line["line"], title="chain: suspicious line"))
+                out.append(
+                    command(
+                        "warning",
+                        f"Ochiai {line['score']:.2f}: executed by {line.get('failed', 0)} failing and "
+                        f"{line.get('passed', 0)} passing test(s) of {result.task_id}",
+                        file=source_path(task, line["file"]),
+                        line=line["line"],
+                        title="chain: suspicious line",
+                    )
+                )
         kind = {"process": "repaired by chain", "optimize": "made faster by chain"}.get(entry.stage)
-        if kind and entry.status == "passed" and finding(entry, "diff") and (
-                entry.stage == "process" or finding(entry, "speedup")):
+        if (
+            kind
+            and entry.status == "passed"
+            and finding(entry, "diff")
+            and (entry.stage == "process" or finding(entry, "speedup"))
+        ):
             for path, first, count, old, new in changed_runs(finding(entry, "diff")):
                 change = [f"-{line}" for line in old.splitlines()] + [f"+{line}" for line in new.splitlines()]
-                out.append(command("notice", "\n".join([entry.summary, *change]),
-                                   file=source_path(task, path), line=first,
-                                   endLine=first + count - 1 if count > 1 else None, title=f"chain: {kind}"))
+                out.append(
+                    command(
+                        "notice",
+                        "\n".join([entry.summary, *change]),
+                        file=source_path(task, path),
+                        line=first,
+                        endLine=first + count - 1 if count > 1 else None,
+                        title=f"chain: {kind}",
+                    )
+                )
     latest = {}
     for result in report.results:
         latest[result.task_id] = result  # the last verdict on a task is the one that still stands
@@ -56,8 +73,15 @@ def workflow_commands(report: StreamReport) -> list[str]:
                 continue
             where = failure_location(case.message)
             message = crash_message(case.message) or case.outcome
-            out.append(command("error", message, file=source_path(result.task, where[0]) if where else None,
-                               line=where[1] if where else None, title=f"{case.nodeid} {case.outcome}"))
+            out.append(
+                command(
+                    "error",
+                    message,
+                    file=source_path(result.task, where[0]) if where else None,
+                    line=where[1] if where else None,
+                    title=f"{case.nodeid} {case.outcome}",
+                )
+            )
         if not result.cases and result.status != "passed":
             out.append(command("error", result.result, title=f"chain {result.stage}: {result.task_id} {result.status}"))
     for error in report.errors:

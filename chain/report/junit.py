@@ -43,8 +43,13 @@ def _seconds(ms: float) -> str:
 def _counts(cases: list[ET.Element]) -> dict[str, str]:
     kinds = [child.tag for case in cases for child in case if child.tag in ("failure", "error", "skipped")]
     time = sum(float(case.get("time", "0")) for case in cases)
-    return {"tests": str(len(cases)), "failures": str(kinds.count("failure")), "errors": str(kinds.count("error")),
-            "skipped": str(kinds.count("skipped")), "time": f"{time:.3f}"}
+    return {
+        "tests": str(len(cases)),
+        "failures": str(kinds.count("failure")),
+        "errors": str(kinds.count("error")),
+        "skipped": str(kinds.count("skipped")),
+        "time": f"{time:.3f}",
+    }
 
 
 def _case(case: TestCase) -> ET.Element:
@@ -68,10 +73,12 @@ def _suite(result: Result) -> ET.Element:
     cases = [_case(case) for case in result.cases]
     if not result.cases and result.status != "passed":
         # The tests never reported (collection/syntax error, timeout, sandbox failure): one error says why.
-        element = ET.Element("testcase", classname="chain", name=f"{result.task_id} [{result.stage}]",
-                             time=_seconds(result.duration_ms))
-        ET.SubElement(element, "error", message=_xml_text(f"{result.status}: {result.result}")).text = \
-            _xml_text(result.result)
+        element = ET.Element(
+            "testcase", classname="chain", name=f"{result.task_id} [{result.stage}]", time=_seconds(result.duration_ms)
+        )
+        ET.SubElement(element, "error", message=_xml_text(f"{result.status}: {result.result}")).text = _xml_text(
+            result.result
+        )
         cases.append(element)
     suite = ET.Element("testsuite", {"name": result.task_id, **_counts(cases)})
     properties = ET.SubElement(suite, "properties")

@@ -34,8 +34,10 @@ def _finding(result: Result, entry: HistoryEntry) -> tuple[str, str]:
     if entry.stage == "optimize" and (speedup := finding(entry, "speedup")) and finding(entry, "diff"):
         rewrites = ", ".join(a.get("rewrite", "?") for a in finding(entry, "applied", []))
         interval = f"{speedup.get('ci_low', 0):.2f}–{speedup.get('ci_high', 0):.2f}x"
-        return "faster", (f"{speedup['ratio']:.2f}x faster ({interval} at {speedup.get('confidence', 0):.0%}) "
-                          f"by {rewrites or 'a rewrite'}")
+        return "faster", (
+            f"{speedup['ratio']:.2f}x faster ({interval} at {speedup.get('confidence', 0):.0%}) "
+            f"by {rewrites or 'a rewrite'}"
+        )
     return "", ""
 
 
@@ -54,9 +56,13 @@ def render_text(report: StreamReport, limit: int = COMMENT_LIMIT, title: str = "
     failing = sum(r.status != "passed" for r in final)
     kinds = [{_finding(r, e)[0] for e in es} for r, es in tasks.values()]
     repaired, faster = sum("repaired" in k for k in kinds), sum("faster" in k for k in kinds)
-    head = [f"### {title}: {len(final)} task(s), {len(final) - failing} passing, {failing} failing"
-            + (f", {repaired} repaired" if repaired else "") + (f", {faster} faster" if faster else "")
-            + (f", {len(report.errors)} error(s)" if report.errors else ""), ""]
+    head = [
+        f"### {title}: {len(final)} task(s), {len(final) - failing} passing, {failing} failing"
+        + (f", {repaired} repaired" if repaired else "")
+        + (f", {faster} faster" if faster else "")
+        + (f", {len(report.errors)} error(s)" if report.errors else ""),
+        "",
+    ]
     rows = ["| task | stages | tests | found / changed |", "|---|---|---|---|"]
     for result, entries in tasks.values():
         stages = " → ".join(f"{e.stage} {MARK.get(e.status, e.status)}" for e in entries)
@@ -75,12 +81,23 @@ def render_text(report: StreamReport, limit: int = COMMENT_LIMIT, title: str = "
             diff = finding(entry, "diff", "")
             kind, text = _finding(result, entry)
             if diff and kind in ("repaired", "faster"):
-                sections.append(["", f"<details><summary>{entry.stage}: {cell(result.task_id)} — "
-                                 f"{cell(text)}</summary>", "", "```diff", diff.rstrip("\n"), "```",
-                                 "", "</details>"])
+                sections.append(
+                    [
+                        "",
+                        f"<details><summary>{entry.stage}: {cell(result.task_id)} — {cell(text)}</summary>",
+                        "",
+                        "```diff",
+                        diff.rstrip("\n"),
+                        "```",
+                        "",
+                        "</details>",
+                    ]
+                )
     if report.errors:
-        sections.append(["", "#### Not reported (input chain could not read, or errors)", ""]
-                        + [f"- {cell(e.message)}" for e in report.errors])
+        sections.append(
+            ["", "#### Not reported (input chain could not read, or errors)", ""]
+            + [f"- {cell(e.message)}" for e in report.errors]
+        )
     out: list[str] = []
     size = 0
     for n, section in enumerate(sections):

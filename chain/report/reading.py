@@ -77,8 +77,15 @@ def read(lines: Iterable[bytes], tee: BinaryIO | None = None) -> StreamReport:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             report.malformed += 1
-            report.errors.append(ErrorEvent(message=f"line {lineno} is not valid JSON: {exc}", line=lineno,
-                                            raw=_preview(line), task_id=None, stage="report"))
+            report.errors.append(
+                ErrorEvent(
+                    message=f"line {lineno} is not valid JSON: {exc}",
+                    line=lineno,
+                    raw=_preview(line),
+                    task_id=None,
+                    stage="report",
+                )
+            )
             continue
         if not isinstance(obj, dict) or "chain" not in obj:
             continue  # another tool's line (e.g. Claude Code's own events): not chain's to report
@@ -91,9 +98,15 @@ def read(lines: Iterable[bytes], tee: BinaryIO | None = None) -> StreamReport:
             report.malformed += 1
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
-            report.errors.append(ErrorEvent(message=f"line {lineno}: invalid chain {obj.get('type')}: {where}: "
-                                            f"{first.get('msg')}", line=lineno, raw=_preview(line), task_id=None,
-                                            stage="report"))
+            report.errors.append(
+                ErrorEvent(
+                    message=f"line {lineno}: invalid chain {obj.get('type')}: {where}: {first.get('msg')}",
+                    line=lineno,
+                    raw=_preview(line),
+                    task_id=None,
+                    stage="report",
+                )
+            )
     return report
 
 

@@ -22,21 +22,39 @@ from .reading import StreamReport, changed_runs, finding, source_path
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
 RULES: list[dict[str, Any]] = [
-    {"id": "chain/suspicious-line", "name": "SuspiciousLine",
-     "shortDescription": {"text": "Line ranked suspicious by spectrum-based fault localization (Ochiai)"},
-     "fullDescription": {"text": "chain analyze ran the tests with line coverage and ranked each line by the Ochiai "
-                                 "coefficient of the failing and passing tests that executed it."},
-     "defaultConfiguration": {"level": "warning"}, "properties": {"tags": ["correctness", "fault-localization"]}},
-    {"id": "chain/repaired-line", "name": "RepairedLine",
-     "shortDescription": {"text": "Line changed by an automated repair that makes the failing tests pass"},
-     "fullDescription": {"text": "chain process searched for an edit and verified it by running the task's tests "
-                                 "in a sandbox; the fix is the verified edit."},
-     "defaultConfiguration": {"level": "warning"}, "properties": {"tags": ["correctness", "repair"]}},
-    {"id": "chain/faster-rewrite", "name": "FasterRewrite",
-     "shortDescription": {"text": "Rewrite measured faster with the tests still passing"},
-     "fullDescription": {"text": "chain optimize timed the task's tests before and after the rewrite; the rewrite is "
-                                 "kept only when faster beyond the profile's margin at its confidence."},
-     "defaultConfiguration": {"level": "note"}, "properties": {"tags": ["performance"]}},
+    {
+        "id": "chain/suspicious-line",
+        "name": "SuspiciousLine",
+        "shortDescription": {"text": "Line ranked suspicious by spectrum-based fault localization (Ochiai)"},
+        "fullDescription": {
+            "text": "chain analyze ran the tests with line coverage and ranked each line by the Ochiai "
+            "coefficient of the failing and passing tests that executed it."
+        },
+        "defaultConfiguration": {"level": "warning"},
+        "properties": {"tags": ["correctness", "fault-localization"]},
+    },
+    {
+        "id": "chain/repaired-line",
+        "name": "RepairedLine",
+        "shortDescription": {"text": "Line changed by an automated repair that makes the failing tests pass"},
+        "fullDescription": {
+            "text": "chain process searched for an edit and verified it by running the task's tests "
+            "in a sandbox; the fix is the verified edit."
+        },
+        "defaultConfiguration": {"level": "warning"},
+        "properties": {"tags": ["correctness", "repair"]},
+    },
+    {
+        "id": "chain/faster-rewrite",
+        "name": "FasterRewrite",
+        "shortDescription": {"text": "Rewrite measured faster with the tests still passing"},
+        "fullDescription": {
+            "text": "chain optimize timed the task's tests before and after the rewrite; the rewrite is "
+            "kept only when faster beyond the profile's margin at its confidence."
+        },
+        "defaultConfiguration": {"level": "note"},
+        "properties": {"tags": ["performance"]},
+    },
 ]
 RULE_INDEX = {rule["id"]: i for i, rule in enumerate(RULES)}
 
@@ -55,19 +73,32 @@ def _fix_results(result: Result, entry: HistoryEntry, rule: str, message: str, p
     out = []
     for path, first, count, old, new in changed_runs(diff):
         uri = source_path(result.task, path)
-        deleted = {"startLine": first, "endLine": first + count - 1} if count else \
-            {"startLine": first, "startColumn": 1, "endColumn": 1}  # a pure insertion before line `first`
-        out.append({
-            "ruleId": rule, "ruleIndex": RULE_INDEX[rule],
-            "level": RULES[RULE_INDEX[rule]]["defaultConfiguration"]["level"],
-            "message": {"text": f"{message}\n\n```diff\n{diff}```"},
-            "locations": [_location(uri, first, first + count - 1 if count else None, old.rstrip("\n") or None)],
-            "fixes": [{"description": {"text": message},
-                       "artifactChanges": [{"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
-                                            "replacements": [{"deletedRegion": deleted,
-                                                              "insertedContent": {"text": new}}]}]}],
-            "properties": {**properties, "diff": diff},
-        })
+        deleted = (
+            {"startLine": first, "endLine": first + count - 1}
+            if count
+            else {"startLine": first, "startColumn": 1, "endColumn": 1}
+        )  # a pure insertion before line `first`
+        out.append(
+            {
+                "ruleId": rule,
+                "ruleIndex": RULE_INDEX[rule],
+                "level": RULES[RULE_INDEX[rule]]["defaultConfiguration"]["level"],
+                "message": {"text": f"{message}\n\n```diff\n{diff}```"},
+                "locations": [_location(uri, first, first + count - 1 if count else None, old.rstrip("\n") or None)],
+                "fixes": [
+                    {
+                        "description": {"text": message},
+                        "artifactChanges": [
+                            {
+                                "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                                "replacements": [{"deletedRegion": deleted, "insertedContent": {"text": new}}],
+                            }
+                        ],
+                    }
+                ],
+                "properties": {**properties, "diff": diff},
+            }
+        )
     return out
 
 
@@ -75,16 +106,29 @@ def _suspicious(result: Result, entry: HistoryEntry) -> list[dict]:
     out = []
     for line in finding(entry, "suspicious", []):
         score = float(line.get("score", 0))
-        out.append({
-            "ruleId": "chain/suspicious-line", "ruleIndex": RULE_INDEX["chain/suspicious-line"],
-            "level": "warning" if score >= 0.5 else "note", "rank": round(100 * score, 2),
-            "message": {"text": f"Suspicious line (Ochiai {score:.2f}): executed by {line.get('failed', 0)} failing "
-                                f"and {line.get('passed', 0)} passing test(s) of task {result.task_id}."},
-            "locations": [_location(source_path(result.task, line["file"]), int(line["line"]),
-                                    snippet=line.get("code"))],
-            "properties": {"ochiai": score, "failed": line.get("failed"), "passed": line.get("passed"),
-                           "task": result.task_id, "stage": entry.stage, "profile": entry.profile},
-        })
+        out.append(
+            {
+                "ruleId": "chain/suspicious-line",
+                "ruleIndex": RULE_INDEX["chain/suspicious-line"],
+                "level": "warning" if score >= 0.5 else "note",
+                "rank": round(100 * score, 2),
+                "message": {
+                    "text": f"Suspicious line (Ochiai {score:.2f}): executed by {line.get('failed', 0)} failing "
+                    f"and {line.get('passed', 0)} passing test(s) of task {result.task_id}."
+                },
+                "locations": [
+                    _location(source_path(result.task, line["file"]), int(line["line"]), snippet=line.get("code"))
+                ],
+                "properties": {
+                    "ochiai": score,
+                    "failed": line.get("failed"),
+                    "passed": line.get("passed"),
+                    "task": result.task_id,
+                    "stage": entry.stage,
+                    "profile": entry.profile,
+                },
+            }
+        )
     return out
 
 
@@ -100,27 +144,41 @@ def _results(result: Result, entry: HistoryEntry) -> list[dict]:
     speedup = finding(entry, "speedup")
     if entry.stage == "optimize" and speedup and finding(entry, "diff"):
         rewrites = ", ".join(a.get("rewrite", "?") for a in finding(entry, "applied", []))
-        message = (f"{speedup['ratio']:.2f}x faster ({speedup.get('ci_low', 0):.2f}-{speedup.get('ci_high', 0):.2f}x "
-                   f"at {speedup.get('confidence', 0):.0%}) by {rewrites or 'a rewrite'}, tests still passing")
+        message = (
+            f"{speedup['ratio']:.2f}x faster ({speedup.get('ci_low', 0):.2f}-{speedup.get('ci_high', 0):.2f}x "
+            f"at {speedup.get('confidence', 0):.0%}) by {rewrites or 'a rewrite'}, tests still passing"
+        )
         return _fix_results(result, entry, "chain/faster-rewrite", message, {**common, "speedup": speedup})
     return []
 
 
 def render_log(report: StreamReport) -> dict[str, Any]:
     results = [item for result, entry in report.entries() for item in _results(result, entry)]
-    notifications = [{"level": "error", "message": {"text": error.message},
-                      "properties": {k: v for k, v in (("line", error.line), ("task", error.task_id),
-                                                       ("stage", error.stage)) if v is not None}}
-                     for error in report.errors]
+    notifications = [
+        {
+            "level": "error",
+            "message": {"text": error.message},
+            "properties": {
+                k: v
+                for k, v in (("line", error.line), ("task", error.task_id), ("stage", error.stage))
+                if v is not None
+            },
+        }
+        for error in report.errors
+    ]
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "chain", "version": __version__, "rules": RULES}},
-            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The directory chain ran in."}}},
-            "invocations": [{"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}],
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "chain", "version": __version__, "rules": RULES}},
+                "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The directory chain ran in."}}},
+                "invocations": [
+                    {"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}
+                ],
+                "results": results,
+            }
+        ],
     }
 
 

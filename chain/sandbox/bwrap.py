@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .base import RunSpec
 from . import view
+from .base import RunSpec
 from .local import LocalSandbox, prlimit_prefix
 from .workspace import RunDir, scrubbed_env
 
@@ -50,7 +50,7 @@ def namespace_args(*, user: bool = True) -> list[str]:
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if user:
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-    return args + ["--die-with-parent", "--new-session"]
+    return [*args, "--die-with-parent", "--new-session"]
 
 
 def mount_args(host_root: Path, read_only: tuple[str, ...] | None = None) -> list[str]:
@@ -92,9 +92,15 @@ def paths_kept_under_tmp(shown: tuple[str, ...] | None = None) -> list[str]:
     import sys
 
     shown = view.read_only_paths() if shown is None else shown
-    wanted = {*shown, sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
-              os.path.dirname(os.path.realpath(sys.executable)),  # the binary a venv's python links to
-              str(Path(__file__).parents[2] / "chain")}  # the package chain is imported from
+    wanted = {
+        *shown,
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.path.dirname(sys.executable),
+        os.path.dirname(os.path.realpath(sys.executable)),  # the binary a venv's python links to
+        str(Path(__file__).parents[2] / "chain"),
+    }  # the package chain is imported from
     spellings = {form(p) for p in wanted for form in (os.path.abspath, os.path.realpath)}
     under = sorted(p for p in spellings if p.startswith(SANDBOX_TMP + "/"))
     return [p for i, p in enumerate(under) if not any(p.startswith(q + "/") for q in under[:i])]
@@ -127,8 +133,10 @@ def probe() -> tuple[bool, str]:
 
 class BwrapSandbox(LocalSandbox):
     name = "bwrap"
-    summary = ("local, inside namespaces: minimal read-only view, private /tmp, no network, own PIDs, "
-               "uid nobody, no capabilities (needs bubblewrap and user namespaces)")
+    summary = (
+        "local, inside namespaces: minimal read-only view, private /tmp, no network, own PIDs, "
+        "uid nobody, no capabilities (needs bubblewrap and user namespaces)"
+    )
     root_inside = SANDBOX_TMP
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
@@ -136,9 +144,17 @@ class BwrapSandbox(LocalSandbox):
 
         env = scrubbed_env(run, spec.env, SANDBOX_TMP)
         return [
-            bwrap_path(), *mount_args(run.root, self.view_paths()), *namespace_args(), *env_args(env),
-            "--chdir", f"{SANDBOX_TMP}/{run.workspace.relative_to(run.root)}",
-            "--", *prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command,
+            bwrap_path() or "bwrap",  # found by available() before any run
+            *mount_args(run.root, self.view_paths()),
+            *namespace_args(),
+            *env_args(env),
+            "--chdir",
+            f"{SANDBOX_TMP}/{run.workspace.relative_to(run.root)}",
+            "--",
+            *prlimit_prefix(spec.limits),
+            "/bin/sh",
+            "-c",
+            spec.command,
         ]
 
     def describe(self) -> dict[str, Any]:
@@ -150,7 +166,7 @@ class BwrapSandbox(LocalSandbox):
             "security_boundary": True,
             "warning": None,
             "filesystem": "minimal read-only view (system, /etc basics, the interpreter and its packages); "
-                          "writable workspace and private /tmp only",
+            "writable workspace and private /tmp only",
             "pid_namespace": True,
             "user_namespace": True,
             "env": "cleared",

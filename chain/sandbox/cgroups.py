@@ -34,8 +34,11 @@ _counter_lock = threading.Lock()
 
 # `sh -c JOIN_SCRIPT chain-cgroup FILE... -- COMMAND...`: join every cgroup, then become the command.
 JOIN_FAILED = "chain-cgroup: cannot join"
-JOIN_SCRIPT = ('while [ "$1" != -- ]; do echo $$ 2>/dev/null > "$1" || { echo "%s $1" >&2; exit 125; }; shift; done;'
-               ' shift; exec "$@"' % JOIN_FAILED)
+# %-formatting: the shell's own braces stay as they are.
+JOIN_SCRIPT = (
+    'while [ "$1" != -- ]; do echo $$ 2>/dev/null > "$1" || { echo "%s $1" >&2; exit 125; }; shift; done;'  # noqa: UP031
+    ' shift; exec "$@"' % JOIN_FAILED
+)
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,11 @@ _libc.syscall.restype = ctypes.c_long
 
 
 class RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class PathBeneathAttr(ctypes.Structure):
@@ -76,8 +79,9 @@ def _fail(what):
 
 def landlock_abi():
     """The kernel's Landlock ABI version, or 0 when Landlock is missing or disabled."""
-    abi = _libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
-                        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    abi = _libc.syscall(
+        LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION)
+    )
     return max(0, int(abi))
 
 
@@ -104,8 +108,12 @@ def _add_path(ruleset, path, rights, handled):
         if not os.path.isdir(f"/proc/self/fd/{fd}"):
             rights &= FILE_RIGHTS
         attr = PathBeneathAttr(rights & handled, fd)
-        if _libc.syscall(LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(attr),
-                         ctypes.c_uint32(0)) != 0:
+        if (
+            _libc.syscall(
+                LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(attr), ctypes.c_uint32(0)
+            )
+            != 0
+        ):
             _fail(f"landlock_add_rule {path}")
     finally:
         os.close(fd)
@@ -143,22 +151,79 @@ def apply_landlock(read, write, devices=(), listable=(), abi=None):
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 # Denied outright (EPERM), per architecture.
 DENIED = {
-    "x86_64": {"ptrace": 101, "syslog": 103, "pivot_root": 155, "chroot": 161, "acct": 163, "mount": 165,
-               "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "init_module": 175,
-               "delete_module": 176, "quotactl": 179, "kexec_load": 246, "add_key": 248, "request_key": 249,
-               "keyctl": 250, "unshare": 272, "perf_event_open": 298, "name_to_handle_at": 303,
-               "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311,
-               "finit_module": 313, "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323},
-    "aarch64": {"ptrace": 117, "syslog": 116, "pivot_root": 41, "chroot": 51, "acct": 89, "mount": 40,
-                "umount2": 39, "swapon": 224, "swapoff": 225, "reboot": 142, "init_module": 105,
-                "delete_module": 106, "quotactl": 60, "kexec_load": 104, "add_key": 217, "request_key": 218,
-                "keyctl": 219, "unshare": 97, "perf_event_open": 241, "name_to_handle_at": 264,
-                "open_by_handle_at": 265, "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271,
-                "finit_module": 273, "kexec_file_load": 294, "bpf": 280, "userfaultfd": 282},
+    "x86_64": {
+        "ptrace": 101,
+        "syslog": 103,
+        "pivot_root": 155,
+        "chroot": 161,
+        "acct": 163,
+        "mount": 165,
+        "umount2": 166,
+        "swapon": 167,
+        "swapoff": 168,
+        "reboot": 169,
+        "init_module": 175,
+        "delete_module": 176,
+        "quotactl": 179,
+        "kexec_load": 246,
+        "add_key": 248,
+        "request_key": 249,
+        "keyctl": 250,
+        "unshare": 272,
+        "perf_event_open": 298,
+        "name_to_handle_at": 303,
+        "open_by_handle_at": 304,
+        "setns": 308,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "finit_module": 313,
+        "kexec_file_load": 320,
+        "bpf": 321,
+        "userfaultfd": 323,
+    },
+    "aarch64": {
+        "ptrace": 117,
+        "syslog": 116,
+        "pivot_root": 41,
+        "chroot": 51,
+        "acct": 89,
+        "mount": 40,
+        "umount2": 39,
+        "swapon": 224,
+        "swapoff": 225,
+        "reboot": 142,
+        "init_module": 105,
+        "delete_module": 106,
+        "quotactl": 60,
+        "kexec_load": 104,
+        "add_key": 217,
+        "request_key": 218,
+        "keyctl": 219,
+        "unshare": 97,
+        "perf_event_open": 241,
+        "name_to_handle_at": 264,
+        "open_by_handle_at": 265,
+        "setns": 268,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "finit_module": 273,
+        "kexec_file_load": 294,
+        "bpf": 280,
+        "userfaultfd": 282,
+    },
 }
-COMMON_DENIED = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-                 "fspick": 433, "mount_setattr": 442, "io_uring_setup": 425, "io_uring_enter": 426,
-                 "io_uring_register": 427}
+COMMON_DENIED = {
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "mount_setattr": 442,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+}
 SOCKET = {"x86_64": 41, "aarch64": 198}
 CLONE = {"x86_64": 56, "aarch64": 220}
 CLONE3 = 435
@@ -180,19 +245,32 @@ def seccomp_program(arch=None):
         return None
     nr_arg0 = 16  # offsetof(struct seccomp_data, args[0]) (its low 32 bits on a little-endian machine)
     denied = sorted({**DENIED[arch], **COMMON_DENIED}.values())
-    prog = [_insn(_LD_ABS_W, 4), _insn(_JEQ, AUDIT_ARCH[arch], 1, 0), _insn(_RET, RET_ERRNO | errno.ENOSYS),
-            _insn(_LD_ABS_W, 0)]
+    prog = [
+        _insn(_LD_ABS_W, 4),
+        _insn(_JEQ, AUDIT_ARCH[arch], 1, 0),
+        _insn(_RET, RET_ERRNO | errno.ENOSYS),
+        _insn(_LD_ABS_W, 0),
+    ]
     if arch == "x86_64":  # x32 syscalls share the architecture value; their numbers have bit 30 set
         prog += [_insn(_JGE, 0x40000000, 0, 1), _insn(_RET, RET_ERRNO | errno.ENOSYS)]
     for nr in denied:
         prog += [_insn(_JEQ, nr, 0, 1), _insn(_RET, RET_ERRNO | errno.EPERM)]
     prog += [_insn(_JEQ, CLONE3, 0, 1), _insn(_RET, RET_ERRNO | errno.ENOSYS)]
     # clone(flags, ...): refuse new namespaces
-    prog += [_insn(_JEQ, CLONE[arch], 0, 3), _insn(_LD_ABS_W, nr_arg0), _insn(_JSET, CLONE_NAMESPACES, 0, 1),
-             _insn(_RET, RET_ERRNO | errno.EPERM), _insn(_LD_ABS_W, 0)]
+    prog += [
+        _insn(_JEQ, CLONE[arch], 0, 3),
+        _insn(_LD_ABS_W, nr_arg0),
+        _insn(_JSET, CLONE_NAMESPACES, 0, 1),
+        _insn(_RET, RET_ERRNO | errno.EPERM),
+        _insn(_LD_ABS_W, 0),
+    ]
     # socket(domain, ...): AF_UNIX only
-    prog += [_insn(_JEQ, SOCKET[arch], 0, 3), _insn(_LD_ABS_W, nr_arg0), _insn(_JEQ, AF_UNIX, 1, 0),
-             _insn(_RET, RET_ERRNO | errno.EAFNOSUPPORT)]
+    prog += [
+        _insn(_JEQ, SOCKET[arch], 0, 3),
+        _insn(_LD_ABS_W, nr_arg0),
+        _insn(_JEQ, AF_UNIX, 1, 0),
+        _insn(_RET, RET_ERRNO | errno.EAFNOSUPPORT),
+    ]
     prog += [_insn(_RET, RET_ALLOW)]
     return prog
 
@@ -217,8 +295,13 @@ def apply(config):
     Raises ConfinementError if anything could not be applied: a run is never left half-confined."""
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         _fail("no_new_privs")
-    abi = apply_landlock(config.get("read", ()), config.get("write", ()), config.get("devices", ()),
-                         config.get("listable", ()), config.get("abi"))
+    abi = apply_landlock(
+        config.get("read", ()),
+        config.get("write", ()),
+        config.get("devices", ()),
+        config.get("listable", ()),
+        config.get("abi"),
+    )
     apply_seccomp()
     return abi
 

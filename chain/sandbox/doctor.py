@@ -14,12 +14,13 @@ from typing import Any
 
 from .. import registry
 from . import builtin, bwrap, cgroups, confine, landlock, view
+from .base import Sandbox
 from .local import _prlimit
 from .warm import WarmSandbox
 from .warm_pool import WarmPool, WorkerFailed
 
 
-def _resolve(name: str) -> type:
+def _resolve(name: str) -> type[Sandbox]:
     """The class `--sandbox NAME` would instantiate (auto picks here without starting anything)."""
     if name in ("auto", "auto-cold"):
         return builtin.resolve(name)
@@ -63,8 +64,7 @@ def _ray_check() -> dict[str, Any]:
     except ChainError as exc:
         return {"isolation": None, "error": str(exc), "nodes": []}
     try:
-        return {"isolation": box.describe(), "address": box.address, "versions": box.versions,
-                "nodes": box.report()}
+        return {"isolation": box.describe(), "address": box.address, "versions": box.versions, "nodes": box.report()}
     finally:
         box.close()
 
@@ -74,7 +74,7 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
     cg = cgroups.support()
     bwrap_ok, bwrap_why = bwrap.probe()
     landlock_ok, landlock_why = landlock.probe()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
     backends = {}
     for name, cls in sorted(registry.get().sandboxes.items()):
         ok, why = cls.available()
@@ -90,15 +90,26 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
         "isolation": chosen,
         "uid": uid,
         "root": uid == 0,
-        "rlimits": {"prlimit": _prlimit(), "nproc_enforced": uid != 0,
-                    "nproc_note": "the kernel ignores RLIMIT_NPROC for root" if uid == 0 else None,
-                    "current_nproc": None if soft == resource.RLIM_INFINITY else soft},
+        "rlimits": {
+            "prlimit": _prlimit(),
+            "nproc_enforced": uid != 0,
+            "nproc_note": "the kernel ignores RLIMIT_NPROC for root" if uid == 0 else None,
+            "current_nproc": None if soft == resource.RLIM_INFINITY else soft,
+        },
         "cgroups": {"version": cg.version, "detail": cg.reason},
-        "bwrap": {"path": bwrap.bwrap_path(), "version": bwrap.version(), "works": bwrap_ok,
-                  **({"reason": bwrap_why} if bwrap_why else {})},
+        "bwrap": {
+            "path": bwrap.bwrap_path(),
+            "version": bwrap.version(),
+            "works": bwrap_ok,
+            **({"reason": bwrap_why} if bwrap_why else {}),
+        },
         "namespaces": {kind: bwrap_ok for kind in ("user", "pid", "net", "mount", "ipc", "uts")},
-        "landlock": {"abi": confine.landlock_abi(), "works": landlock_ok,
-                     "seccomp": confine.seccomp_program() is not None, **({"reason": landlock_why} if landlock_why else {})},
+        "landlock": {
+            "abi": confine.landlock_abi(),
+            "works": landlock_ok,
+            "seccomp": confine.seccomp_program() is not None,
+            **({"reason": landlock_why} if landlock_why else {}),
+        },
         "view": list(view.read_only_paths()),
         "fallback": {name: [cls.name for cls in builtin.fallback_order(name)] for name in ("auto", "auto-cold")},
         "backends": backends,

@@ -17,9 +17,10 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..resilience import Backoff, CircuitBreaker, CircuitOpen, call_with_retries
 from .base import RunOutcome, RunSpec, Sandbox
@@ -41,16 +42,26 @@ def _env_int(name: str, default: int) -> int:
 class E2BSandbox(Sandbox):
     name = "e2b"
 
-    def __init__(self, *, verbose: Callable[[str], None] | None = None, template: str | None = None,
-                 concurrency: int | None = None, retries: int | None = None, backoff: Backoff | None = None,
-                 breaker: CircuitBreaker | None = None):
+    def __init__(
+        self,
+        *,
+        verbose: Callable[[str], None] | None = None,
+        template: str | None = None,
+        concurrency: int | None = None,
+        retries: int | None = None,
+        backoff: Backoff | None = None,
+        breaker: CircuitBreaker | None = None,
+    ):
         super().__init__(verbose=verbose)
         self.template = template or os.environ.get("CHAIN_E2B_TEMPLATE") or None  # None: the SDK's `base`
         self._slots = threading.BoundedSemaphore(concurrency or _env_int("CHAIN_E2B_CONCURRENCY", 8))
         self.retries = retries if retries is not None else _env_int("CHAIN_E2B_RETRIES", 3)
         self.backoff = backoff or Backoff(base_s=float(os.environ.get("CHAIN_E2B_BACKOFF_S", "0.5")))
-        self.breaker = breaker or CircuitBreaker("e2b", threshold=_env_int("CHAIN_E2B_BREAKER_THRESHOLD", 5),
-                                                 cooldown_s=float(os.environ.get("CHAIN_E2B_COOLDOWN_S", "30")))
+        self.breaker = breaker or CircuitBreaker(
+            "e2b",
+            threshold=_env_int("CHAIN_E2B_BREAKER_THRESHOLD", 5),
+            cooldown_s=float(os.environ.get("CHAIN_E2B_COOLDOWN_S", "30")),
+        )
         self._live: set[Any] = set()
         self._lock = threading.Lock()
 
@@ -65,27 +76,36 @@ class E2BSandbox(Sandbox):
         return True, ""
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "template": self.template or "base", "isolation": "e2b microVM",
-                "network": "template default"}
+        return {
+            "backend": self.name,
+            "template": self.template or "base",
+            "isolation": "e2b microVM",
+            "network": "template default",
+        }
 
     # -- one run -------------------------------------------------------------------------------------------
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
         events: list[dict[str, Any]] = []
 
         def notify(kind: str, message: str, **fields: Any) -> None:
-            events.append({"kind": kind, "message": f"e2b: {message}" if not message.startswith("e2b") else message,
-                           **fields})
+            events.append(
+                {"kind": kind, "message": f"e2b: {message}" if not message.startswith("e2b") else message, **fields}
+            )
 
         started = time.monotonic()
         with self._slots:
             try:
                 outcome = call_with_retries(
-                    lambda: self._attempt(spec, cancel), lambda o: o.error, retries=self.retries,
-                    backoff=self.backoff, breaker=self.breaker, notify=notify,
-                    cancelled=lambda: bool(cancel and cancel.is_set()))
+                    lambda: self._attempt(spec, cancel),
+                    lambda o: o.error,
+                    retries=self.retries,
+                    backoff=self.backoff,
+                    breaker=self.breaker,
+                    notify=notify,
+                    cancelled=lambda: bool(cancel and cancel.is_set()),
+                )
             except CircuitOpen as exc:
-                outcome = RunOutcome(exit_code=None, duration_ms=(time.monotonic() - started) * 1000,
-                                     error=str(exc))
+                outcome = RunOutcome(exit_code=None, duration_ms=(time.monotonic() - started) * 1000, error=str(exc))
         outcome.events = events + list(outcome.events)
         outcome.isolation = self.describe()
         return outcome
@@ -112,17 +132,26 @@ class E2BSandbox(Sandbox):
             uploads = [{"path": f"{root}/ws/{rel}", "data": text} for rel, text in spec.files.items()]
             uploads.append({"path": f"{root}/plugin/{PLUGIN_MODULE}.py", "data": PLUGIN_SOURCE.read_text()})
             box.files.write_files(uploads)
-            envs = {"PYTHONPATH": f"{root}/plugin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-                    "PYTEST_PLUGINS": PLUGIN_MODULE, "PYTEST_ADDOPTS": "-p no:cacheprovider",
-                    "CHAIN_PYTEST_REPORT": f"{root}/report.json", "HOME": f"{root}/ws", **spec.env}
+            envs = {
+                "PYTHONPATH": f"{root}/plugin",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONHASHSEED": "0",
+                "PYTEST_PLUGINS": PLUGIN_MODULE,
+                "PYTEST_ADDOPTS": "-p no:cacheprovider",
+                "CHAIN_PYTEST_REPORT": f"{root}/report.json",
+                "HOME": f"{root}/ws",
+                **spec.env,
+            }
             if cancel is not None and cancel.is_set():
                 raise _Cancelled()
             command_started = time.monotonic()
             # In the background, so the run knows the command's pid: ending the stream (the SDK's timeout,
             # closing it) leaves the command running in the sandbox, so a timeout or a cancel kills it by pid.
-            handle = box.commands.run(spec.command, background=True, cwd=f"{root}/ws", envs=envs,
-                                      timeout=spec.timeout_s)
+            handle = box.commands.run(
+                spec.command, background=True, cwd=f"{root}/ws", envs=envs, timeout=spec.timeout_s
+            )
             self._started(live, handle.pid)
+            exit_code: int | None
             exit_code, timed_out = 0, False
             try:
                 handle.wait(on_stdout=out.add, on_stderr=err.add)
@@ -150,15 +179,30 @@ class E2BSandbox(Sandbox):
                 # exit code it would claim SIGHUP
                 exit_code = None
                 notes.append("command killed by a signal (envd does not report which)")
-            return RunOutcome(exit_code=exit_code, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
-                              stdout_bytes=out.total, stderr_bytes=err.total, timed_out=timed_out,
-                              cancelled=cancelled, report=report, notes=notes)
+            return RunOutcome(
+                exit_code=exit_code,
+                duration_ms=elapsed(),
+                stdout=out.text(),
+                stderr=err.text(),
+                stdout_bytes=out.total,
+                stderr_bytes=err.total,
+                timed_out=timed_out,
+                cancelled=cancelled,
+                report=report,
+                notes=notes,
+            )
         except Exception as exc:  # the SDK/API failed, not the code under test: retried by run()
             if _is_set(cancel):
-                return RunOutcome(exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
-                                  cancelled=True)
-            return RunOutcome(exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(),
-                              error=f"{type(exc).__name__}: {exc}"[:500])
+                return RunOutcome(
+                    exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(), cancelled=True
+                )
+            return RunOutcome(
+                exit_code=None,
+                duration_ms=elapsed(),
+                stdout=out.text(),
+                stderr=err.text(),
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
         finally:
             stop_watch.set()
             if live is not None:
@@ -175,20 +219,20 @@ class E2BSandbox(Sandbox):
         except (NotFoundException, ValueError):
             return None  # the command did not run pytest, or pytest died before writing
 
-    def _started(self, live: "_Live", pid: int) -> None:
+    def _started(self, live: _Live, pid: int) -> None:
         with self._lock:
             live.pid = pid
             killed_meanwhile = live not in self._live
         if killed_meanwhile:  # a cancel or kill_all came while the command was starting
             self._kill_command(live.box, pid)
 
-    def _kill_on_cancel(self, live: "_Live", cancel: threading.Event, stop: threading.Event) -> None:
+    def _kill_on_cancel(self, live: _Live, cancel: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
             if cancel.wait(0.1):
                 self._kill(live)
                 return
 
-    def _kill(self, live: "_Live") -> None:
+    def _kill(self, live: _Live) -> None:
         """Kill the command if it may still run, then the sandbox. Once per run, from whichever thread first."""
         with self._lock:
             if live not in self._live:
@@ -241,7 +285,8 @@ class _Capped:
     """Collects streamed output up to `cap` bytes while counting everything produced."""
 
     def __init__(self, cap: int):
-        self.cap, self.total, self._parts, self._kept = cap, 0, [], 0
+        self.cap, self.total, self._kept = cap, 0, 0
+        self._parts: list[bytes] = []
 
     def add(self, chunk: str) -> None:
         data = chunk.encode(errors="replace")

@@ -49,8 +49,12 @@ def probe() -> tuple[bool, str]:
         return False, "no seccomp filter for this architecture"
     config = json.dumps({"read": list(view.SYSTEM), "write": []})
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", CONFINE_SCRIPT, config, "--", "/bin/true"],
-                              capture_output=True, text=True, timeout=20)
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", CONFINE_SCRIPT, config, "--", "/bin/true"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"cannot start the confinement helper: {exc}"
     if done.returncode != 0:
@@ -61,17 +65,33 @@ def probe() -> tuple[bool, str]:
 
 class LandlockSandbox(LocalSandbox):
     name = "landlock"
-    summary = ("local, confined by Landlock and seccomp: minimal read-only view, writes only in the run, no "
-               "network, no signals outside the run; no PID namespace (needs Linux >= 6.7, no namespaces)")
+    summary = (
+        "local, confined by Landlock and seccomp: minimal read-only view, writes only in the run, no "
+        "network, no signals outside the run; no PID namespace (needs Linux >= 6.7, no namespaces)"
+    )
 
     def confinement(self, run: RunDir) -> dict[str, Any]:
-        return {"read": list(self.view_paths()), "devices": list(view.DEVICES), "listable": ["/proc"],
-                "write": [str(run.root)]}
+        return {
+            "read": list(self.view_paths()),
+            "devices": list(view.DEVICES),
+            "listable": ["/proc"],
+            "write": [str(run.root)],
+        }
 
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         # -I -S: the helper imports nothing but the standard library and starts in a few milliseconds.
-        return [sys.executable, "-I", "-S", CONFINE_SCRIPT, json.dumps(self.confinement(run)), "--",
-                *prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command]
+        return [
+            sys.executable,
+            "-I",
+            "-S",
+            CONFINE_SCRIPT,
+            json.dumps(self.confinement(run)),
+            "--",
+            *prlimit_prefix(spec.limits),
+            "/bin/sh",
+            "-c",
+            spec.command,
+        ]
 
     def describe(self) -> dict[str, Any]:
         abi = confine.landlock_abi()
@@ -83,13 +103,13 @@ class LandlockSandbox(LocalSandbox):
             "warning": None,
             "landlock_abi": abi,
             "seccomp": "socket() but AF_UNIX, ptrace, mount, unshare/setns, namespaces, bpf, keyctl, io_uring, "
-                       "modules, kexec refused",
+            "modules, kexec refused",
             "network": "none (seccomp: AF_UNIX sockets only; Landlock: no TCP bind/connect"
-                       + ("; abstract unix sockets scoped to the run)" if scoped else ")"),
+            + ("; abstract unix sockets scoped to the run)" if scoped else ")"),
             "filesystem": "minimal read-only view (system, /etc basics, the interpreter and its packages); "
-                          "writable run directory only (Landlock); /proc listable, none of its files readable",
+            "writable run directory only (Landlock); /proc listable, none of its files readable",
             "loopback": "none (no AF_INET sockets: a test's own 127.0.0.1 server cannot be told apart from the "
-                        "host's; use bwrap for tests that need one)",
+            "host's; use bwrap for tests that need one)",
             "signals": "own run only (Landlock scope)" if scoped else "any process of chain's uid",
             "pid_namespace": False,
         }

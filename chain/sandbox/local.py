@@ -16,8 +16,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from . import cgroups, view
 from .base import Limits, RunOutcome, RunSpec, Sandbox
@@ -59,7 +60,8 @@ class Capture:
     """Keeps the first `cap` bytes of a stream and counts the rest (so 200 MB of output costs nothing)."""
 
     def __init__(self, cap: int, name: str):
-        self.cap, self.name, self.total, self.parts = cap, name, 0, []
+        self.cap, self.name, self.total = cap, name, 0
+        self.parts: list[bytes] = []
 
     def add(self, data: bytes) -> None:
         room = self.cap - min(self.total, self.cap)
@@ -86,8 +88,13 @@ class Handle(Protocol):
     def kill(self) -> None: ...  # kill everything the run started
 
 
-def pump(handle: Handle, streams: list[tuple[Any, Capture]], deadline: float, cancel: threading.Event | None,
-         mirror: Callable[[str, bytes], None] | None = None) -> tuple[bool, bool]:
+def pump(
+    handle: Handle,
+    streams: list[tuple[Any, Capture]],
+    deadline: float,
+    cancel: threading.Event | None,
+    mirror: Callable[[str, bytes], None] | None = None,
+) -> tuple[bool, bool]:
     """Drain the output pipes until the command is done, the deadline passes or `cancel` is set.
 
     Returns (timed_out, cancelled). A leftover child holding the pipes open gets GRACE_AFTER_EXIT_S."""
@@ -194,7 +201,7 @@ class LocalSandbox(Sandbox):
             "backend": self.name,
             "security_boundary": False,
             "warning": "not a security boundary: the code runs as chain's user with the host's filesystem and "
-                       "network (use bwrap or landlock for untrusted code)",
+            "network (use bwrap or landlock for untrusted code)",
             "process_group": True,
             "rlimits": bool(_prlimit()),
             "env": "scrubbed",
@@ -229,8 +236,15 @@ class LocalSandbox(Sandbox):
                 cgroup.remove()
             run.remove()
 
-    def _run_in(self, run: RunDir, spec: RunSpec, cancel: threading.Event | None, started: float,
-                cgroup: cgroups.RunCgroup | None, notes: list[str]) -> RunOutcome:
+    def _run_in(
+        self,
+        run: RunDir,
+        spec: RunSpec,
+        cancel: threading.Event | None,
+        started: float,
+        cgroup: cgroups.RunCgroup | None,
+        notes: list[str],
+    ) -> RunOutcome:
         env = scrubbed_env(run, spec.env, self.root_inside)
         argv = [*(cgroup.join_prefix() if cgroup else []), *self.command_for(spec, run)]
         try:
@@ -251,11 +265,13 @@ class LocalSandbox(Sandbox):
         out, err = Capture(spec.limits.output_bytes, "stdout"), Capture(spec.limits.output_bytes, "stderr")
         timed_out = cancelled = False
         try:
-            timed_out, cancelled = pump(handle, [(proc.stdout, out), (proc.stderr, err)],
-                                        started + spec.timeout_s, cancel, self._mirror(spec))
+            timed_out, cancelled = pump(
+                handle, [(proc.stdout, out), (proc.stderr, err)], started + spec.timeout_s, cancel, self._mirror(spec)
+            )
         finally:
             handle.kill()  # leftovers (same group, or setsid'd into the cgroup) never outlive the run
             proc.wait()
+            assert proc.stdout is not None and proc.stderr is not None  # both were opened as pipes
             proc.stdout.close()
             proc.stderr.close()
             with self._lock:

@@ -104,23 +104,35 @@ class _Bundles:
 class RaySandbox(Sandbox):
     name = "ray"
 
-    def __init__(self, *, verbose: Callable[[str], None] | None = None, address: str | None = None,
-                 node_backend: str | None = None):
+    def __init__(
+        self,
+        *,
+        verbose: Callable[[str], None] | None = None,
+        address: str | None = None,
+        node_backend: str | None = None,
+    ):
         super().__init__(verbose=verbose)
         ray = _import_ray()
         self._ray = ray
         self.address = ray_address(address)
         if not self.address:
-            raise ConfigError("--sandbox ray needs a cluster to join: --ray-address HOST:PORT or RAY_ADDRESS "
-                              "('auto' joins one already running on this machine; chain never starts one)")
+            raise ConfigError(
+                "--sandbox ray needs a cluster to join: --ray-address HOST:PORT or RAY_ADDRESS "
+                "('auto' joins one already running on this machine; chain never starts one)"
+            )
         self.node_backend = node_backend or os.environ.get("CHAIN_RAY_NODE_SANDBOX") or "auto"
         _errors_to_stderr()
         if not ray.is_initialized():
             import logging
 
             try:
-                ray.init(address=self.address, namespace="chain", log_to_driver=False,
-                         logging_level=logging.WARNING, configure_logging=True)
+                ray.init(
+                    address=self.address,
+                    namespace="chain",
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=True,
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(f"--sandbox ray: cannot join the Ray cluster at {self.address!r}: {exc}") from exc
         from .ray_node import NodeHost, versions
@@ -164,7 +176,10 @@ class RaySandbox(Sandbox):
                 self.excluded[node_id] = "no CPU resource"
                 continue
             actor = self._host_class.options(
-                num_cpus=0, max_concurrency=cpus + 4, max_restarts=0, max_task_retries=0,
+                num_cpus=0,
+                max_concurrency=cpus + 4,
+                max_restarts=0,
+                max_task_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             ).remote(self.node_backend)
             fresh.append((Node(node_id, cpus, actor), actor.info.remote()))
@@ -175,8 +190,11 @@ class RaySandbox(Sandbox):
                 self.excluded[node.node_id] = f"chain cannot start there: {_short_error(exc)}"
                 self._ray.kill(node.actor)
                 continue
-            differ = {k: f"{v} (here {self.versions[k]})" for k, v in node.info["versions"].items()
-                      if self.versions.get(k) != v}
+            differ = {
+                k: f"{v} (here {self.versions[k]})"
+                for k, v in node.info["versions"].items()
+                if self.versions.get(k) != v
+            }
             if differ:
                 self.excluded[node.node_id] = "versions differ: " + ", ".join(f"{k} {v}" for k, v in differ.items())
                 self._ray.kill(node.actor)
@@ -237,8 +255,13 @@ class RaySandbox(Sandbox):
             try:
                 node = self._acquire(cancel, generation)
             except _NoNodes:
-                return RunOutcome(None, _ms(started), error="ray: no alive node left in the cluster",
-                                  events=events, isolation=self.describe())
+                return RunOutcome(
+                    None,
+                    _ms(started),
+                    error="ray: no alive node left in the cluster",
+                    events=events,
+                    isolation=self.describe(),
+                )
             if node is None:
                 return RunOutcome(None, _ms(started), cancelled=True, events=events, isolation=self.describe())
             try:
@@ -246,24 +269,40 @@ class RaySandbox(Sandbox):
             except RayTaskError as exc:
                 if isinstance(exc.cause, ObjectLostError):  # the task's files were lost with a node: ship again
                     self._bundles.forget(spec.label, spec.files)
-                    events.append({"kind": "retry", "message": f"ray: the task's files were lost on node "
-                                                               f"{node.short}; shipping them again"})
+                    events.append(
+                        {
+                            "kind": "retry",
+                            "message": f"ray: the task's files were lost on node {node.short}; shipping them again",
+                        }
+                    )
                     continue
-                return RunOutcome(None, _ms(started), error=f"ray: node {node.short}: {_short_error(exc)}",
-                                  events=events, isolation=self.describe())
+                return RunOutcome(
+                    None,
+                    _ms(started),
+                    error=f"ray: node {node.short}: {_short_error(exc)}",
+                    events=events,
+                    isolation=self.describe(),
+                )
             except _NodeLost as lost:
                 self._node_failed(node, lost.cause)
                 others = sum(n.alive for n in self.nodes.values())
-                events.append({"kind": "retry", "message": f"ray: node {node.short} failed mid-run "
-                               f"({_short_error(lost.cause)}); running it again on "
-                               f"{'another node' if others else 'no node: none is left'}",
-                               "attempt": len(events) + 1})
+                events.append(
+                    {
+                        "kind": "retry",
+                        "message": f"ray: node {node.short} failed mid-run "
+                        f"({_short_error(lost.cause)}); running it again on "
+                        f"{'another node' if others else 'no node: none is left'}",
+                        "attempt": len(events) + 1,
+                    }
+                )
                 continue
             finally:
                 self._release(node)
             outcome.events = events + list(outcome.events)
-            outcome.isolation = {**outcome.isolation, "ray": {"node": node.node_id, "address": self.address,
-                                                              "node_backend": self.node_backend}}
+            outcome.isolation = {
+                **outcome.isolation,
+                "ray": {"node": node.node_id, "address": self.address, "node_backend": self.node_backend},
+            }
             return outcome
 
     def _run_on(self, node: Node, spec: RunSpec, cancel: threading.Event | None, generation: int) -> RunOutcome:
@@ -297,8 +336,9 @@ class RaySandbox(Sandbox):
                             outcome = self._ray.get(ref, timeout=CANCEL_REPLY_S)
                         except GetTimeoutError:
                             self._ray.cancel(ref)
-                            outcome = RunOutcome(None, _ms(started), notes=["ray: the node did not answer the "
-                                                                           "cancel in time"])
+                            outcome = RunOutcome(
+                                None, _ms(started), notes=["ray: the node did not answer the cancel in time"]
+                            )
                         outcome.cancelled, outcome.timed_out = True, False
                         return outcome
                 except lost as exc:
@@ -348,14 +388,27 @@ class RaySandbox(Sandbox):
 
     def describe(self) -> dict[str, Any]:
         alive = [n for n in self.nodes.values() if n.alive]
-        return {"backend": self.name, "address": self.address, "node_backend": self.node_backend,
-                "nodes": len(alive), "cpus": sum(n.cpus for n in alive)}
+        return {
+            "backend": self.name,
+            "address": self.address,
+            "node_backend": self.node_backend,
+            "nodes": len(alive),
+            "cpus": sum(n.cpus for n in alive),
+        }
 
     def report(self) -> list[dict[str, Any]]:
         """Per node: id, CPUs, isolation, versions and whether chain uses it (for `chain doctor`)."""
-        rows = [{"node": n.node_id, "cpus": n.cpus, "used": n.alive, "host": n.info.get("host"),
-                 "isolation": n.info.get("isolation"), "versions": n.info.get("versions")}
-                for n in self.nodes.values()]
+        rows = [
+            {
+                "node": n.node_id,
+                "cpus": n.cpus,
+                "used": n.alive,
+                "host": n.info.get("host"),
+                "isolation": n.info.get("isolation"),
+                "versions": n.info.get("versions"),
+            }
+            for n in self.nodes.values()
+        ]
         rows += [{"node": node_id, "used": False, "reason": why} for node_id, why in self.excluded.items()]
         return rows
 

@@ -57,8 +57,14 @@ class NodeHost:
         import os
         import socket
 
-        return {"node_id": self.node_id, "host": socket.gethostname(), "pid": os.getpid(),
-                "cpus_os": os.cpu_count(), "versions": versions(), "isolation": self.box.describe()}
+        return {
+            "node_id": self.node_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "cpus_os": os.cpu_count(),
+            "versions": versions(),
+            "isolation": self.box.describe(),
+        }
 
     def _files(self, base: list, changed: dict[str, str | bytes], removed: list[str]) -> dict[str, str | bytes]:
         ref = base[0]  # wrapped in a list so Ray hands over the reference, not the value
@@ -79,8 +85,9 @@ class NodeHost:
         merged.update(changed)
         return merged
 
-    def run(self, run_id: str, base: list, changed: dict[str, str | bytes], removed: list[str],
-            spec: RunSpec) -> RunOutcome:
+    def run(
+        self, run_id: str, base: list, changed: dict[str, str | bytes], removed: list[str], spec: RunSpec
+    ) -> RunOutcome:
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
@@ -114,4 +121,3 @@ class NodeHost:
     def close(self) -> None:
         self.kill_all()
         self.box.close()
-

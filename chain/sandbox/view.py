@@ -28,10 +28,27 @@ from pathlib import Path
 from .workspace import PLUGIN_DIR
 
 SYSTEM = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
-ETC = ["/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/passwd",
-       "/etc/group", "/etc/protocols", "/etc/services", "/etc/ssl", "/etc/ca-certificates", "/etc/pki",
-       "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-       "/etc/os-release", "/etc/mime.types"]
+ETC = [
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/protocols",
+    "/etc/services",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/os-release",
+    "/etc/mime.types",
+]
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 
 # Run in the task's interpreter (isolated mode: no PYTHONPATH, no user site, no current directory) to learn
@@ -48,12 +65,15 @@ print(json.dumps({"prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix, sys
 def interpreter_paths(python: str = sys.executable) -> tuple[str, ...]:
     """The directories `python` needs to start and import what is installed for it."""
     try:
-        out = subprocess.run([python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
+        out = subprocess.run(
+            [python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
         found = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError):  # the sandbox's own start then reports the problem
-        found = {"prefixes": [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))],
-                 "path": [p for p in sys.path if os.path.isabs(p)]}
+        found = {
+            "prefixes": [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))],
+            "path": [p for p in sys.path if os.path.isabs(p)],
+        }
     paths = [*found["prefixes"], *found["path"]]
     for directory in found["path"]:
         paths += editable_targets(directory)
@@ -103,8 +123,7 @@ def normalise(paths) -> tuple[str, ...]:
 
 def read_only_paths(extra=(), python: str = sys.executable) -> tuple[str, ...]:
     """Everything the view shows read-only, outermost paths only."""
-    return normalise([*SYSTEM, *ETC, *interpreter_paths(python), PLUGIN_DIR, os.path.dirname(__file__),
-                      *extra])
+    return normalise([*SYSTEM, *ETC, *interpreter_paths(python), PLUGIN_DIR, os.path.dirname(__file__), *extra])
 
 
 def check_extra(paths) -> tuple[str, ...]:

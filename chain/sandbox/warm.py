@@ -17,7 +17,7 @@ import shlex
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from .base import RunOutcome, RunSpec, Sandbox
 from .bwrap import BwrapSandbox
@@ -65,11 +65,15 @@ class WarmSandbox(Sandbox):
         self._unavailable: str | None = None
         self.pool.prewarm(os.cpu_count() or 1)
 
-    describe_overrides: dict[str, Any] = {}
+    describe_overrides: ClassVar[dict[str, Any]] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {**self.cold.describe(), **self.describe_overrides, "backend": self.name,
-                "warm": self._unavailable is None}
+        return {
+            **self.cold.describe(),
+            **self.describe_overrides,
+            "backend": self.name,
+            "warm": self._unavailable is None,
+        }
 
     def _cold(self, spec: RunSpec, cancel: threading.Event | None, why: str | None) -> RunOutcome:
         outcome = self.cold.run(spec, cancel)
@@ -95,8 +99,9 @@ class WarmSandbox(Sandbox):
             outcome = worker.run(spec, invocation[0], invocation[1], cancel, started, mirror)
         except (OSError, ValueError, WorkerFailed) as exc:
             worker.broken = True
-            return RunOutcome(None, (time.monotonic() - started) * 1000, error=f"warm run failed: {exc}",
-                              isolation=self.describe())
+            return RunOutcome(
+                None, (time.monotonic() - started) * 1000, error=f"warm run failed: {exc}", isolation=self.describe()
+            )
         finally:
             self.pool.release(worker)
         outcome.isolation = {**self.describe(), **outcome.isolation}
@@ -125,7 +130,7 @@ class BwrapWarmSandbox(WarmSandbox):
     cold_class = BwrapSandbox
     # Workers are PID 1 of their own namespaces and run as uid 0 *of their user namespace* with every
     # capability dropped (bounding set empty, no_new_privs): bwrap maps a single uid, so it stays 0.
-    describe_overrides = {"uid_inside": 0, "capabilities": "none"}
+    describe_overrides: ClassVar[dict[str, Any]] = {"uid_inside": 0, "capabilities": "none"}
 
 
 class LandlockWarmSandbox(WarmSandbox):

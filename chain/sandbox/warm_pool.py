@@ -40,12 +40,25 @@ WORKER_PROCESSES = 6  # the worker and its runners (plain + 2 prepared), on top 
 # workspace's layout and these files. Runs that agree on all of it can share one prepared session.
 CONFIG_FILES = {"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"}
 # Options whose effect at start-up is more than state in memory (files opened, code imported, output made).
-UNPREPARED_OPTIONS = ("-c", "--config-file", "--debug", "--log-file", "--junitxml", "--junit-xml", "--pastebin",
-                      "--help", "-h", "--version", "-V", "--trace-config")
+UNPREPARED_OPTIONS = (
+    "-c",
+    "--config-file",
+    "--debug",
+    "--log-file",
+    "--junitxml",
+    "--junit-xml",
+    "--pastebin",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+    "--trace-config",
+)
 
 
-def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str],
-                files: Mapping[str, str | bytes]) -> str | None:
+def prepare_key(
+    args: list[str], cwd_on_path: bool, env: dict[str, str], files: Mapping[str, str | bytes]
+) -> str | None:
     """The key of the prepared pytest session a run can start from (see warm_worker.prepared_session), or
     None when the run must start a session of its own: a conftest.py (code that runs at start-up), a plugin
     chosen by -p or PYTEST_PLUGINS beyond chain's own, or an option in UNPREPARED_OPTIONS."""
@@ -57,13 +70,17 @@ def prepare_key(args: list[str], cwd_on_path: bool, env: dict[str, str],
         return None
     for i, word in enumerate(words):
         option = word.split("=", 1)[0]
-        if option in UNPREPARED_OPTIONS or (option.startswith("-p") and not (
-                word[2:] or (words[i + 1] if i + 1 < len(words) else "")).startswith("no:")):
+        if option in UNPREPARED_OPTIONS or (
+            option.startswith("-p") and not (word[2:] or (words[i + 1] if i + 1 < len(words) else "")).startswith("no:")
+        ):
             return None
     if env.get("PYTEST_PLUGINS", PLUGIN_MODULE) != PLUGIN_MODULE:
         return None
-    config = {path: text if isinstance(text, str) else hashlib.sha256(text).hexdigest()
-              for path, text in files.items() if os.path.basename(path) in CONFIG_FILES}
+    config = {
+        path: text if isinstance(text, str) else hashlib.sha256(text).hexdigest()
+        for path, text in files.items()
+        if os.path.basename(path) in CONFIG_FILES
+    }
     blob = json.dumps([args, cwd_on_path, env, sorted(files), config], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -114,7 +131,8 @@ class Worker:
         self.cgroup = new_cgroup(Limits(), [], extra_pids=WORKER_PROCESSES, extra_memory_mb=WORKER_MEMORY_MB)
         try:
             self.ctrl = self.template.spawn(
-                f"{SANDBOX_TMP}/{self.name}" if self.template.namespaced else str(self.root))
+                f"{SANDBOX_TMP}/{self.name}" if self.template.namespaced else str(self.root)
+            )
         except WorkerFailed:
             self.close()
             raise
@@ -169,8 +187,9 @@ class Worker:
                         pass
 
     # -- one run -----------------------------------------------------------------------------------------
-    def run(self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None,
-            started: float, mirror) -> RunOutcome:
+    def run(
+        self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None, started: float, mirror
+    ) -> RunOutcome:
         run = RunDir.create(spec.files, root=self.root, keep=self.mount_points)
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
@@ -178,11 +197,20 @@ class Worker:
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
         env = scrubbed_env(run, spec.env, self.cold.root_inside)
-        request = wire.Run(args=args, cwd=cwd, cwd_on_path=cwd_on_path, env=env,
-                           confine=self.cold.confinement(run),
-                           prepare=prepare_key(args, cwd_on_path, env, spec.files),
-                           limits=wire.RunLimits(cpu_s=spec.limits.cpu_s, memory_mb=spec.limits.memory_mb,
-                                                 file_mb=spec.limits.file_mb, nproc=spec.limits.nproc))
+        request = wire.Run(
+            args=args,
+            cwd=cwd,
+            cwd_on_path=cwd_on_path,
+            env=env,
+            confine=self.cold.confinement(run),
+            prepare=prepare_key(args, cwd_on_path, env, spec.files),
+            limits=wire.RunLimits(
+                cpu_s=spec.limits.cpu_s,
+                memory_mb=spec.limits.memory_mb,
+                file_mb=spec.limits.file_mb,
+                nproc=spec.limits.nproc,
+            ),
+        )
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -198,8 +226,9 @@ class Worker:
         handle = _WarmHandle(self)
         out, err = Capture(spec.limits.output_bytes, "stdout"), Capture(spec.limits.output_bytes, "stderr")
         with open(out_r, "rb", buffering=0) as out_pipe, open(err_r, "rb", buffering=0) as err_pipe:
-            timed_out, cancelled = pump(handle, [(out_pipe, out), (err_pipe, err)], started + spec.timeout_s,
-                                        cancel, mirror)
+            timed_out, cancelled = pump(
+                handle, [(out_pipe, out), (err_pipe, err)], started + spec.timeout_s, cancel, mirror
+            )
             if not handle.poll():
                 handle.kill()
                 if not handle.wait(REPLY_TIMEOUT_S):
@@ -219,8 +248,12 @@ class Worker:
         outcome = RunOutcome(
             exit_code=exit_code,
             duration_ms=(time.monotonic() - started) * 1000,
-            stdout=out.text(), stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total,
-            timed_out=timed_out, cancelled=cancelled,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_bytes=out.total,
+            stderr_bytes=err.total,
+            timed_out=timed_out,
+            cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             notes=notes + out.note() + err.note(),
             isolation={"prepared_session": handle.prepared},
@@ -345,6 +378,7 @@ class WarmPool:
 
     def prewarm(self, count: int) -> None:
         """Start the template and `count` workers in the background so the first runs do not wait."""
+
         def start() -> None:
             try:
                 workers = [self._new_worker() for _ in range(count)]

@@ -59,8 +59,9 @@ class Template:
         remove_stale_dirs()
         self.dir = Path(tempfile.mkdtemp(prefix=f"chain-warm-{os.getpid()}-", dir=os.environ.get("CHAIN_TMPDIR")))
         self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = scrubbed_env(RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {},
-                           self.cold.root_inside)
+        env = scrubbed_env(
+            RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {}, self.cold.root_inside
+        )
         argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:
             argv += ["--namespaces", *paths_kept_under_tmp(self.cold.view_paths())]
@@ -68,8 +69,16 @@ class Template:
             argv += ["--confine"]  # landlock-warm: every run's child confines itself (warm_worker.run_child)
         self._log = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(argv, cwd=self.dir, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=self._log, pass_fds=[inner.fileno()], start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                pass_fds=[inner.fileno()],
+                start_new_session=True,
+            )
         except OSError as exc:
             self.close()
             raise WorkerFailed(f"cannot start the warm template: {exc}") from exc
@@ -94,10 +103,28 @@ class Template:
             return []
         # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
         # namespaces of its own; workers drop every capability before running anything of a task's.
-        return [str(bwrap_path()), *mount_args(self.dir or Path(SANDBOX_TMP), self.cold.view_paths()),
-                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL", "--die-with-parent", "--new-session", *env_args(env),
-                "--chdir", SANDBOX_TMP, "--"]
+        return [
+            str(bwrap_path()),
+            *mount_args(self.dir or Path(SANDBOX_TMP), self.cold.view_paths()),
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--unshare-user",
+            "--uid",
+            "0",
+            "--gid",
+            "0",
+            "--cap-add",
+            "ALL",
+            "--die-with-parent",
+            "--new-session",
+            *env_args(env),
+            "--chdir",
+            SANDBOX_TMP,
+            "--",
+        ]
 
     def _log_tail(self) -> str:
         if self._log is None:

@@ -25,7 +25,9 @@ class RunDir:
     keep: frozenset[str] = frozenset()  # names in root that `empty` leaves alone
 
     @classmethod
-    def create(cls, files: dict[str, str | bytes], root: Path | None = None, keep: frozenset[str] = frozenset()) -> "RunDir":
+    def create(
+        cls, files: dict[str, str | bytes], root: Path | None = None, keep: frozenset[str] = frozenset()
+    ) -> RunDir:
         """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
         reuse its own."""
         fresh = root is None

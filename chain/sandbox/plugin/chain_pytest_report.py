@@ -10,8 +10,8 @@ import os
 import time
 
 _MESSAGE_LIMIT = 4000
-_tests = {}
-_collect_errors = []
+_tests = {}  # type: dict[str, dict]
+_collect_errors = []  # type: list[dict]
 _started = time.time()
 
 

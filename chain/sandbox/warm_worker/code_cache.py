@@ -83,7 +83,9 @@ class CodeCache:
                     tree = ast.parse(data, filename=path)
                     self.rewrite.rewrite_asserts(tree, data, path, self.config)
                     self._bounded(self.rewritten)[key] = (
-                        importlib.util.source_hash(data), compile(tree, path, "exec", dont_inherit=True))
+                        importlib.util.source_hash(data),
+                        compile(tree, path, "exec", dont_inherit=True),
+                    )
             except Exception:  # a syntax error and the like: the child reports it the ordinary way
                 self.plain.pop(key, None)
 

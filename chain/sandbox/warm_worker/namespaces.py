@@ -20,7 +20,12 @@ class Namespaces:
     it runs anything, so no run ever has one."""
 
     CLONE: ClassVar[dict[str, int]] = {
-        "mount": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
+        "mount": 0x00020000,
+        "pid": 0x20000000,
+        "net": 0x40000000,
+        "ipc": 0x08000000,
+        "uts": 0x04000000,
+    }
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
     MS_RDONLY, MS_REMOUNT = 1, 32
 
@@ -52,21 +57,28 @@ class Namespaces:
         for path in self.exposed:
             target = os.path.join(directory, os.path.relpath(path, "/tmp"))
             os.makedirs(target, exist_ok=True)
-            self._check(self.libc.mount(path.encode(), target.encode(), None, self.MS_BIND | self.MS_REC, None),
-                        f"expose {path}")
-            self._check(self.libc.mount(None, target.encode(), None,
-                                        self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY, None),
-                        f"make {path} read-only")
-        self._check(self.libc.mount(directory.encode(), b"/tmp", None, self.MS_BIND | self.MS_REC, None),
-                    "bind the worker directory on /tmp")
+            self._check(
+                self.libc.mount(path.encode(), target.encode(), None, self.MS_BIND | self.MS_REC, None),
+                f"expose {path}",
+            )
+            self._check(
+                self.libc.mount(None, target.encode(), None, self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY, None),
+                f"make {path} read-only",
+            )
+        self._check(
+            self.libc.mount(directory.encode(), b"/tmp", None, self.MS_BIND | self.MS_REC, None),
+            "bind the worker directory on /tmp",
+        )
         if os.fork() != 0:
             os._exit(0)  # the worker proper is our child, PID 1 of the new PID namespace
         self._mount_proc()
         self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
     def _mount_proc(self):
-        self._check(self.libc.mount(b"proc", b"/proc", b"proc", self.MS_NOSUID | self.MS_NODEV | self.MS_NOEXEC,
-                                    None), "mount /proc")
+        self._check(
+            self.libc.mount(b"proc", b"/proc", b"proc", self.MS_NOSUID | self.MS_NODEV | self.MS_NOEXEC, None),
+            "mount /proc",
+        )
 
     def before_runner(self):
         """In the worker: the next child it forks is PID 1 of a new PID namespace..."""
@@ -74,8 +86,9 @@ class Namespaces:
 
     def after_runner(self):
         """...and the ones after it are not (a second unshare would fail until this is undone)."""
-        self._check(self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]),
-                    "setns back to the worker's PID namespace")
+        self._check(
+            self.libc.setns(self.own_pid_namespace, self.CLONE["pid"]), "setns back to the worker's PID namespace"
+        )
 
     def enter_runner(self):
         """In a new runner, PID 1 of its namespace: a /proc that shows it, then no capabilities."""
@@ -95,8 +108,11 @@ class Namespaces:
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]  # noqa: RUF012  (ctypes' own protocol)
 
         class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),  # noqa: RUF012
-                        ("inheritable", ctypes.c_uint32)]
+            _fields_ = [  # noqa: RUF012  (ctypes reads the class attribute)
+                ("effective", ctypes.c_uint32),
+                ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32),
+            ]
 
         self._check(self.libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
 

@@ -48,6 +48,7 @@ class Op(str, enum.Enum):  # noqa: UP042  (not StrEnum: the task's interpreter m
 @dataclass
 class Spawn:
     """chain asks the template for a new worker living in `dir` (a path as the template sees it)."""
+
     OP: ClassVar[Op] = Op.SPAWN
     dir: str
 
@@ -55,6 +56,7 @@ class Spawn:
 @dataclass
 class Spawned:
     """The template's answer to Spawn; the new worker's socket travels with it."""
+
     OP: ClassVar[Op] = Op.SPAWNED
 
 
@@ -62,6 +64,7 @@ class Spawned:
 class TemplateReady:
     """The template's first word. `error`: it cannot serve (chain runs cold). `notice`: it serves, but
     without touching pytest's internals (see pytest_patches.version_gate)."""
+
     OP: ClassVar[Op] = Op.TEMPLATE_READY
     error: str | None = None
     notice: str | None = None
@@ -70,12 +73,14 @@ class TemplateReady:
 @dataclass
 class Hello:
     """chain's first word to a worker, sent with SO_PASSCRED on so the reply carries the worker's host pid."""
+
     OP: ClassVar[Op] = Op.HELLO
 
 
 @dataclass
 class WorkerReady:
     """`kill_all`: the worker's runners kill everything of a run themselves (they are PID 1 of a namespace)."""
+
     OP: ClassVar[Op] = Op.WORKER_READY
     error: str | None = None
     kill_all: bool = False
@@ -94,6 +99,7 @@ class Run:
     """One run: `python -m pytest ARGS` in `cwd` with `env`; the run's stdout and stderr travel as fds.
     `prepare`: the key of the prepared session it may start from (warm_pool.prepare_key), or None.
     `confine`: what the run's child restricts itself to before the task runs (landlock: confine.py), or None."""
+
     OP: ClassVar[Op] = Op.RUN
     args: list[str]
     cwd: str
@@ -111,12 +117,14 @@ class Run:
 @dataclass
 class Kill:
     """Kill the run in flight (not the worker)."""
+
     OP: ClassVar[Op] = Op.KILL
 
 
 @dataclass
 class Started:
     """The run's child exists. `keep`: the worker's own pids, to spare when chain clears its cgroup."""
+
     OP: ClassVar[Op] = Op.STARTED
     keep: list[int]
     prepared: bool
@@ -125,6 +133,7 @@ class Started:
 @dataclass
 class Done:
     """The run is over: `status` as os.waitpid gives it (None: its runner died), notes for the result."""
+
     OP: ClassVar[Op] = Op.DONE
     status: int | None
     keep: list[int]
@@ -139,6 +148,7 @@ class RunnerStarted:
 @dataclass
 class RunnerDone:
     """`retire`: why the runner stops after this run (a start-up that cannot be shared), if it does."""
+
     OP: ClassVar[Op] = Op.RUNNER_DONE
     status: int | None
     retire: str | None = None
@@ -147,11 +157,27 @@ class RunnerDone:
 @dataclass
 class Unprepared:
     """pytest ended before collecting in a prepared runner (usage error, --version, ...): run it plain."""
+
     OP: ClassVar[Op] = Op.UNPREPARED
 
 
-MESSAGES = {cls.OP: cls for cls in (Spawn, Spawned, TemplateReady, Hello, WorkerReady, Run, Kill, Started, Done,
-                                   RunnerStarted, RunnerDone, Unprepared)}
+MESSAGES = {
+    cls.OP: cls
+    for cls in (
+        Spawn,
+        Spawned,
+        TemplateReady,
+        Hello,
+        WorkerReady,
+        Run,
+        Kill,
+        Started,
+        Done,
+        RunnerStarted,
+        RunnerDone,
+        Unprepared,
+    )
+}
 
 
 class ProtocolError(ValueError):
@@ -189,7 +215,8 @@ def receive(sock: socket.socket, timeout: float | None = None):
     fds = array.array("i")
     try:
         data, ancdata, _flags, _addr = sock.recvmsg(
-            MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize) + socket.CMSG_SPACE(12))
+            MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * fds.itemsize) + socket.CMSG_SPACE(12)
+        )
     except OSError:  # ECONNRESET and the like: the peer is gone
         return None, [], None
     pid = None

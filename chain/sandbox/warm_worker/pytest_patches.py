@@ -52,7 +52,8 @@ class WarmPytest:
     def _get_config(self, args=None, plugins=None, *, prog=None):
         config = self.config
         config.invocation_params = self.pc.Config.InvocationParams(
-            args=args or (), plugins=plugins, dir=pathlib.Path.cwd())
+            args=args or (), plugins=plugins, dir=pathlib.Path.cwd()
+        )
         if args:
             config.pluginmanager.consider_preparse(args, exclude_only=True)
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
@@ -122,14 +123,22 @@ def cache_fixture_scans():
     real_dir = builtins.dir
 
     def relevant(holder, name):
-        raw = holder.__dict__.get(name) if isinstance(holder, types.ModuleType) else inspect.getattr_static(
-            holder, name, None)
+        raw = (
+            holder.__dict__.get(name)
+            if isinstance(holder, types.ModuleType)
+            else inspect.getattr_static(holder, name, None)
+        )
         try:
             value = getattr(holder, name, None)
         except Exception:
             return True
-        return (type(value) is definition or type(raw) is definition or isinstance(raw, (staticmethod, classmethod))
-                or hasattr(raw, "__wrapped__") or hasattr(raw, "_mock_name"))
+        return (
+            type(value) is definition
+            or type(raw) is definition
+            or isinstance(raw, (staticmethod, classmethod))
+            or hasattr(raw, "__wrapped__")
+            or hasattr(raw, "_mock_name")
+        )
 
     holders = set()
     for name, module in list(sys.modules.items()):
