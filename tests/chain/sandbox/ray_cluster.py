@@ -125,7 +125,10 @@ class NetnsCluster:
         self._wait(lambda: self.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PORT}"],
                                     stderr=subprocess.DEVNULL).returncode == 0, 60, "the head node")
         self.worker = self.start_worker()
-        self._wait(lambda: self.alive_nodes() >= 2, 180, "the second node")
+        # `ray start --block` says so once its node is registered with the head: cheaper to watch than asking
+        # the cluster from a new Python process each time, which a loaded machine can take a minute to start.
+        self._wait(lambda: b"Ray runtime started" in (self.dir / "worker.log").read_bytes(), 180,
+                   "the second node")
         return self
 
     def start_worker(self) -> subprocess.Popen:
