@@ -112,7 +112,7 @@ PROGRAMS = [
             out.extend(left[i:])
             out.extend(right[j:])
             return out
-        ''', bug=[("    out.extend(right[j:])\n", "")],
+        ''', bug=[("            out.extend(right[j:])\n", "")],
         cases={"merge_sorted": [([1, 4, 6], [2, 3, 5]), ([], [1, 2]), ([1, 2], []), ([1], [2, 3, 4]),
                                 ([5, 6], [1, 2])]}),
 

@@ -9,4 +9,4 @@ def merge_sorted(left, right):
             out.append(right[j])
             j += 1
     out.extend(left[i:])
-            return out
+    return out
