@@ -47,3 +47,32 @@ def test_every_mutant_compiles_and_changes_only_its_span():
 def test_overlapping_edits_are_refused():
     a, b = [e for e in mutations("m.py", SRC, 6) if e.operator in ("similar function", "swap arguments")][:2]
     assert apply({"m.py": SRC}, [a, b]) is None
+
+
+def _fixes(src, line, fixed):
+    """The operators whose single edit at `line` turns `src` into `fixed` (same AST)."""
+    want = ast.dump(ast.parse(fixed))
+    return {e.operator for e in mutations("m.py", src, line)
+            if ast.dump(ast.parse(src[: e.start] + e.text + src[e.end:])) == want}
+
+
+def test_plastic_surgery_and_templates_reach_fixes_beyond_single_tokens():
+    # A bounds check the test lacks, built from the index it reads.
+    roman = "def f(t, v):\n    for i, c in enumerate(t):\n        if v[c] < v[t[i + 1]]:\n            return i\n"
+    assert "add condition" in _fixes(roman, 3, roman.replace("if v[c]", "if i + 1 < len(t) and v[c]"))
+    # A statement copied from a sibling method.
+    lru = ("class C:\n    def get(self, k):\n        return self.d[k]\n\n"
+           "    def put(self, k, v):\n        self.d.move_to_end(k)\n        self.d[k] = v\n")
+    assert "copy statement" in _fixes(lru, 3, lru.replace("        return self.d[k]\n",
+                                                          "        self.d.move_to_end(k)\n        return self.d[k]\n"))
+    # A guard before the line that divides by the length.
+    rot = "def rot(xs, k):\n    k %= len(xs)\n    return xs[-k:] + xs[:-k]\n"
+    assert "insert guard" in _fixes(rot, 2, rot.replace("    k %=", "    if not xs:\n        return []\n    k %="))
+    # An expression used elsewhere in the function (a name growing into its use: part -> int(part)).
+    get = "def g(xs, part):\n    if int(part) < len(xs):\n        return xs[part]\n"
+    assert "ingredient" in _fixes(get, 3, get.replace("xs[part]", "xs[int(part)]"))
+    # Parentheses a formula lacks, swapped operands, and a max() the update forgot.
+    assert "regroup" in _fixes("def c(f):\n    return f - 32 * 5 / 9\n", 2, "def c(f):\n    return (f - 32) * 5 / 9\n")
+    assert "swap operands" in _fixes("def m(a, b):\n    return b % a\n", 2, "def m(a, b):\n    return a % b\n")
+    acc = "def hi(m, e):\n    m[-1] = e\n"
+    assert "accumulate" in _fixes(acc, 2, "def hi(m, e):\n    m[-1] = max(m[-1], e)\n")
