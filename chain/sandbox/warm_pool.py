@@ -244,6 +244,8 @@ class Worker:
         if handle.worker_died:
             notes.append("the run killed its warm worker (replaced for the next run)")
         notes.extend(handle.notes)
+        if self.template.notice:
+            notes.append(self.template.notice)
         exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9
         outcome = RunOutcome(
             exit_code=exit_code,
@@ -256,7 +258,8 @@ class Worker:
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             notes=notes + out.note() + err.note(),
-            isolation={"prepared_session": handle.prepared},
+            isolation={"prepared_session": handle.prepared,
+                       "warm_pytest": "plain pytest.main" if self.template.notice else "patched"},
         )
         if not self.broken:
             try:

@@ -15,6 +15,7 @@ from typing import IO
 from .bwrap import SANDBOX_TMP, BwrapSandbox, bwrap_path, env_args, mount_args, paths_kept_under_tmp
 from .local import LocalSandbox
 from .warm_worker import protocol as wire
+from .warm_worker.pytest_patches import VERSION_ENV
 from .workspace import RunDir, scrubbed_env
 
 WORKER_SCRIPT = Path(__file__).with_name("warm_worker") / "__main__.py"
@@ -59,8 +60,10 @@ class Template:
         remove_stale_dirs()
         self.dir = Path(tempfile.mkdtemp(prefix=f"chain-warm-{os.getpid()}-", dir=os.environ.get("CHAIN_TMPDIR")))
         self.ctrl, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Only a test's stand-in for pytest's version (VERSION_ENV) reaches the template from chain's environment.
+        passed = {VERSION_ENV: os.environ[VERSION_ENV]} if os.environ.get(VERSION_ENV) else {}
         env = scrubbed_env(
-            RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), {}, self.cold.root_inside
+            RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), passed, self.cold.root_inside
         )
         argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:

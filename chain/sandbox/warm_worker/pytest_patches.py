@@ -3,13 +3,32 @@ points scanned once, the fixture scan of long-lived plugins answered from a tabl
 restarted in a prepared session's children. (`code_cache.CodeCache` patches compiling; it is built only by
 prepared sessions.)
 
+All of it reaches into pytest's internals (`_main`, `get_config`, `Config._mark_plugins_for_rewrite`,
+`_pytest.fixtures`, `_pytest.timing`, assertion rewriting), so it is done only for the pytest versions it is
+tested with (`TESTED_PYTEST`, the same range as pyproject.toml's dependency). Any other pytest gets the
+plain path: each run's child calls the public `pytest.main`, no prepared sessions, and chain says so.
+
 stdlib + pytest only: this module runs inside the task's interpreter.
 """
 
 import json
 import os
 import pathlib
+import re
 import sys
+
+TESTED_PYTEST = ((8, 4), (10, 0))  # [low, high): pyproject.toml says `pytest>=8.4,<10` (a test holds them equal)
+VERSION_ENV = "CHAIN_WARM_PYTEST_VERSION"  # the version the gate sees instead of pytest's own (for tests)
+
+
+def version_gate(version):
+    """None when pytest `version` is in TESTED_PYTEST, else the one-line notice saying what happens instead."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    low, high = TESTED_PYTEST
+    if found and low <= (int(found.group(1)), int(found.group(2))) < high:
+        return None
+    return (f"pytest {version} is outside the range chain's warm workers are tested with "
+            f"(pytest>={low[0]}.{low[1]},<{high[0]}): warm runs call plain pytest.main, without prepared sessions")
 
 
 class WarmPytest:
@@ -19,13 +38,26 @@ class WarmPytest:
         self.pc = None  # _pytest.config, once installed
         self.config = None
         self.entrypoint_plugins = []
+        self.notice = None  # why pytest's internals are left alone (see version_gate), if they are
+        self.patched = False
+        self._main = None
 
     def install(self):
+        """Import pytest and, for a tested version, patch it; else leave it alone and keep the notice."""
         import _pytest.config as pytest_config
-        import pytest  # noqa: F401  (imported so every child has it)
+        import pytest  # imported here so every child has it
 
+        self.notice = version_gate(os.environ.get(VERSION_ENV) or pytest.__version__)
+        if self.notice:
+            self._main = pytest.main
+            return self
+        self.patched = True
+        # pytest 9 runs the command line through _main(prog=...); pytest 8 through main() itself.
+        internal_main = getattr(pytest_config, "_main", None)
+        self._main = (lambda args: internal_main(args=args, prog="pytest")) if internal_main else pytest_config.main
         self.pc = pytest_config
-        self.config = pytest_config.get_config(None, prog="pytest")
+        # ...and only pytest 9's get_config takes the program name.
+        self.config = pytest_config.get_config(None, prog="pytest") if internal_main else pytest_config.get_config()
         pm = self.config.pluginmanager
         before = {name for name, _ in pm.list_name_plugin()}
         pm.load_setuptools_entrypoints("pytest11")  # what a cold run scans site-packages for, done once
@@ -62,7 +94,7 @@ class WarmPytest:
         return config
 
     def main(self, args):
-        return self.pc._main(args=args, prog="pytest")
+        return self._main(args)
 
     def learn_imports(self):
         """Run one throwaway session in a child and import, here, the modules it needed (pdb, faulthandler,

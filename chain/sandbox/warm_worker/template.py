@@ -5,6 +5,7 @@ import gc
 import os
 import select
 import socket
+import sys
 
 from . import run_child
 from .namespaces import Namespaces
@@ -84,9 +85,11 @@ def main(argv):
         error = None
     except Exception as exc:  # pytest missing or its internals changed: chain falls back to cold runs
         warm, namespaces, error = None, None, f"{type(exc).__name__}: {exc}"
-    send(ctrl, TemplateReady(error=error))
+    send(ctrl, TemplateReady(error=error, notice=warm.notice if warm is not None else None))
     if warm is None:
         return
+    if warm.notice:
+        print(f"chain warm template: {warm.notice}", file=sys.stderr, flush=True)  # into the template's log
     gc.collect()
     gc.freeze()  # the warm heap is shared with every worker and child and never collected again
     serve_spawns(ctrl, warm, namespaces)
