@@ -258,8 +258,10 @@ class Worker:
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             notes=notes + out.note() + err.note(),
-            isolation={"prepared_session": handle.prepared,
-                       "warm_pytest": "plain pytest.main" if self.template.notice else "patched"},
+            isolation={
+                "prepared_session": handle.prepared,
+                "warm_pytest": "plain pytest.main" if self.template.notice else "patched",
+            },
         )
         if not self.broken:
             try:

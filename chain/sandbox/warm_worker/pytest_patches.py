@@ -27,8 +27,10 @@ def version_gate(version):
     low, high = TESTED_PYTEST
     if found and low <= (int(found.group(1)), int(found.group(2))) < high:
         return None
-    return (f"pytest {version} is outside the range chain's warm workers are tested with "
-            f"(pytest>={low[0]}.{low[1]},<{high[0]}): warm runs call plain pytest.main, without prepared sessions")
+    return (
+        f"pytest {version} is outside the range chain's warm workers are tested with "
+        f"(pytest>={low[0]}.{low[1]},<{high[0]}): warm runs call plain pytest.main, without prepared sessions"
+    )
 
 
 class WarmPytest:
