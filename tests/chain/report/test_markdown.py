@@ -35,5 +35,11 @@ def test_a_long_report_stops_at_the_limit_and_says_so(pipeline):
     assert short.splitlines()[0] == full.splitlines()[0]
 
 
+def test_a_table_longer_than_the_limit_keeps_the_rows_that_fit(pipeline):
+    short = markdown.render_text(pipeline.report(pipeline.final), limit=300)
+    assert len(short) < 300 + 120 and "more row(s) left out" in short
+    assert short.startswith("### chain: 3 task(s)")
+
+
 def test_table_cells_cannot_break_the_table():
     assert markdown.cell("a|b\nc") == "a\\|b c"
