@@ -104,8 +104,10 @@ def render_text(report: StreamReport, limit: int = COMMENT_LIMIT, title: str = "
         text = "\n".join(section)
         if size + len(text) > limit and n == 0:  # the table alone is too long: keep the rows that fit
             kept = [line for i, line in enumerate(section) if len("\n".join(section[: i + 1])) <= limit]
-            out.append("\n".join(kept) + f"\n\n_… {len(section) - len(kept)} more row(s) left out to fit a comment; "
-                       "the NDJSON has all._")
+            out.append(
+                "\n".join(kept) + f"\n\n_… {len(section) - len(kept)} more row(s) left out to fit a comment; "
+                "the NDJSON has all._"
+            )
             break
         if size + len(text) > limit:
             out.append(f"\n_… {len(sections) - n} more section(s) left out to fit a comment; the NDJSON has all._")
