@@ -5,6 +5,7 @@ import re
 import pytest
 
 from chain.report import github
+from chain.report.reading import changed_runs
 
 pytestmark = pytest.mark.xdist_group("report-pipeline")
 
@@ -63,7 +64,10 @@ def test_pipeline_annotations_and_job_summary(pipeline, tmp_path, monkeypatch):
     assert warnings[0] == ("examples/projects/stats_bug/stats.py", "18")  # the most suspicious line first
     notices = {p["title"]: (p["file"], p["line"], d) for kind, p, d in parsed if kind == "notice"}
     file, line, data = notices["chain: repaired by chain"]
-    assert (file, line) == ("examples/projects/stats_bug/stats.py", "18") and "+" in data and "mid - 1" in data
+    process = next(r for r in report.results if r.task_id == "stats_bug").task.history[1]
+    (_, first, _, old, new), *_ = changed_runs(process.data["diff"])
+    assert (file, line) == ("examples/projects/stats_bug/stats.py", str(first))
+    assert f"-{old.splitlines()[0]}" in data and f"+{new.splitlines()[0]}" in data
     assert any(k == "notice" and p["file"].endswith("slow_fib/fib.py") for k, p, _ in parsed)
     assert not [1 for kind, *_ in parsed if kind == "error"]  # everything passes after process and optimize
 
