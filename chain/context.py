@@ -11,11 +11,67 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .protocol import Notice, TestCase, TestCounts
+from .pytest_command import narrowed
 from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
 from .sandbox import Limits, RunOutcome, RunSpec, Sandbox
 from .strategy import Profile
 
 PYTEST_NO_TESTS = 5
+PYTEST_STOPPED = {2: "pytest was interrupted", 3: "pytest hit an internal error", 4: "pytest usage error"}
+# pytest's summary categories -> TestCounts fields (pytest-subtests, the plugin, has categories of its own)
+COUNT_FIELDS = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "errors",
+    "skipped": "skipped",
+    "xfailed": "xfailed",
+    "xpassed": "xpassed",
+    "subtests passed": "subtests_passed",
+    "subtests failed": "failed",
+    "subtests skipped": "skipped",
+    "subtests xfailed": "xfailed",
+}
+CASE_CATEGORY = {"timeout": "failed", "error": "error"}
+MAX_RESUMES = 20  # new sessions after tests stuck hard (each one ends the session it was in)
+
+
+def tally_of(report: dict[str, Any]) -> dict[str, int]:
+    """pytest's own count per summary category, as the report plugin recorded it (or, for a report rebuilt
+    from a journal, counted from its cases)."""
+    if isinstance(report.get("counts"), dict):
+        return dict(report["counts"])
+    tally: dict[str, int] = {}
+    for case in report.get("tests", []):
+        category = CASE_CATEGORY.get(case["outcome"], case["outcome"])
+        if not (case.get("subtest_of") and category == "passed"):
+            tally[category] = tally.get(category, 0) + 1
+    return tally
+
+
+def counts_of(report: dict[str, Any]) -> TestCounts:
+    counts = TestCounts()
+    for category, n in tally_of(report).items():
+        field_name = COUNT_FIELDS.get(category)
+        if field_name:
+            setattr(counts, field_name, getattr(counts, field_name) + n)
+    counts.total = (
+        counts.passed
+        + counts.failed
+        + counts.errors
+        + counts.skipped
+        + counts.xfailed
+        + counts.xpassed
+        + counts.subtests_passed
+    )
+    return counts
+
+
+def pytest_says(outcome: RunOutcome) -> str:
+    """pytest's own words on why it stopped: its `ERROR:` lines, else the last line it printed."""
+    text = outcome.stderr + "\n" + outcome.stdout
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:")) or ": error: " in line]
+    return "; ".join(errors)[:1000] if errors else (lines[-1][:1000] if lines else "no output")
 
 
 @dataclass
@@ -34,7 +90,11 @@ class Evaluation:
 
     @property
     def failing(self) -> list[TestCase]:
-        return [c for c in self.cases if c.outcome in ("failed", "error")]
+        return [
+            c
+            for c in self.cases
+            if c.outcome in ("failed", "error", "timeout") and not (c.model_extra or {}).get("collection")
+        ]  # a file that did not import: see import_errors
 
 
 def _signal_name(code: int) -> str | None:
@@ -51,16 +111,15 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
     """Status, counts and a one-line summary from a sandbox outcome (pytest report when there is one)."""
     report = outcome.report or {}
     cases = [TestCase.model_validate(t) for t in report.get("tests", [])]
-    counts = TestCounts(
-        passed=sum(c.outcome in ("passed", "xfailed") for c in cases),
-        failed=sum(c.outcome in ("failed", "xpassed") for c in cases),
-        errors=sum(c.outcome == "error" for c in cases) + len(report.get("collect_errors", [])),
-        skipped=sum(c.outcome == "skipped" for c in cases),
-    )
-    counts.total = counts.passed + counts.failed + counts.errors + counts.skipped
+    counts = counts_of(report)
+    ran = [c for c in cases if not (c.model_extra or {}).get("collection")]
     secs = outcome.duration_ms / 1000
 
     def ev(status: str, summary: str) -> Evaluation:
+        if report.get("not_run"):  # a stuck test ended the session and the rest could not run: name them
+            missing = report["not_run"]
+            summary += f"; {len(missing)} tests not run after a stuck test ended the session: {missing[:5]}"
+            status = "failed" if status == "passed" else status
         if outcome.notes:  # limits the sandbox saw being hit: the reason a hostile run ended as it did
             summary = "; ".join([summary, *outcome.notes])
         return Evaluation(status, counts, cases, outcome, summary)
@@ -78,6 +137,9 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
             (counts.failed, "failed"),
             (counts.errors, "errors"),
             (counts.skipped, "skipped"),
+            (counts.xfailed, "xfailed"),
+            (counts.xpassed, "xpassed"),
+            (counts.subtests_passed, "subtests passed"),
         )
         if n
     ]
@@ -88,10 +150,13 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
         first = report["collect_errors"][0]
         detail = (first.get("message") or "").strip().splitlines()[-1:] or [""]
         return ev("error", f"collection error in {first.get('nodeid') or 'test files'}: {detail[0]}")
-    if sig and not cases:
+    if sig and not ran:
         return ev("error", f"command killed by {sig} after {secs:.2f}s")
-    if report and report.get("exitstatus") == PYTEST_NO_TESTS:
-        return ev("error", "pytest collected no tests")
+    if (report and report.get("exitstatus") == PYTEST_NO_TESTS) or (code == PYTEST_NO_TESTS and not ran):
+        return ev("error", f"pytest collected no tests (exit {PYTEST_NO_TESTS}): {pytest_says(outcome)}")
+    stopped = report.get("exitstatus", code) if report else code
+    if stopped in PYTEST_STOPPED and not ran:  # e.g. addopts naming a plugin that is not installed
+        return ev("error", f"{PYTEST_STOPPED[stopped]} (exit {stopped}): {pytest_says(outcome)}")
     if counts.failed or counts.errors:
         return ev("failed", f"{tally} in {secs:.2f}s")
     if code != 0:
@@ -153,13 +218,40 @@ class StageContext:
         except Exception as exc:
             return RunOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}", isolation=self.sandbox.describe())
 
-    def run_tests(self, files: dict[str, str], command: str, label: str = "") -> Evaluation:
+    def run_tests(
+        self, files: dict[str, str], command: str, label: str = "", env: dict[str, str] | None = None
+    ) -> Evaluation:
         """Run `command` over `files` (plus the task's blobs) in the sandbox. Sandbox failures (not test failures)
-        are retried with exponential backoff up to profile.run.retries times, behind the stage's circuit breaker."""
+        are retried with exponential backoff up to profile.run.retries times, behind the stage's circuit breaker.
+
+        `env` adds to the run's environment, e.g. per-test limits: `chain.analysis.limits.limits_env`."""
         written: dict[str, str | bytes] = dict(files)
         if self.blobs:  # stages edit text only; the task's binary files are written to every run unchanged
             written = {**self.blobs, **files}
-        spec = RunSpec(files=written, command=command, timeout_s=self.run_timeout, limits=self.limits, label=label)
+        spec = RunSpec(
+            files=written,
+            command=command,
+            timeout_s=self.run_timeout,
+            limits=self.limits,
+            label=label,
+            env=dict(env or {}),
+        )
+        outcome = self._run_spec(spec)
+        resumes = 0
+        while (outcome.report or {}).get("not_run") and not outcome.error and resumes < MAX_RESUMES:
+            # A test stuck hard ended its session; the ones after it run in a new one (the rest is kept).
+            rest = narrowed(command, outcome.report["not_run"])
+            if rest is None or self.cancel.is_set():
+                break
+            resumes += 1
+            more = self._run_spec(
+                replace(spec, command=rest, timeout_s=max(1.0, self.run_timeout - outcome.duration_ms / 1000))
+            )
+            outcome = _joined(outcome, more)
+        return judge(outcome, self.run_timeout)
+
+    def _run_spec(self, spec: RunSpec) -> RunOutcome:
+        label = spec.label
         try:
             outcome = call_with_retries(
                 lambda: self._run_guarded(spec),
@@ -178,4 +270,41 @@ class StageContext:
                 if isinstance(event, Notice)
                 else Notice.model_validate({"task_id": self.task_id, "stage": self.stage, **event})
             )
-        return judge(outcome, self.run_timeout)
+        return outcome
+
+
+def _joined(first: RunOutcome, more: RunOutcome) -> RunOutcome:
+    """One outcome of a run resumed after a hard stop: the first part's tests and the rest's."""
+    a, b = first.report or {}, more.report or {}
+    tally = tally_of(a)
+    for category, n in tally_of(b).items():
+        tally[category] = tally.get(category, 0) + n
+    stops = [*a.get("hard_stops", [a.get("hard_stop")]), b.get("hard_stop")]
+    report = {
+        **b,
+        "tests": [*a.get("tests", []), *b.get("tests", [])],
+        "counts": tally,
+        "collect_errors": [*a.get("collect_errors", []), *b.get("collect_errors", [])],
+        "hard_stops": [n for n in stops if n],
+        "exitstatus": max(a.get("exitstatus", 1), b.get("exitstatus", 0)),
+    }
+    if not b:  # the rest did not run at all (timed out, cancelled, sandbox error): say what is missing
+        report["not_run"] = a.get("not_run", [])
+    notes = [
+        *first.notes,
+        *more.notes,
+        f"a test stuck past its limit ended its pytest session; the rest ran in a new one: {a.get('hard_stop')}",
+    ]
+    code = None if more.exit_code is None else max(first.exit_code or 0, more.exit_code)
+    return replace(
+        more,
+        duration_ms=first.duration_ms + more.duration_ms,
+        stdout=first.stdout + more.stdout,
+        stderr=first.stderr + more.stderr,
+        stdout_bytes=first.stdout_bytes + more.stdout_bytes,
+        stderr_bytes=first.stderr_bytes + more.stderr_bytes,
+        exit_code=code,
+        report=report,
+        notes=notes,
+        events=[*first.events, *more.events],
+    )

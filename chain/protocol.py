@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 FORMAT_VERSION = 1
 
 Status = Literal["passed", "failed", "error", "timeout", "cancelled"]
-TestOutcomeName = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+# `timeout`: the test ran over its per-test limit (see docs/sandbox.md "Per-test limits"); the run went on.
+TestOutcomeName = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
 
 # Claude Code's `result.subtype` is "success" or "error_*"; chain uses the same convention.
 SUBTYPE_BY_STATUS: dict[str, str] = {
@@ -54,10 +55,15 @@ class TestCase(_Model):
 class TestCounts(_Model):
     __test__ = False
 
+    # pytest's own tally (its summary line): a test with a teardown error counts once passed and once an error,
+    # a failed or skipped subtest counts on its own, collection errors are errors; timeouts count as failed.
     passed: int = 0
     failed: int = 0
     errors: int = 0
     skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    subtests_passed: int = Field(0, description="pytest's 'subtests passed' (shown by pytest with -q or -v).")
     total: int = 0
 
 
@@ -339,6 +345,6 @@ def score_of(status: str, tests: TestCounts) -> float:
     if status in ("timeout", "cancelled"):
         return 0.0
     counted = tests.total - tests.skipped  # skipped tests neither help nor hurt
-    if counted > 0:
-        return round(tests.passed / counted, 6)
+    if counted > 0:  # an expected failure, or a non-strict xfail that passed, is a good outcome as pytest sees it
+        return round(min(counted, tests.passed + tests.xfailed + tests.xpassed + tests.subtests_passed) / counted, 6)
     return 1.0 if status == "passed" else 0.0

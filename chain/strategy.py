@@ -24,6 +24,10 @@ class _Strict(BaseModel):
 
 class RunSettings(_Strict):
     timeout_s: float = Field(60.0, gt=0)
+    # Per test, before the suite's own timing is known (later runs: chain.analysis.limits.from_timing).
+    test_timeout_s: float | None = Field(
+        None, gt=0, description="Per-test wall-clock limit of a task's first run; default: a quarter of timeout_s."
+    )
     retries: int = Field(1, ge=0, le=10)
     repeats: int = Field(3, ge=1, le=100)
 

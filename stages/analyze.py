@@ -7,38 +7,49 @@ import errors with file and line; measures functions, lines and cyclomatic compl
 
 from __future__ import annotations
 
+from chain.analysis import limits
 from chain.analysis.spectrum import localize
 from chain.analysis.static import import_errors, metrics, syntax_errors
 from chain.context import StageContext
-from chain.protocol import Result, Task, make_result
+from chain.protocol import Result, Task, TestCase, make_result
 from chain.pytest_command import narrowed
 
 HELP = "Run the tests; find flaky tests, rank suspicious lines (Ochiai), report syntax/import errors and metrics."
 MAX_RERUN_IDS = 50
 
 
-def flaky_tests(task: Task, failing: list[str], ctx: StageContext) -> list[str]:
+def runnable(cases: list[TestCase]) -> list[str]:
+    """Node ids pytest can be asked to run (a subtest's is its test's), each once, in order."""
+    return list(dict.fromkeys((c.model_extra or {}).get("subtest_of") or c.nodeid for c in cases))
+
+
+def flaky_tests(task: Task, failing: list[TestCase], ctx: StageContext, env: dict[str, str]) -> list[str]:
     """Failing tests that pass in at least one of `repeats` reruns."""
-    command = narrowed(task.test, failing[:MAX_RERUN_IDS])
+    command = narrowed(task.test, runnable(failing)[:MAX_RERUN_IDS])
     if not failing or command is None:
         return []
+    failing_ids = {c.nodeid for c in failing}
     flaky: set[str] = set()
     for i in range(ctx.profile.run.repeats):
-        rerun = ctx.run_tests(task.files, command, label=f"{task.id} rerun {i + 1}")
-        flaky |= {c.nodeid for c in rerun.cases if c.outcome == "passed"}
-        if ctx.cancel.is_set() or flaky >= set(failing):
+        rerun = ctx.run_tests(task.files, command, label=f"{task.id} rerun {i + 1}", env=env)
+        flaky |= {c.nodeid for c in rerun.cases if c.outcome == "passed" and c.nodeid in failing_ids}
+        if ctx.cancel.is_set() or flaky >= failing_ids:
             break
     return sorted(flaky)
 
 
 def run(task: Task, ctx: StageContext) -> Result:
-    ev = ctx.run_tests(task.files, task.test, label=task.id)
+    ev = ctx.run_tests(task.files, task.test, label=task.id, env=limits.limits_env(limits.first_run_limit(ctx.profile)))
     failing = [c.nodeid for c in ev.failing]
+    # Every later run of this task (here and in the stages after) is limited by the suite's own timing.
+    test_timeout_s = limits.from_timing(ev.cases, ctx.profile)
+    timed_env = limits.limits_env(test_timeout_s)
     slowest = sorted(ev.cases, key=lambda c: c.duration_ms, reverse=True)[:5]
     data: dict = {
         "failing": failing,
         "slowest": [{"nodeid": c.nodeid, "duration_ms": round(c.duration_ms, 3)} for c in slowest],
         "exit_code": ev.outcome.exit_code,
+        "test_timeout_s": test_timeout_s,
         "metrics": metrics(task.files),
     }
     errors = syntax_errors(task.files)
@@ -47,16 +58,22 @@ def run(task: Task, ctx: StageContext) -> Result:
     report = ev.outcome.report or {}
     if report.get("collect_errors"):
         data["import_errors"] = import_errors(report["collect_errors"])
-    if ev.status != "passed" and not ev.cases:
+    if ev.status != "passed" and all((c.model_extra or {}).get("collection") for c in ev.cases):
         data["output_tail"] = (ev.outcome.stdout + ev.outcome.stderr)[-2000:]
     summary = ev.summary
+    timeouts = [c.nodeid for c in ev.cases if c.outcome == "timeout"]
+    if timeouts:  # over the per-test limit; the run went on and everything below works on the rest
+        data["timeouts"] = timeouts
+        summary += f"; {len(timeouts)} over the per-test limit of {limits.first_run_limit(ctx.profile):g}s"
     if failing and ev.status in ("failed", "error") and not ctx.cancel.is_set():
-        flaky = flaky_tests(task, failing, ctx)
+        flaky = flaky_tests(task, ev.failing, ctx, timed_env)
         data["flaky"] = flaky
         if flaky:
             summary += f"; {len(flaky)} flaky"
         if len(flaky) < len(failing):
-            ranking, why = localize(task.files, task.test, ev, ctx, task.id)
+            ranking, why = localize(
+                task.files, task.test, ev, ctx, task.id, env=limits.limits_env(test_timeout_s * limits.COVERAGE_FACTOR)
+            )
             data["suspicious"] = [s.as_dict() for s in ranking]
             if why:
                 data["localization"] = why

@@ -13,15 +13,16 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from ..context import Evaluation, StageContext
 from ..protocol import TestCase
 from ..pytest_command import split_pytest
 
 COVERAGERC = ".chain-coveragerc"
-COVERAGERC_TEXT = "[run]\ndynamic_context = test_function\nbranch = false\ndata_file = .chain-coverage\n"
-MARK = "CHAIN-SPECTRUM "
+# Contexts are switched per test by chain's report plugin (CHAIN_COVERAGE_CONTEXTS): each is a pytest node id,
+# so parametrized cases, unittest methods and classes are told apart (coverage's own `test_function` contexts
+# give every parametrization of a test one name).
+COVERAGERC_TEXT = "[run]\nbranch = false\ndata_file = .chain-coverage\n"
+FAILING_OUTCOMES = ("failed", "error", "timeout")
 
 
 def coverage_command(test: str) -> str | None:
@@ -31,17 +32,21 @@ def coverage_command(test: str) -> str | None:
         return None
     pytest = " ".join(shlex.quote(a) for a in ["-m", "pytest", *parts[1]])
     return (
-        f"python -m coverage run --rcfile={COVERAGERC} {pytest}; status=$?; "
+        f"CHAIN_COVERAGE_CONTEXTS=1 python -m coverage run --rcfile={COVERAGERC} {pytest}; status=$?; "
         f"COVERAGE_FILE=.chain-coverage python -m chain_spectrum; exit $status"
     )
 
 
-def parse_spectrum(stdout: str) -> dict[str, dict[int, list[str]]] | None:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MARK):
-            raw = orjson.loads(line[len(MARK) :])
-            return {f: {int(n): ctx for n, ctx in lines.items()} for f, lines in raw.items()}
-    return None
+def parse_spectrum(report: dict[str, Any] | None) -> dict[str, dict[int, list[str]]] | None:
+    """{file: {line: [test contexts]}} from the `spectrum` chain_spectrum adds to the run's report file (its
+    own channel, not stdout: a spectrum of thousands of tests x lines is megabytes), or None when absent."""
+    raw = (report or {}).get("spectrum")
+    if not isinstance(raw, dict):
+        return None
+    names = raw.get("contexts", [])
+    return {
+        f: {int(n): [names[i] for i in idx] for n, idx in lines.items()} for f, lines in raw.get("files", {}).items()
+    }
 
 
 def _context_key(nodeid: str) -> tuple[str, str]:
@@ -89,21 +94,31 @@ def is_test_file(path: str) -> bool:
 def ochiai(
     spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str], limit: int = 20
 ) -> list[Suspicion]:
-    outcome: dict[tuple[str, str], bool] = {}
+    by_nodeid: dict[str, bool] = {}  # a subtest's verdict counts for the test that ran it
     for case in cases:
-        key = _context_key(case.nodeid)
-        failed = case.outcome in ("failed", "error", "xpassed")
-        outcome[key] = outcome.get(key, False) or failed
-    total_failed = sum(outcome.values())
+        nodeid = (case.model_extra or {}).get("subtest_of") or case.nodeid
+        by_nodeid[nodeid] = by_nodeid.get(nodeid, False) or case.outcome in FAILING_OUTCOMES
+    by_key: dict[tuple[str, str], bool] = {}  # for contexts named the coverage.py way (module.Class.test)
+    for nodeid, failed in by_nodeid.items():
+        key = _context_key(nodeid)
+        by_key[key] = by_key.get(key, False) or failed
+    total_failed = sum(by_nodeid.values())
     if not total_failed:
         return []
+    known: dict[str, bool | None] = {}  # a context recurs on every line it ran: resolve each name once
+
+    def verdict(context: str) -> bool | None:
+        if context not in known:
+            known[context] = by_nodeid[context] if context in by_nodeid else _context_of(context, by_key)
+        return known[context]
+
     ranked = []
     for path, lines in spectrum.items():
         if path not in files or is_test_file(path) or not path.endswith(".py"):
             continue
         source = files[path].splitlines()
         for line, contexts in lines.items():
-            verdicts = [v for v in (_context_of(c, outcome) for c in contexts) if v is not None]
+            verdicts = [v for v in map(verdict, contexts) if v is not None]
             ef, ep = sum(verdicts), len(verdicts) - sum(verdicts)
             if not ef:
                 continue
@@ -120,14 +135,20 @@ def _is_header(code: str) -> bool:
 
 
 def localize(
-    task_files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str
+    task_files: dict[str, str],
+    test: str,
+    ev: Evaluation,
+    ctx: StageContext,
+    label: str,
+    env: dict[str, str] | None = None,
 ) -> tuple[list[Suspicion], str | None]:
-    """Run the tests once more under coverage and rank lines. Returns (ranking, reason when unavailable)."""
+    """Run the tests once more under coverage and rank lines. Returns (ranking, reason when unavailable).
+    `env` adds to the run's environment (per-test limits: chain.analysis.limits.limits_env)."""
     command = coverage_command(test)
     if command is None:
         return [], "fault localization needs a pytest test command"
-    run = ctx.run_tests({**task_files, COVERAGERC: COVERAGERC_TEXT}, command, label=f"{label} coverage")
-    spectrum = parse_spectrum(run.outcome.stdout)
+    run = ctx.run_tests({**task_files, COVERAGERC: COVERAGERC_TEXT}, command, label=f"{label} coverage", env=env)
+    spectrum = parse_spectrum(run.outcome.report)
     if spectrum is None:
         return [], f"no coverage data ({run.summary})"
     cases = run.cases or ev.cases

@@ -24,10 +24,11 @@ from typing import Any
 
 from ..resilience import Backoff, CircuitBreaker, CircuitOpen, call_with_retries
 from .base import RunOutcome, RunSpec, Sandbox
+from .journal import JOURNAL_SUFFIX, report_from_journal
 from .workspace import PLUGIN_DIR, PLUGIN_MODULE
 
 ROOT_INSIDE = "/home/user/chain"  # the default E2B templates run as `user` with this home
-PLUGIN_SOURCE = Path(PLUGIN_DIR) / f"{PLUGIN_MODULE}.py"
+PLUGIN_SOURCES = sorted(Path(PLUGIN_DIR).glob("chain_*.py"))  # the report plugin and the spectrum writer
 SANDBOX_GRACE_S = 60  # the sandbox's own lifetime outlives the command timeout, so a lost client cannot leak it
 KILL_TIMEOUT_S = 5  # a kill request that hangs must not hold up a timed-out or cancelled run
 
@@ -130,7 +131,7 @@ class E2BSandbox(Sandbox):
                 threading.Thread(target=self._kill_on_cancel, args=(live, cancel, stop_watch), daemon=True).start()
             root = f"{ROOT_INSIDE}/{uuid.uuid4().hex[:12]}"
             uploads = [{"path": f"{root}/ws/{rel}", "data": text} for rel, text in spec.files.items()]
-            uploads.append({"path": f"{root}/plugin/{PLUGIN_MODULE}.py", "data": PLUGIN_SOURCE.read_text()})
+            uploads += [{"path": f"{root}/plugin/{src.name}", "data": src.read_text()} for src in PLUGIN_SOURCES]
             box.files.write_files(uploads)
             envs = {
                 "PYTHONPATH": f"{root}/plugin",
@@ -216,6 +217,10 @@ class E2BSandbox(Sandbox):
 
         try:
             return json.loads(box.files.read(path))
+        except (NotFoundException, ValueError):
+            pass
+        try:  # pytest was ended before writing its report: what its journal kept
+            return report_from_journal(box.files.read(path + JOURNAL_SUFFIX))
         except (NotFoundException, ValueError):
             return None  # the command did not run pytest, or pytest died before writing
 

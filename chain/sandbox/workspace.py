@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .journal import JOURNAL_SUFFIX, report_from_journal
+
 PLUGIN_DIR = str(Path(__file__).parent / "plugin")
 PLUGIN_MODULE = "chain_pytest_report"
 
@@ -61,6 +63,10 @@ class RunDir:
         try:
             return json.loads(self.report.read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            pass
+        try:  # pytest was ended before writing its report: what its journal kept (see chain.sandbox.journal)
+            return report_from_journal(self.report.with_name(self.report.name + JOURNAL_SUFFIX).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError):
             return None
 
     def remove(self) -> None:

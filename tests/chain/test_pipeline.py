@@ -56,7 +56,8 @@ def test_result_carries_per_test_outcomes_and_next_stage_continues_from_it(isola
     first = invoke(["analyze"], ndjson(FAILING))
     (result,) = parse_lines(first.stdout_bytes)
     assert result["status"] == "failed" and result["is_error"] is True
-    assert result["tests"] == {"passed": 0, "failed": 1, "errors": 0, "skipped": 0, "total": 1}
+    assert result["tests"] == {"passed": 0, "failed": 1, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0,
+                               "subtests_passed": 0, "total": 1}
     assert result["cases"][0]["nodeid"] == "test_mod.py::test_add" and result["cases"][0]["outcome"] == "failed"
     assert "assert -1 == 5" in result["cases"][0]["message"] or "assert" in result["cases"][0]["message"]
     second = invoke(["optimize", "-p", "conservative"], first.stdout_bytes)

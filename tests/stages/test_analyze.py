@@ -71,3 +71,20 @@ def test_import_error_is_reported_with_file_and_line():
     (err,) = data["import_errors"]
     assert err["kind"] == "ModuleNotFoundError" and "not_a_real_module" in err["message"]
     assert err["file"] == "mod.py" and err["line"] == 1
+
+
+def test_a_hanging_test_times_out_alone_and_localization_goes_on(tmp_path, monkeypatch):
+    (tmp_path / "quick.toml").write_text('name = "quick"\n[run]\ntimeout_s = 60.0\ntest_timeout_s = 1.0\n'
+                                         'repeats = 1\nretries = 0\n')
+    monkeypatch.setenv("CHAIN_PROFILE_PATH", str(tmp_path))
+    hangs = BUGGY.model_copy(update={"id": "hangs", "files": {**BUGGY.files, "test_hang.py": (
+        "from mod import median\n\ndef test_forever():\n    while True:\n        pass\n")}})
+    result, data = analyze(hangs, profile="quick")
+    assert result.status == "failed"
+    outcomes = {c.nodeid: c.outcome for c in result.cases}
+    assert outcomes == {"test_hang.py::test_forever": "timeout", "test_mod.py::test_odd": "passed",
+                        "test_mod.py::test_even": "failed"}
+    assert data["timeouts"] == ["test_hang.py::test_forever"] and "over the per-test limit of 1s" in result.result
+    assert data["test_timeout_s"] == 1.0  # the floor: the finished tests took milliseconds
+    top = data.suspicious[0]
+    assert (top.file, top.line) == ("mod.py", 7)

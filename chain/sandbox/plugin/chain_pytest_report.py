@@ -1,28 +1,116 @@
 """pytest plugin that writes each test's outcome and duration as JSON for chain.
 
 Loaded inside the sandbox through PYTEST_PLUGINS; the report goes to $CHAIN_PYTEST_REPORT, which lies outside
-the workspace so the code under test cannot easily clobber it. Standard library only: it runs in the task's
-interpreter, not chain's.
+the workspace so the code under test cannot easily clobber it. The report file is chain's channel for results
+of any size (the run's stdout is the user's, captured up to a cap). Standard library only: it runs in the
+task's interpreter, not chain's.
+
+What it records, beside each test's outcome:
+- `counts`: pytest's own tally, from the same `pytest_report_teststatus` hook the terminal summary uses, so
+  chain counts exactly what `python -m pytest` prints (subtests, xfail/xpass, teardown errors, collection
+  errors and skips included).
+- subtests (pytest's `subtests` fixture, unittest's `subTest`): one entry each, `subtest_of` its test.
+- per-test limits (see chain_test_limits): a test over its limit is that test's `timeout`, and the run goes on;
+  with limits set, a journal next to the report keeps what finished should the process be ended hard.
 """
 
 import json
 import os
 import time
 
+import chain_test_limits
+import pytest
+
 _MESSAGE_LIMIT = 4000
 _tests = {}  # type: dict[str, dict]
 _collect_errors = []  # type: list[dict]
+_counts = {}
+_state = {"config": None}
+_touched = []  # entries the running test has written (itself and its subtests), for the limits journal
 _started = time.time()
 
 
 def _message(report):
     text = getattr(report, "longreprtext", "") or ""
-    return text[-_MESSAGE_LIMIT:] if text else None
+    if len(text) > _MESSAGE_LIMIT:  # the end has the assertion and where it failed; say what was cut
+        return f"[chain: first {len(text) - _MESSAGE_LIMIT} of {len(text)} characters cut]\n" + text[-_MESSAGE_LIMIT:]
+    return text or None
+
+
+def pytest_configure(config):
+    _state["config"] = config
+    chain_test_limits.configure(config)
+
+
+def pytest_collection_finish(session):
+    chain_test_limits.collected([item.nodeid for item in session.items], _collect_errors)
+
+
+def _count(report):
+    if not getattr(report, "count_towards_summary", True):
+        return
+    config = _state["config"]
+    category = None
+    if config is not None:
+        try:
+            status = config.hook.pytest_report_teststatus(report=report, config=config)
+            category = status[0] if status else None
+        except Exception:  # a plugin's hook broke: fall back to the report's own outcome
+            category = None
+    if category is None:
+        category = report.outcome if report.when == "call" or not report.passed else ""
+    if category:
+        _counts[category] = _counts.get(category, 0) + 1
+
+
+def _is_subtest(report):
+    return type(report).__name__ in ("SubtestReport", "SubTestReport") and hasattr(report, "context")
+
+
+def _subtest_name(report):
+    describe = getattr(report, "_sub_test_description", None)
+    if callable(describe):
+        return describe()
+    context = report.context
+    parts = [f"[{context.msg}]"] if getattr(context, "msg", None) is not None else []
+    kwargs = getattr(context, "kwargs", None) or {}
+    if kwargs:
+        parts.append("(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")")
+    return " ".join(parts) or "(<subtest>)"
+
+
+def _subtest_entry(report):
+    base = f"{report.nodeid} {_subtest_name(report)}"
+    nodeid, n = base, 1
+    while nodeid in _tests:  # the same description twice in one test: still two subtests
+        n += 1
+        nodeid = f"{base} #{n}"
+    entry = {
+        "nodeid": nodeid,
+        "outcome": "passed",
+        "duration_ms": report.duration * 1000.0,
+        "subtest_of": report.nodeid,
+    }
+    _tests[nodeid] = entry
+    _touched.append(entry)
+    return entry
 
 
 def pytest_runtest_logreport(report):
-    entry = _tests.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration_ms": 0.0})
-    entry["duration_ms"] += report.duration * 1000.0
+    _count(report)  # first: pytest's subtests hook marks a test with failed subtests as failed while counting
+    if _is_subtest(report):
+        entry = _subtest_entry(report)
+    else:
+        entry = _tests.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration_ms": 0.0})
+        entry["duration_ms"] += report.duration * 1000.0
+    _touched.append(entry)
+    limit = chain_test_limits.timed_out(report)
+    if limit is not None:
+        entry["outcome"] = "timeout"
+        entry["message"] = f"test exceeded its {limit}; the run went on with the next test\n" + (_message(report) or "")
+        return
+    if entry["outcome"] == "timeout":
+        return
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             entry["outcome"] = "xfailed" if report.skipped else "xpassed"
@@ -31,29 +119,97 @@ def pytest_runtest_logreport(report):
             entry["message"] = _message(report)
         elif report.skipped:
             entry["outcome"] = "skipped"
+            entry["message"] = _message(report)
     elif report.failed:  # setup or teardown broke: the test errored
         entry["outcome"] = "error"
         entry["message"] = _message(report)
     elif report.skipped and report.when == "setup":
-        entry["outcome"] = "skipped"
+        entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+        entry["message"] = _message(report)
 
 
 def pytest_collectreport(report):
-    if report.failed:
+    if report.failed:  # pytest counts it an error and names the file (or class) as the node
+        _counts["error"] = _counts.get("error", 0) + 1
         _collect_errors.append({"nodeid": report.nodeid, "message": _message(report)})
+        _tests.setdefault(
+            report.nodeid,
+            {
+                "nodeid": report.nodeid,
+                "outcome": "error",
+                "duration_ms": 0.0,
+                "message": _message(report),
+                "collection": True,
+            },
+        )
+    elif report.skipped:
+        _counts["skipped"] = _counts.get("skipped", 0) + 1
+        _tests.setdefault(
+            report.nodeid,
+            {
+                "nodeid": report.nodeid,
+                "outcome": "skipped",
+                "duration_ms": 0.0,
+                "message": _message(report),
+                "collection": True,
+            },
+        )
 
 
-def pytest_sessionfinish(session, exitstatus):
-    path = os.environ.get("CHAIN_PYTEST_REPORT")
-    if not path:
-        return
+def report_data(exitstatus):
     data = {
         "exitstatus": int(exitstatus),
         "tests": list(_tests.values()),
         "collect_errors": _collect_errors,
+        "counts": _counts,
         "duration_ms": (time.time() - _started) * 1000.0,
     }
+    limits = chain_test_limits.describe()
+    if limits:
+        data["test_limits"] = limits
+    return data
+
+
+def write_report(data):
+    path = os.environ.get("CHAIN_PYTEST_REPORT")
+    if not path:
+        return
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
+        json.dump(data, fh, separators=(",", ":"))
     os.replace(tmp, path)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    chain_test_limits.stop()
+    write_report(report_data(exitstatus))
+
+
+def _coverage():
+    """The running coverage.py measurement when chain's localization run asked for per-test contexts."""
+    if not os.environ.get("CHAIN_COVERAGE_CONTEXTS"):
+        return None
+    try:
+        import coverage
+
+        return coverage.Coverage.current()
+    except Exception:
+        return None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    cov = _coverage()
+    if cov is not None:
+        cov.switch_context(item.nodeid)  # the spectrum names each test by its node id, setup and teardown too
+    del _touched[:]
+    chain_test_limits.arm(item.nodeid)
+    try:
+        yield
+    finally:
+        chain_test_limits.disarm({id(e): e for e in _touched}.values())
+        if cov is not None:
+            cov.switch_context("")
+
+
+pytest_runtest_makereport = chain_test_limits.pytest_runtest_makereport

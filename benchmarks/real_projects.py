@@ -1,0 +1,202 @@
+"""Real projects' own test suites: `python -m pytest` against `chain task DIR | chain analyze`, same environment.
+
+Each project's sdist is downloaded from PyPI at run time (`pip download --no-binary :all: --no-deps`; nothing
+is committed), unpacked under --workdir, installed editable (with what its tests import) into one venv that
+also holds chain, then run once directly with `python -m pytest -q` and once through chain with its defaults
+(`--sandbox auto`, the default profile). It prints one row per project: both tallies, both wall times, and
+whether they match; then chain's wall time over pytest's for the suites that take >= 10 s (targets: <= 1.05x
+when all pass, <= 2x when a failure makes analyze localize with coverage).
+
+    .venv/bin/python benchmarks/real_projects.py [--workdir DIR] [--only six,toolz] [--sandbox bwrap]
+
+The machine may be shared: absolute times are noisy, the ratio is measured in the same run. Exit code 0 when
+every row matches, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import venv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SUMMARY = re.compile(r"^=*\s*(\d+ [a-z].*?) in [\d.]+s")
+FIELDS = {"passed": "passed", "failed": "failed", "error": "errors", "errors": "errors", "skipped": "skipped",
+          "xfailed": "xfailed", "xpassed": "xpassed", "subtests passed": "subtests_passed"}
+
+
+@dataclass
+class Project:
+    name: str  # the PyPI name
+    version: str
+    layout: str  # what makes it a different case
+    args: str = ""  # pytest arguments (paths), as the project's CI runs them
+    deps: list[str] = field(default_factory=list)  # what its tests import beyond the project itself
+
+
+PROJECTS = [
+    Project("six", "1.17.0", "flat: one module and one test file at the top"),
+    Project("more-itertools", "11.2.1", "flat package + tests/ (unittest-style classes, doctests off)", "tests"),
+    Project("toolz", "1.2.0", "tests inside the package (toolz/tests)", "toolz"),
+    Project("idna", "3.20", "tests/ reading Unicode data files next to them", "tests"),
+    Project("boltons", "26.2.0", "flat package + tests/ with conftest and data files", "tests"),
+    Project("cachetools", "8.0.2", "src layout, tests/", "tests"),
+    Project("iniconfig", "2.3.1", "src layout, testing/ with a conftest", "testing"),
+    Project("packaging", "26.4", "src layout, tests/ with manylinux/musllinux data, pretend", "tests",
+            ["pretend"]),
+    Project("Markdown", "3.10", "flat package + tests/ (unittest TestCase classes with data)", "tests"),
+    Project("jmespath", "1.0.1", "flat package + tests/ with JSON compliance data", "tests"),
+    Project("wcwidth", "0.2.14", "flat package + tests/ with data tables", "tests"),
+    Project("simplejson", "3.20.2", "tests inside the package (simplejson/tests, unittest)", "simplejson/tests"),
+    Project("pytz", "2025.2", "tests inside the package (pytz/tests, doctests in text files)", "pytz/tests"),
+    Project("Pygments", "2.19.2", "> 5,000 tests, example files as data, conftest plugins", "tests"),
+]
+
+
+def sh(argv: list[str], cwd: Path | None = None, env: dict | None = None, stdin: bytes | None = None,
+       timeout: float = 1800) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, timeout=timeout,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    return done, time.monotonic() - started
+
+
+def tally(summary: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for part in summary.split(", "):
+        n, _, category = part.partition(" ")
+        if category in FIELDS and n.isdigit():
+            counts[FIELDS[category]] = counts.get(FIELDS[category], 0) + int(n)
+    return counts
+
+
+def pytest_tally(stdout: str) -> dict[str, int] | None:
+    for line in reversed(stdout.splitlines()):
+        m = SUMMARY.match(line)
+        if m:
+            return tally(m.group(1))
+    return None
+
+
+def prepare_venv(work: Path) -> Path:
+    env_dir = work / "venv"
+    python = env_dir / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        done, _ = sh([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT)])
+        if done.returncode:
+            sys.exit(f"cannot install chain into {env_dir}: {done.stderr.decode()[-2000:]}")
+    return python
+
+
+def fetch(project: Project, python: Path, work: Path) -> Path | str:
+    """The unpacked, installed project directory, or why not."""
+    target = work / "src" / f"{project.name}-{project.version}"
+    if not (target / ".installed").exists():
+        sdists = work / "sdists"
+        sdists.mkdir(parents=True, exist_ok=True)
+        done, _ = sh([str(python), "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+                      f"{project.name}=={project.version}", "-d", str(sdists)])
+        if done.returncode:
+            return f"download failed: {done.stderr.decode().strip().splitlines()[-1:]}"
+        stem = f"{project.name.replace('-', '_')}-{project.version}".lower()
+        archive = next((p for p in sdists.iterdir() if p.name.lower().startswith(stem)
+                        or p.name.lower().startswith(f"{project.name.lower()}-{project.version}")), None)
+        if archive is None:
+            return "sdist not found after download"
+        with tarfile.open(archive) as tar:
+            top = tar.getnames()[0].split("/")[0]
+            tar.extractall(work / "src", filter="data")
+        unpacked = work / "src" / top
+        if unpacked != target:
+            unpacked.rename(target)
+        done, _ = sh([str(python), "-m", "pip", "install", "-q", "-e", str(target), *project.deps])
+        if done.returncode:
+            return f"install failed: {done.stderr.decode().strip().splitlines()[-1:]}"
+        (target / ".installed").write_text("")
+    return target
+
+
+def run_direct(project: Project, python: Path, where: Path) -> tuple[dict | None, float, int]:
+    env = {**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}", "VIRTUAL_ENV": str(python.parent.parent)}
+    done, wall = sh([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *project.args.split()],
+                    cwd=where, env=env)
+    return pytest_tally(done.stdout.decode(errors="replace")), wall, done.returncode
+
+
+def run_chain(project: Project, python: Path, where: Path, sandbox: str, state: Path) -> tuple[dict | None, float, str]:
+    chain = str(python.parent / "chain")
+    env = {**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}", "VIRTUAL_ENV": str(python.parent.parent),
+           "CHAIN_STATE": str(state)}
+    test = " ".join(["python -m pytest -q", *project.args.split()])
+    started = time.monotonic()
+    task = subprocess.run([chain, "task", str(where), "--test", test], capture_output=True, env=env)
+    analyze = subprocess.run([chain, "analyze", "--sandbox", sandbox], input=task.stdout, capture_output=True,
+                             env=env, timeout=1800)
+    wall = time.monotonic() - started
+    results = [json.loads(line) for line in analyze.stdout.splitlines() if line.strip()]
+    result = next((r for r in results if r.get("type") == "result"), None)
+    if result is None:
+        errors = [r.get("message") for r in results if r.get("type") == "error"]
+        return None, wall, f"no result: {errors or analyze.stderr.decode()[-300:]}"
+    counts = {k: v for k, v in result["tests"].items() if v and k != "total"}
+    return counts, wall, f"{result['status']}: {result['result'][:150]}"
+
+
+def fmt(counts: dict | None) -> str:
+    if not counts:
+        return "-"
+    short = {"passed": "p", "failed": "f", "errors": "e", "skipped": "s", "xfailed": "xf", "xpassed": "xp",
+             "subtests_passed": "sub"}
+    return " ".join(f"{v}{short.get(k, k)}" for k, v in counts.items())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/chain-real-projects"),
+                        help="downloads, unpacked projects and the venv (outside /tmp: bwrap hides /tmp)")
+    parser.add_argument("--only", default="", help="comma-separated project names")
+    parser.add_argument("--sandbox", default="auto")
+    opts = parser.parse_args()
+    work = opts.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    python = prepare_venv(work)
+    chosen = [p for p in PROJECTS if not opts.only or p.name in opts.only.split(",")]
+    rows, ratios, all_match = [], [], True
+    header = f"{'project':16} {'layout':58} {'pytest':28} {'chain':28} {'pytest s':>8} {'chain s':>8}  match"
+    print(header, flush=True)
+    for project in chosen:
+        where = fetch(project, python, work)
+        if isinstance(where, str):
+            print(f"{project.name:16} {project.layout[:58]:58} {where}", flush=True)
+            all_match = False
+            continue
+        direct, direct_s, code = run_direct(project, python, where)
+        chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
+        match = direct is not None and direct == chained
+        all_match &= match
+        print(f"{project.name:16} {project.layout[:58]:58} {fmt(direct):28} {fmt(chained):28} {direct_s:8.1f} "
+              f"{chain_s:8.1f}  {'yes' if match else 'NO'}", flush=True)
+        if not match:
+            print(f"    chain said: {status}", flush=True)
+        if direct_s >= 10:
+            ratios.append((project.name, chain_s / direct_s, code == 0))
+        rows.append((project, direct, chained))
+    if ratios:
+        print("\nchain/pytest wall time, suites >= 10 s (target <= 1.05x all passing, <= 2x with a failure):")
+        for name, ratio, passing in ratios:
+            print(f"  {name:16} {ratio:5.2f}x  ({'all pass' if passing else 'failures: analyze localizes'})")
+    print(f"\n{sum(1 for _, d, c in rows if d is not None and d == c)} of {len(chosen)} rows match")
+    return 0 if all_match else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The report of a pytest run that was ended hard, rebuilt from the journal chain's plugin keeps beside it.
+
+With per-test limits set (chain_test_limits), the plugin appends a line when collection ends (the node ids
+to run), when each test starts and when it is done. A test stuck where no signal reaches it is ended by
+faulthandler's watchdog, which exits the process before pytest writes its report: the journal then says
+which tests finished (kept), which one was running (its `timeout`) and which had not run yet (`not_run`,
+which `StageContext.run_tests` runs in a new session).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+JOURNAL_SUFFIX = ".journal"
+
+
+def report_from_journal(text: str) -> dict[str, Any] | None:
+    collected: list[str] | None = None
+    collect_errors: list[dict[str, Any]] = []
+    running: dict[str, Any] | None = None
+    tests: dict[str, dict[str, Any]] = {}
+    stack: list[str] = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            stack.append(line)  # faulthandler's dump of the stuck test's stacks
+            continue
+        if "collected" in record:
+            collected, collect_errors = record["collected"], record.get("collect_errors") or []
+            for err in collect_errors:
+                tests[err["nodeid"]] = {**err, "outcome": "error", "duration_ms": 0.0, "collection": True}
+        elif "start" in record:
+            running, stack = record, []
+        elif "done" in record:
+            for entry in record["done"]:
+                tests[entry["nodeid"]] = entry
+            running = None
+    if collected is None or running is None or not any(line.startswith("Timeout (") for line in stack):
+        return None  # not ended by the limits watchdog (faulthandler's dump starts "Timeout (0:00:03)!")
+    if running is not None:  # always, past the check above
+        limit = running.get("limit_s") or 0
+        tests[running["start"]] = {
+            "nodeid": running["start"],
+            "outcome": "timeout",
+            "duration_ms": limit * 1000.0,
+            "message": (
+                f"test exceeded its wall-clock limit of {limit:g} s and did not respond to the signal "
+                "(stuck in C code or signals blocked): its process was ended (its stacks follow); "
+                "the tests after it ran in a new session\n" + "\n".join(stack)[-4000:]
+            ),
+        }
+    finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}
+    return {
+        "exitstatus": 1,
+        "tests": list(tests.values()),
+        "collect_errors": collect_errors,
+        "not_run": [n for n in collected if n not in finished],
+        "hard_stop": running["start"] if running else None,
+    }

@@ -1,0 +1,157 @@
+"""Per-test limits for chain's pytest plugin: a test over its limit is that test's `timeout`, and the run goes on.
+
+Set by the environment of the run (chain's stages set them; see docs/sandbox.md "Per-test limits"):
+  CHAIN_TEST_TIMEOUT_S  wall-clock seconds per test (setup + call + teardown)
+  CHAIN_TEST_CPU_S      CPU seconds per test (user + system of the test process)
+
+Two layers, as pytest-timeout has them, but without a thread in the test process (a thread would make every
+os.fork() in the code under test warn, an error under `-W error`):
+- soft: setitimer (ITIMER_REAL -> SIGALRM, ITIMER_PROF -> SIGPROF) raises TestTimeLimit in the main thread, a
+  BaseException so `except Exception` in the code under test does not swallow it. pytest reports the test as
+  failed, chain as `timeout`; teardown runs and the session goes on. A suite that installed its own SIGALRM
+  or SIGPROF handler keeps it: that timer is not used, and the hard layer still applies.
+- hard: faulthandler's C watchdog (it needs neither the GIL nor signals, so it ends code stuck in C or with
+  signals blocked) dumps the stacks into the journal and exits, a grace period after the limit. What finished
+  is already in the journal (a line per test next to the report), so chain keeps it, marks the stuck test
+  `timeout` and runs the tests that had not run in a new session.
+"""
+
+import faulthandler
+import json
+import os
+import signal
+
+import pytest
+
+HARD_GRACE_S = 2.0  # after the soft limit, before the hard one: teardown and the report get this long
+_signals = {"wall": (signal.SIGALRM, signal.ITIMER_REAL), "cpu": (signal.SIGPROF, signal.ITIMER_PROF)}
+_limits = {}
+_state = {"nodeid": None, "saved": {}, "journal": None, "read": False, "faulthandler_free": True}
+
+
+class TestTimeLimit(BaseException):
+    __test__ = False
+
+    def __init__(self, what):
+        super().__init__(what)
+        self.what = what
+
+
+def _seconds(name):
+    try:
+        value = float(os.environ.get(name, "") or 0)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def limits():
+    """{'wall': s, 'cpu': s} as this run's environment sets them (read when the first test starts: a warm
+    worker imports this module before the run's environment is in place)."""
+    if not _state["read"]:
+        _state["read"] = True
+        for kind, name in (("wall", "CHAIN_TEST_TIMEOUT_S"), ("cpu", "CHAIN_TEST_CPU_S")):
+            value = _seconds(name)
+            if value is not None:
+                _limits[kind] = value
+    return _limits
+
+
+def describe():
+    return {f"{kind}_s": value for kind, value in limits().items()}
+
+
+def _what(kind):
+    return f"{'wall-clock' if kind == 'wall' else 'CPU-time'} limit of {_limits[kind]:g} s"
+
+
+def _on_signal(signum, frame):
+    if _state["nodeid"] is None:
+        return  # between tests: the timer was being disarmed
+    kind = "wall" if signum == signal.SIGALRM else "cpu"
+    raise TestTimeLimit(_what(kind))
+
+
+def _journal():
+    if _state["journal"] is None:
+        path = os.environ.get("CHAIN_PYTEST_REPORT")
+        if not path:
+            return None
+        _state["journal"] = open(path + ".journal", "a", encoding="utf-8")
+    return _state["journal"]
+
+
+def journal(record):
+    """Append one line, flushed: what a hard stop leaves behind."""
+    fh = _journal()
+    if fh is not None:
+        fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        fh.flush()
+
+
+def collected(nodeids, collect_errors):
+    if limits():
+        journal({"collected": nodeids, "collect_errors": collect_errors})
+
+
+def arm(nodeid):
+    found = limits()
+    if not found:
+        return
+    journal({"start": nodeid, "limit_s": found.get("wall")})
+    _state["nodeid"] = nodeid
+    for kind, seconds in found.items():
+        signum, timer = _signals[kind]
+        current = signal.getsignal(signum)
+        if current not in (signal.SIG_DFL, signal.SIG_IGN, None, _on_signal):
+            continue  # the suite uses this signal itself: leave it alone, the hard limit still holds
+        _state["saved"][kind] = current
+        signal.signal(signum, _on_signal)
+        signal.setitimer(timer, seconds)
+    if _state["faulthandler_free"] and "wall" in found:  # a CPU limit alone never ends a test that waits
+        fh = _journal()  # the stacks go into the journal, under the test's start line: chain shows them
+        if fh is not None:
+            faulthandler.dump_traceback_later(found["wall"] + HARD_GRACE_S, exit=True, file=fh)
+
+
+def disarm(entries=()):
+    if _state["nodeid"] is None:
+        return
+    _state["nodeid"] = None
+    if _state["faulthandler_free"] and "wall" in _limits and _state["journal"] is not None:
+        faulthandler.cancel_dump_traceback_later()
+    for kind, previous in _state["saved"].items():
+        signum, timer = _signals[kind]
+        signal.setitimer(timer, 0)
+        signal.signal(signum, previous)
+    _state["saved"].clear()
+    if entries:
+        journal({"done": list(entries)})
+
+
+def stop():
+    disarm()
+    if _state["journal"] is not None:
+        _state["journal"].close()
+        _state["journal"] = None
+
+
+def configure(config):
+    # pytest's own faulthandler_timeout uses the one faulthandler timer: a suite that sets it keeps it.
+    try:
+        _state["faulthandler_free"] = not float(config.getini("faulthandler_timeout") or 0)
+    except (ValueError, KeyError):
+        _state["faulthandler_free"] = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, TestTimeLimit):
+        outcome.get_result().chain_time_limit = excinfo.value.what
+
+
+def timed_out(report):
+    """The limit a report's phase ran over ('wall-clock limit of 2 s'), or None."""
+    return getattr(report, "chain_time_limit", None)

@@ -1,0 +1,88 @@
+"""Per-test limits (CHAIN_TEST_TIMEOUT_S, CHAIN_TEST_CPU_S): a test over its limit is that test's `timeout`,
+the run goes on with the next test and every other result is kept, on cold and warm backends."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chain import registry
+from chain.analysis.limits import limits_env
+from chain.context import StageContext
+from chain.strategy import load_profile
+from tests.chain.sandbox.conftest import backend_params
+
+HANGS = {"test_hangs.py": """\
+import signal, time
+
+def test_before():
+    pass
+
+def test_loops():
+    while True:
+        pass
+
+def test_sleeps_and_swallows_exceptions():
+    try:
+        time.sleep(600)
+    except Exception:
+        pass
+
+def test_blocks_the_signal():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(600)
+
+def test_after():
+    assert 1 + 1 == 2
+"""}
+
+SPINS = {"test_spin.py": """\
+def test_spins():
+    while True:
+        pass
+
+def test_quick():
+    assert sum(range(1000)) == 499500
+"""}
+
+
+@pytest.fixture(scope="module", params=backend_params())
+def ctx(request):
+    box = registry.sandbox(request.param)
+    yield StageContext(stage="analyze", profile=load_profile("balanced"), sandbox=box, timeout_s=120)
+    box.close()
+
+
+def outcomes(ev) -> dict[str, str]:
+    return {c.nodeid.split("::")[1]: c.outcome for c in ev.cases}
+
+
+def test_a_test_over_its_wall_clock_limit_times_out_and_the_run_goes_on(ctx):
+    ev = ctx.run_tests(HANGS, "python -m pytest -q", env=limits_env(wall_s=1.0))
+    assert outcomes(ev) == {"test_before": "passed", "test_loops": "timeout",
+                            "test_sleeps_and_swallows_exceptions": "timeout", "test_blocks_the_signal": "timeout",
+                            "test_after": "passed"}, ev.summary
+    assert ev.status == "failed" and (ev.tests.passed, ev.tests.failed) == (2, 3)
+    by_name = {c.nodeid.split("::")[1]: c for c in ev.cases}
+    assert "wall-clock limit of 1 s" in by_name["test_loops"].message
+    # signals blocked: faulthandler's watchdog ended that session; its stacks are kept, the rest ran anew
+    assert "did not respond to the signal" in by_name["test_blocks_the_signal"].message
+    assert "test_blocks_the_signal" in by_name["test_blocks_the_signal"].message  # the stack names the test
+    assert ev.outcome.report["hard_stops"] == ["test_hangs.py::test_blocks_the_signal"]
+    assert ev.duration_ms < 60_000  # not the whole-run timeout (120 s)
+
+
+def test_a_cpu_limit_stops_a_spinning_test_in_tens_of_ms(ctx):
+    started = time.monotonic()
+    ev = ctx.run_tests(SPINS, "python -m pytest -q", env=limits_env(cpu_s=0.05))
+    assert outcomes(ev) == {"test_spins": "timeout", "test_quick": "passed"}, ev.summary
+    spun = next(c for c in ev.cases if c.outcome == "timeout")
+    assert "CPU-time limit of 0.05 s" in spun.message
+    assert time.monotonic() - started < 60
+
+
+def test_without_limits_nothing_is_armed(ctx):
+    ev = ctx.run_tests({"test_t.py": "import signal\n\ndef test_t():\n"
+                        "    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL\n"}, "python -m pytest -q")
+    assert ev.status == "passed" and "test_limits" not in ev.outcome.report
