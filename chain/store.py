@@ -312,7 +312,12 @@ class ProfileStore:
             self._db.execute(f"DELETE FROM executions{clause}", args)
         return removed
 
-    def write_merged(self, executions: list[dict[str, Any]], stats: list[dict[str, Any]]) -> None:
+    def write_merged(
+        self,
+        executions: list[dict[str, Any]],
+        stats: list[dict[str, Any]],
+        operators: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Fill a new database with what `chain.store_merge` combined (executions in merged order)."""
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(executions)") if row[1] != "id"]
         insert = f"INSERT INTO executions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -322,6 +327,11 @@ class ProfileStore:
                 "INSERT INTO profile_stats VALUES (:stage, :profile, :executions, :successes, :ema_success,"
                 " :ema_score, :ema_duration_ms, :updated_at)",
                 stats,
+            )
+            self._db.executemany(
+                "INSERT INTO repair_operator_stats VALUES (:stage, :operator, :context, :tasks, :fixes,"
+                " :ema_rate, :updated_at)",
+                operators or [],
             )
 
     def integrity_check(self) -> str:

@@ -37,7 +37,7 @@ from .errors import StateError
 from .store import ProfileStore, ema
 
 # Tables merge knows how to combine; anything else with rows is refused. `sqlite_sequence` is SQLite's own.
-MERGED_TABLES = {"_migrations", "profile_stats", "executions", "sqlite_sequence"}
+MERGED_TABLES = {"_migrations", "profile_stats", "executions", "sqlite_sequence", "repair_operator_stats"}
 # What makes two execution rows the same execution (ids differ between databases; these do not).
 IDENTITY = ("at", "task_id", "stage", "profile", "status", "score", "duration_ms", "sandbox", "agent", "context")
 
@@ -185,6 +185,32 @@ def combine(
     return executions, stats
 
 
+def combine_operator_stats(databases: list[sqlite3.Connection]) -> list[dict[str, Any]]:
+    """repair_operator_stats rows of the merged database. The search keeps no per-candidate log, so these merge
+    like unbacked profile rows: counts add (identical rows count once), the EMA is the task-weighted mean."""
+    by_key: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for db in databases:
+        for row in _rows(db, "SELECT * FROM repair_operator_stats"):
+            by_key.setdefault((row["stage"], row["operator"], row["context"]), []).append(row)
+    merged = []
+    for (stage, operator, context), rows in sorted(by_key.items()):
+        unique = list({tuple(r.values()): r for r in rows}.values())
+        tasks = sum(r["tasks"] for r in unique)
+        rate = sum(r["ema_rate"] * r["tasks"] for r in unique) / tasks if tasks else unique[0]["ema_rate"]
+        merged.append(
+            {
+                "stage": stage,
+                "operator": operator,
+                "context": context,
+                "tasks": tasks,
+                "fixes": sum(r["fixes"] for r in unique),
+                "ema_rate": rate,
+                "updated_at": max(r["updated_at"] for r in unique),
+            }
+        )
+    return merged
+
+
 def merge(inputs: Iterable[Path], output: Path, alpha_for: Callable[[str], float]) -> MergeSummary:
     """Merge state databases into `output` (written whole, then moved into place: it may be one of the inputs)."""
     paths = [Path(p) for p in inputs]
@@ -196,6 +222,7 @@ def merge(inputs: Iterable[Path], output: Path, alpha_for: Callable[[str], float
         if applied:
             summary.upgraded.append(str(path))
     executions, stats = combine(databases, alpha_for, summary)
+    operators = combine_operator_stats(databases)
     for db in databases:
         db.close()
     summary.executions, summary.rows = len(executions), len(stats)
@@ -205,7 +232,7 @@ def merge(inputs: Iterable[Path], output: Path, alpha_for: Callable[[str], float
     partial.unlink(missing_ok=True)
     store = ProfileStore(partial)
     try:
-        store.write_merged(executions, stats)
+        store.write_merged(executions, stats, operators)
     finally:
         store.close()
     for suffix in ("-wal", "-shm"):  # a stale log of the file being replaced must not be applied to the new one

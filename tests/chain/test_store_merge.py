@@ -168,3 +168,22 @@ def test_the_output_may_be_one_of_the_inputs(tmp_path):
     merge([a, b], a, alpha_for)
     assert sum(r["executions"] for r in table(a)) == 2
     assert ProfileStore(a).integrity_check() == "ok"
+
+
+def test_repair_operator_stats_merge_instead_of_refusing_the_database(tmp_path):
+    # process writes what each repair operator was worth; a job that repaired anything must still merge.
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    for path, fixed in ((a, 1.0), (b, 0.0)):
+        store = ProfileStore(path)
+        store.record(job_outcome(0, 1), alpha=0.4)
+        store.fold_operators("process", {("swap_operands", "assert-eq|return"): fixed}, alpha=0.4)
+        store.close()
+    out = tmp_path / "merged.db"
+    merge([a, b], out, alpha_for)
+    store = ProfileStore(out)
+    try:
+        (row,) = store.operator_stats("process")
+    finally:
+        store.close()
+    assert (row["operator"], row["tasks"], row["fixes"]) == ("swap_operands", 2, 1)
+    assert row["ema_rate"] == pytest.approx(0.5)  # task-weighted mean of 1.0 and 0.0 (no log to replay)
