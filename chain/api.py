@@ -30,10 +30,12 @@ def open_sandbox(
     e2b_template: str | None = None,
     ray_address: str | None = None,
     sandbox_ro: tuple[str, ...] = (),
+    python: str | None = None,
 ) -> Sandbox:
     """A sandbox backend by name; `e2b_template` reaches only the e2b backend (no other one has templates),
     `ray_address` only the ray backend, `sandbox_ro` (extra read-only paths) only backends with a
-    filesystem view of their own making."""
+    filesystem view of their own making, `python` (the project's interpreter, --python) every local one
+    (e2b and ray run their own)."""
     extra: dict[str, Any] = {"template": e2b_template} if name == "e2b" and e2b_template else {}
     if name == "ray" and ray_address:
         extra = {"address": ray_address}
@@ -42,6 +44,11 @@ def open_sandbox(
         if cls is not None and not getattr(cls, "takes_read_only", False):
             raise ConfigError(f"--sandbox-ro: the {name} backend does not take extra read-only paths")
         extra["read_only"] = tuple(sandbox_ro)
+    if python and name not in ("e2b", "ray"):
+        from .sandbox.environment import inspect
+
+        inspect(python)  # a bad --python is a usage error before any work
+        extra["python"] = python
     return registry.sandbox(name, verbose=verbose, **extra)
 
 
@@ -57,12 +64,18 @@ def make_context(
     e2b_template: str | None = None,
     ray_address: str | None = None,
     sandbox_ro: tuple[str, ...] = (),
+    python: str | None = None,
 ) -> StageContext:
     """`sandbox` is a backend name, or a backend instance to share between stages (the bench reuses one warm
     pool across all its runs; the caller then owns closing it)."""
     box = (
         open_sandbox(
-            sandbox, verbose=verbose, e2b_template=e2b_template, ray_address=ray_address, sandbox_ro=sandbox_ro
+            sandbox,
+            verbose=verbose,
+            e2b_template=e2b_template,
+            ray_address=ray_address,
+            sandbox_ro=sandbox_ro,
+            python=python,
         )
         if isinstance(sandbox, str)
         else sandbox
@@ -100,6 +113,7 @@ def prepare_run(
     e2b_template: str | None = None,
     ray_address: str | None = None,
     sandbox_ro: tuple[str, ...] = (),
+    python: str | None = None,
 ) -> StageRun:
     """Everything one stage needs to run: context, profile strategy (fixed / auto / race), learning."""
     race = race or []
@@ -122,6 +136,7 @@ def prepare_run(
         e2b_template=e2b_template,
         ray_address=ray_address,
         sandbox_ro=sandbox_ro,
+        python=python,
     )
     runner = TaskRunner(
         spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline, log=log

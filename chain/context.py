@@ -197,6 +197,8 @@ class StageContext:
     notices: list[Notice] = field(default_factory=list)  # per task: emitted right before its result
     blobs: dict[str, bytes] = field(default_factory=dict)  # per task: its non-text files, written to every run
     store: Any = None  # the state database (chain.store.ProfileStore) when learning is on; None with --no-learn
+    source: str | None = None  # per task: the directory it was read from (task.metadata["source"])
+    base: Any = None  # per task: its by-reference tree (chain.tree.BaseTree), under every run's files
 
     @property
     def run_timeout(self) -> float:
@@ -235,6 +237,8 @@ class StageContext:
             limits=self.limits,
             label=label,
             env=dict(env or {}),
+            source=self.source,
+            base=self.base,
         )
         outcome = self._run_spec(spec)
         resumes = 0

@@ -39,6 +39,7 @@ def event_reference() -> str:
         "Task",
         "FileBlob",
         "OmittedFile",
+        "TaskBase",
         "Result",
         "ErrorEvent",
         "Notice",

@@ -21,6 +21,7 @@ from .protocol import Notice, Result, Task, TestCounts, make_result
 from .registry import StageSpec
 from .store import Outcome, ProfileStore
 from .strategy import Profile
+from .tree import WorkspaceFiles, with_base
 
 MAX_DIFF_IN_TRAJECTORY = 20_000
 
@@ -42,11 +43,21 @@ class TaskOutput:
     notices: list[Notice] = field(default_factory=list)
 
 
+def _workspace_of(task: Task) -> dict[str, Any]:
+    """What every sandbox run of the task needs besides the text files a stage passes: its blobs, its
+    by-reference base, and where it came from (so an editable install maps to the workspace copy)."""
+    source = task.metadata.get("source")
+    base = task.files.tree if isinstance(task.files, WorkspaceFiles) else None
+    return {"blobs": task.blob_bytes(), "source": source if isinstance(source, str) else None, "base": base}
+
+
 def _state_of(task: Task, context: str) -> dict[str, Any]:
     """What the stage saw, for RL export: a stable prompt-like summary of the input task."""
     digest = hashlib.sha256()
     for path in sorted(task.files):
         digest.update(path.encode() + b"\0" + task.files[path].encode() + b"\0")
+    if task.base is not None:
+        digest.update(b"\2" + task.base.digest.encode())
     for path in sorted(task.blobs):  # after the text files, so a text-only task's digest is what it always was
         digest.update(b"\1" + path.encode() + b"\0" + hashlib.sha256(task.blobs[path].data()).digest() + b"\0")
     last = task.history[-1] if task.history else None
@@ -84,13 +95,14 @@ class TaskRunner:
 
     # -- one task -------------------------------------------------------------------------------------------------
     def run(self, task: Task) -> TaskOutput:
+        task = with_base(task)  # a by-reference task reads its base's files from disk (refused if it changed)
         if self.race:
             return self._race(task)
         profile, why = self.ctx.profile, None
         if self.chooser:
             choice = self.chooser.choose(task)
             profile, why = self.profiles[choice.profile], {"profile": choice.profile, **choice.why}
-        ctx = self.ctx.for_task(task.id, profile=profile, blobs=task.blob_bytes())
+        ctx = self.ctx.for_task(task.id, profile=profile, **_workspace_of(task))
         result = self._call(task, ctx)
         if why is not None:
             result = result.model_copy(update={"choice": why})
@@ -126,7 +138,7 @@ class TaskRunner:
         for name in self.race:
             stop = LinkedEvent(self.ctx.cancel)
             racers[name] = (
-                self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop, blobs=task.blob_bytes()),
+                self.ctx.for_task(task.id, profile=self.profiles[name], cancel=stop, **_workspace_of(task)),
                 stop,
             )
 

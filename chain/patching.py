@@ -95,7 +95,7 @@ def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> st
 def apply_unified_diff(files: dict[str, str], diff: str, binary: Collection[str] = ()) -> dict[str, str]:
     """Return a new dict with the patch applied; raises PatchError when a hunk does not fit or the patch
     edits one of the `binary` paths (a task's blobs) as if it were text."""
-    out = dict(files)
+    out = files.copy()  # a by-reference task's files keep reading through to its base
     for old, new, hunks in parse(diff):
         for path in (old, new):
             if path in binary:
@@ -104,15 +104,24 @@ def apply_unified_diff(files: dict[str, str], diff: str, binary: Collection[str]
                     "nothing of this patch was applied"
                 )
         if new == "/dev/null":
-            out.pop(old, None)
+            _delete(out, old)
             continue
         base = "" if old == "/dev/null" else out.get(old)
         if base is None:
             raise PatchError(f"patch touches {old!r}, which the task does not have")
         out[new] = _apply_hunks(base, hunks, new)
         if old not in ("/dev/null", new):
-            out.pop(old, None)
+            _delete(out, old)
     return out
+
+
+def _delete(files: dict[str, str], path: str) -> None:
+    if path not in dict.keys(files) and path in files:  # only in a by-reference task's base
+        raise PatchError(
+            f"the patch deletes or renames {path!r}, a file of the task's by-reference base, which "
+            "chain cannot remove; nothing of this patch was applied"
+        )
+    files.pop(path, None)
 
 
 def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:

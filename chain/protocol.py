@@ -158,8 +158,22 @@ class OmittedFile(_Model):
     reason: str = Field(description="Why it was left out, e.g. 'larger than --max-file-bytes (33554432)'.")
 
 
+class TaskBase(_Model):
+    """The workspace by reference: a directory on the machine that made the task, read (never written) by every
+    stage and sandbox there. The task's `files` then carry only what differs from it. `chain task` makes one
+    for big trees (>= 5,000 files or >= 50 MB; `--by-reference`); a stream without `base` is self-contained."""
+
+    path: str = Field(description="Absolute path of the directory (the files `chain task` carries, by its rules).")
+    digest: str = Field(
+        description="Digest of every carried file's path, size and mtime when the task was made; "
+        "a stage refuses a base that no longer matches."
+    )
+    files: int = Field(ge=0, description="How many files the base holds.")
+    bytes: int = Field(ge=0, description="Their total size.")
+
+
 # Optional task fields left off the wire while empty, so a plain text task's line stays what it always was.
-_OMIT_WHEN_EMPTY = ("blobs", "omitted")
+_OMIT_WHEN_EMPTY = ("blobs", "omitted", "base")
 
 
 class Task(_Model):
@@ -170,12 +184,18 @@ class Task(_Model):
     id: str = Field(min_length=1, description="Stable id; results name their task by it.")
     kind: Literal["python"] = "python"
     files: dict[str, str] = Field(
-        description="Relative path -> content of each UTF-8 text file (the files stages read, edit and diff)."
+        description="Relative path -> content of each UTF-8 text file (the files stages "
+        "read, edit and diff); with `base`, only those that differ from it."
     )
     blobs: dict[str, FileBlob] = Field(
         default_factory=dict,
         description="Relative path -> every other file (binary or not UTF-8), base64-encoded; "
         "written to the workspace byte for byte, never edited. Absent when empty.",
+    )
+    base: TaskBase | None = Field(
+        None,
+        description="The workspace by reference (big trees): `files` and `blobs` hold only what differs "
+        "from this directory. Absent for a self-contained task.",
     )
     omitted: list[OmittedFile] = Field(
         default_factory=list,

@@ -2,39 +2,28 @@
 
 Every file travels: UTF-8 text in `files` (what stages read and edit), anything else in `blobs` (base64).
 What is left out is listed in `omitted` with its size and reason: directories that are not the project's
-(version control, caches, virtualenvs, build output) and files over `max_file_bytes`.
+(version control, caches, virtualenvs, build output; chain.tree.EXCLUDED_DIRS) and files over `max_file_bytes`.
+
+A big tree (>= BIG_FILES files or >= BIG_BYTES bytes, or `by_reference="always"`) travels by reference
+instead: `base` names the directory and its digest, and `files` stays empty until a stage changes something.
+Such a stream is only good where that directory is (the machine that made it); `by_reference="never"` keeps
+every stream self-contained.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-from .protocol import DEFAULT_TEST_COMMAND, FileBlob, OmittedFile, Task
+from .protocol import DEFAULT_TEST_COMMAND, FileBlob, OmittedFile, Task, TaskBase
+from .tree import as_text, digest_of, walk
 
-# Directory name -> why it is not part of the project's sources. Listed in `task.omitted`, never dropped silently.
-EXCLUDED_DIRS = {
-    ".git": "version control",
-    ".hg": "version control",
-    ".svn": "version control",
-    "__pycache__": "bytecode cache",
-    ".pytest_cache": "pytest cache",
-    ".mypy_cache": "mypy cache",
-    ".ruff_cache": "ruff cache",
-    ".tox": "tox environments",
-    ".nox": "nox environments",
-    ".venv": "virtualenv",
-    "venv": "virtualenv",
-    "node_modules": "node packages",
-    ".chain": "chain's own state",
-    "build": "build output",
-    "dist": "build output",
-}
-EXCLUDED_SUFFIXES = {".pyc": "bytecode cache", ".pyo": "bytecode cache"}
 # The default cap keeps a task line well under the stream's line limit (CHAIN_MAX_LINE_BYTES, 64 MiB).
 MAX_FILE_BYTES = 32 << 20
+BIG_FILES = 5_000
+BIG_BYTES = 50 << 20
+BY_REFERENCE = ("auto", "always", "never")
 
 
 @dataclass
@@ -42,6 +31,7 @@ class Collected:
     files: dict[str, str] = field(default_factory=dict)
     blobs: dict[str, FileBlob] = field(default_factory=dict)
     omitted: list[OmittedFile] = field(default_factory=list)
+    base: TaskBase | None = None
 
     def add(self, rel: str, path: Path, max_bytes: int) -> None:
         try:
@@ -63,45 +53,19 @@ class Collected:
             self.files[rel] = text
 
 
-def as_text(data: bytes) -> str | None:
-    """The file as text when it is UTF-8 without NUL bytes (git's test for binary), else None."""
-    if b"\0" in data:
-        return None
+def collect_files(root: Path, max_bytes: int = MAX_FILE_BYTES, by_reference: str = "auto") -> Collected:
     try:
-        return data.decode("utf-8")  # bytes as they are: no newline translation
-    except UnicodeDecodeError:
-        return None
-
-
-def collect_files(root: Path, max_bytes: int = MAX_FILE_BYTES) -> Collected:
-    out = Collected()
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        kept = []
-        for d in sorted(dirnames):
-            if d in EXCLUDED_DIRS:
-                rel = (here / d).relative_to(root).as_posix() + "/"
-                out.omitted.append(OmittedFile(path=rel, kind="excluded", reason=EXCLUDED_DIRS[d]))
-            else:
-                kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if path.suffix in EXCLUDED_SUFFIXES:
-                out.omitted.append(
-                    OmittedFile(path=rel, size=_size(path), kind="excluded", reason=EXCLUDED_SUFFIXES[path.suffix])
-                )
-                continue
-            out.add(rel, path, max_bytes)
+        entries, excluded = walk(root)
+    except OSError as exc:
+        raise ConfigError(str(exc)) from None
+    out = Collected(omitted=[OmittedFile(path=p, size=s, kind="excluded", reason=r) for p, s, r in excluded])
+    total = sum(e.size for e in entries)
+    if by_reference == "always" or (by_reference == "auto" and (len(entries) >= BIG_FILES or total >= BIG_BYTES)):
+        out.base = TaskBase(path=str(root.resolve()), digest=digest_of(entries), files=len(entries), bytes=total)
+        return out
+    for e in entries:
+        out.add(e.rel, root / e.rel, max_bytes)
     return out
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
 
 
 def tasks_from_paths(
@@ -111,6 +75,7 @@ def tasks_from_paths(
     bench: str | None = None,
     task_id: str | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
+    by_reference: str = "auto",
 ) -> list[Task]:
     """One task per directory; or, when every path is a file, one task made of those files."""
     missing = [p for p in paths if not p.exists()]
@@ -125,8 +90,8 @@ def tasks_from_paths(
     if dirs:
         tasks = []
         for d in dirs:
-            got = collect_files(d, max_file_bytes)
-            if not got.files and not got.blobs:
+            got = collect_files(d, max_file_bytes, by_reference)
+            if not got.files and not got.blobs and not (got.base and got.base.files):
                 raise ConfigError(
                     f"{d} holds no files chain can carry"
                     + (f" ({len(got.omitted)} left out: see --max-file-bytes)" if got.omitted else "")
@@ -137,7 +102,8 @@ def tasks_from_paths(
                     files=got.files,
                     blobs=got.blobs,
                     omitted=got.omitted,
-                    metadata={"source": str(d)},
+                    base=got.base,
+                    metadata={"source": str(d.resolve())},
                     **common,
                 )
             )

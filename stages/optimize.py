@@ -65,8 +65,12 @@ class Timer:
         if not common:
             return None
         b, a = sum(before[t] for t in common), sum(after[t] for t in common)
-        return {"tests": len(common), "baseline_ms": round(b, 4), "optimized_ms": round(a, 4),
-                "ratio": round(b / max(a, 1e-6), 3)}
+        return {
+            "tests": len(common),
+            "baseline_ms": round(b, 4),
+            "optimized_ms": round(a, 4),
+            "ratio": round(b / max(a, 1e-6), 3),
+        }
 
 
 def _stats(times: list[float]) -> dict:

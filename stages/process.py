@@ -51,7 +51,7 @@ def _first_run(files: dict[str, str], task: Task, ctx: StageContext):
 
 def run(task: Task, ctx: StageContext) -> Result:
     started = time.monotonic()
-    files = dict(task.files)
+    files = task.files.copy()  # a by-reference task's files keep reading through to its base
     notes: list[str] = []
     data: dict = {}
     patch = task.metadata.get("patch")

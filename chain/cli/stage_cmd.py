@@ -106,6 +106,13 @@ STAGE_OPTIONS = [
         help="With --sandbox ray: the cluster to join [env RAY_ADDRESS]; chain never starts one.",
     ),
     click.option(
+        "--python",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The project's interpreter the tests run with (its installed packages, not chain's) "
+        "[default: $VIRTUAL_ENV/bin/python, else chain's own]. chain need not be installed there.",
+    ),
+    click.option(
         "--state",
         type=click.Path(dir_okay=False),
         default=None,
@@ -171,6 +178,7 @@ class StageFlags:
     sandbox_ro: tuple[str, ...]
     e2b_template: str | None
     ray_address: str | None
+    python: str | None
     state: str | None
     no_learn: bool
     unordered: bool
@@ -205,6 +213,7 @@ def build_run(
         e2b_template=flags.e2b_template,
         ray_address=flags.ray_address,
         sandbox_ro=flags.sandbox_ro,
+        python=flags.python,
         timeout=flags.timeout,
         seed=flags.seed,
         store=store,
@@ -233,6 +242,7 @@ def execute(specs: list[tuple[StageSpec, str | None]], flags: StageFlags) -> int
                 e2b_template=flags.e2b_template,
                 ray_address=flags.ray_address,
                 sandbox_ro=flags.sandbox_ro,
+                python=flags.python,
             )
         for (spec, profile), reporter in zip(specs, reporters):
             runs.append(build_run(spec, flags, store, reporter, profile, sandbox=shared))

@@ -307,7 +307,7 @@ def mutations(path: str, text: str, line: int) -> list[Edit]:
 
 def apply(files: dict[str, str], edits: list[Edit]) -> dict[str, str] | None:
     """Apply non-overlapping edits (to one or several files); None when two overlap or the result won't parse."""
-    out = dict(files)
+    out = files.copy()  # a by-reference task's files keep reading through to its base
     by_file: dict[str, list[Edit]] = {}
     for e in edits:
         by_file.setdefault(e.file, []).append(e)

@@ -7,11 +7,17 @@ pool, E2B) plug in without touching them.
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..tree import BaseTree
+    from .environment import Environment
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,28 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] = field(default_factory=dict)
     label: str = ""  # shown in --verbose output (usually the task id)
+    source: str | None = None  # the directory the task was read from (maps editable installs to the workspace)
+    base: BaseTree | None = None  # a by-reference task's tree: `files` are written over a copy of it
+
+    def listing(self, read: frozenset[str] | set[str] = frozenset()) -> dict[str, str | bytes]:
+        """Every path of the workspace (the files, and the base's when there is one) -> its content when its
+        basename is in `read` (e.g. pytest's config files), else "": what a warm run's prepare key needs."""
+        if self.base is None:
+            return self.files
+        out: dict[str, str | bytes] = {p: "" for p in self.base.paths()}
+        for p in out:
+            if os.path.basename(p) in read:
+                out[p] = self.base.text(p) or ""
+        out.update(self.files)
+        return out
+
+    def workspace_items(self):
+        """(path, str | bytes) for the whole workspace, base files read from disk (for remote backends)."""
+        if self.base is not None:
+            for rel in self.base.paths():
+                if rel not in self.files:
+                    yield rel, (self.base.path / rel).read_bytes()
+        yield from self.files.items()
 
 
 @dataclass
@@ -59,8 +87,16 @@ class Sandbox(ABC):
 
     name: str = "?"
 
-    def __init__(self, *, verbose: Callable[[str], None] | None = None):
+    def __init__(self, *, verbose: Callable[[str], None] | None = None, python: str | None = None):
         self.verbose = verbose
+        self.python = python  # --python: the project's interpreter (None: $VIRTUAL_ENV's, else chain's)
+
+    @cached_property
+    def environment(self) -> Environment:
+        """The project's environment the task's tests run in (asked of the interpreter once)."""
+        from .environment import inspect
+
+        return inspect(self.python)
 
     @abstractmethod
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:

@@ -142,7 +142,7 @@ class BwrapSandbox(LocalSandbox):
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         # The environment is passed as --setenv (and cleared first) so bwrap itself hands over nothing else.
 
-        env = scrubbed_env(run, spec.env, SANDBOX_TMP)
+        env = scrubbed_env(run, spec.env, SANDBOX_TMP, environment=self.environment, source=spec.source)
         return [
             bwrap_path() or "bwrap",  # found by available() before any run
             *mount_args(run.root, self.view_paths()),

@@ -130,7 +130,8 @@ class E2BSandbox(Sandbox):
             if cancel is not None:
                 threading.Thread(target=self._kill_on_cancel, args=(live, cancel, stop_watch), daemon=True).start()
             root = f"{ROOT_INSIDE}/{uuid.uuid4().hex[:12]}"
-            uploads = [{"path": f"{root}/ws/{rel}", "data": text} for rel, text in spec.files.items()]
+            # A by-reference task's base is read here and uploaded whole: the remote sandbox gets everything.
+            uploads = [{"path": f"{root}/ws/{rel}", "data": data} for rel, data in spec.workspace_items()]
             uploads += [{"path": f"{root}/plugin/{src.name}", "data": src.read_text()} for src in PLUGIN_SOURCES]
             box.files.write_files(uploads)
             envs = {

@@ -189,7 +189,8 @@ class LocalSandbox(Sandbox):
 
     def view_paths(self) -> tuple[str, ...]:
         """What a run may read (read-only) on a backend that gives a minimal view."""
-        return view.read_only_paths(self.extra_read_only)
+        # The project's interpreter (--python) and its environment (chain.sandbox.environment), not chain's.
+        return view.read_only_paths((*self.extra_read_only, *self.environment.paths()), python=self.environment.python)
 
     def confinement(self, run: RunDir) -> dict[str, Any] | None:
         """What a warm run's child restricts itself to before running the task (None: nothing; landlock)."""
@@ -209,6 +210,7 @@ class LocalSandbox(Sandbox):
             "filesystem": "host (fresh workspace only)",
             "pid_namespace": False,
             "uid": os.getuid(),
+            "python": self.environment.python,  # the project's interpreter (--python)
             **info,
             # root ignores RLIMIT_NPROC: without a pids cgroup nothing caps the process count
             "process_cap": "cgroup" if info["cgroups"] else ("rlimit" if os.getuid() != 0 else None),
@@ -224,7 +226,7 @@ class LocalSandbox(Sandbox):
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
         started = time.monotonic()
         try:
-            run = RunDir.create(spec.files)
+            run = RunDir.create(spec.files, base=spec.base)
         except (OSError, ValueError) as exc:
             return RunOutcome(None, 0.0, error=f"cannot prepare workspace: {exc}", isolation=self.describe())
         notes: list[str] = []
@@ -245,7 +247,7 @@ class LocalSandbox(Sandbox):
         cgroup: cgroups.RunCgroup | None,
         notes: list[str],
     ) -> RunOutcome:
-        env = scrubbed_env(run, spec.env, self.root_inside)
+        env = scrubbed_env(run, spec.env, self.root_inside, environment=self.environment, source=spec.source)
         argv = [*(cgroup.join_prefix() if cgroup else []), *self.command_for(spec, run)]
         try:
             proc = subprocess.Popen(

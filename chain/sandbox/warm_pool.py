@@ -190,20 +190,20 @@ class Worker:
     def run(
         self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None, started: float, mirror
     ) -> RunOutcome:
-        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points)
+        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points, base=spec.base)
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
         notes: list[str] = []
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
-        env = scrubbed_env(run, spec.env, self.cold.root_inside)
+        env = scrubbed_env(run, spec.env, self.cold.root_inside, environment=self.cold.environment, source=spec.source)
         request = wire.Run(
             args=args,
             cwd=cwd,
             cwd_on_path=cwd_on_path,
             env=env,
             confine=self.cold.confinement(run),
-            prepare=prepare_key(args, cwd_on_path, env, spec.files),
+            prepare=prepare_key(args, cwd_on_path, env, spec.listing(CONFIG_FILES)),
             limits=wire.RunLimits(
                 cpu_s=spec.limits.cpu_s,
                 memory_mb=spec.limits.memory_mb,

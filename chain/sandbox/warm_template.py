@@ -63,9 +63,13 @@ class Template:
         # Only a test's stand-in for pytest's version (VERSION_ENV) reaches the template from chain's environment.
         passed = {VERSION_ENV: os.environ[VERSION_ENV]} if os.environ.get(VERSION_ENV) else {}
         env = scrubbed_env(
-            RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"), passed, self.cold.root_inside
+            RunDir(self.dir, self.dir / "ws", self.dir / "tmp", self.dir / "report.json"),
+            passed,
+            self.cold.root_inside,
+            environment=self.cold.environment,
         )
-        argv = [*self._wrapper(env), sys.executable, str(WORKER_SCRIPT), str(inner.fileno())]
+        # The project's interpreter (--python); the worker script imports nothing of chain.
+        argv = [*self._wrapper(env), self.cold.environment.python, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:
             argv += ["--namespaces", *paths_kept_under_tmp(self.cold.view_paths())]
         elif self.cold.confinement(RunDir(self.dir, self.dir, self.dir, self.dir)) is not None:

@@ -10,7 +10,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from . import materialize
+from .environment import workspace_first
+
+if TYPE_CHECKING:
+    from ..tree import BaseTree
+    from .environment import Environment
+    from .materialize import Materialized
 
 from .journal import JOURNAL_SUFFIX, report_from_journal
 
@@ -25,18 +33,27 @@ class RunDir:
     tmp: Path
     report: Path
     keep: frozenset[str] = frozenset()  # names in root that `empty` leaves alone
+    pooled: Materialized | None = None  # the base copy this run borrowed (by-reference tasks)
 
     @classmethod
     def create(
-        cls, files: dict[str, str | bytes], root: Path | None = None, keep: frozenset[str] = frozenset()
+        cls,
+        files: dict[str, str | bytes],
+        root: Path | None = None,
+        keep: frozenset[str] = frozenset(),
+        base: BaseTree | None = None,
     ) -> RunDir:
         """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
-        reuse its own."""
+        reuse its own. With `base` (a by-reference task) the workspace is a pristine copy of it, materialized
+        once per concurrent slot and reset between runs (chain.sandbox.materialize), and `files` are written
+        over it: what a run costs grows with the changed files, not with the repository."""
         fresh = root is None
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
         run = cls(root, root / "ws", root / "tmp", root / "report.json", keep)
         try:
+            if base is not None:
+                run.pooled = materialize.pool().checkout(base, run.workspace)
             run._populate(files)
         except (OSError, ValueError):
             run.remove() if fresh else run.empty()
@@ -44,12 +61,13 @@ class RunDir:
         return run
 
     def _populate(self, files: dict[str, str | bytes]) -> None:
-        self.workspace.mkdir()
+        if self.pooled is None:
+            self.workspace.mkdir()
         self.tmp.mkdir()
         base = str(self.workspace)
         for rel, content in files.items():
-            # The workspace is new and holds only what we write here (no symlinks), so a lexical check is
-            # exact: no absolute paths, no climbing out with "..".
+            # The workspace is new (or a freshly reset base copy) and holds only what we write here (no
+            # symlinks), so a lexical check is exact: no absolute paths, no climbing out with "..".
             norm = os.path.normpath(rel)
             if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
                 raise ValueError(f"file path escapes the workspace: {rel!r}")
@@ -70,11 +88,18 @@ class RunDir:
             return None
 
     def remove(self) -> None:
+        self._return_base()
         _force_rmtree(self.root)
+
+    def _return_base(self) -> None:
+        if self.pooled is not None:
+            materialize.pool().checkin(self.pooled)
+            self.pooled = None
 
     def empty(self) -> None:
         """Delete everything inside the root but keep the root (a warm worker's directory is bind-mounted)."""
         os.chmod(self.root, stat.S_IRWXU)  # the code may have chmod-ed it (it is the sandbox's /tmp)
+        self._return_base()
         with os.scandir(self.root) as entries:
             for entry in entries:
                 if entry.name in self.keep:
@@ -103,19 +128,32 @@ def _force_rmtree(path: Path) -> None:
     shutil.rmtree(path, onerror=fix)
 
 
-def scrubbed_env(run: RunDir, extra: dict[str, str] | None = None, root_inside: str | None = None) -> dict[str, str]:
+def scrubbed_env(
+    run: RunDir,
+    extra: dict[str, str] | None = None,
+    root_inside: str | None = None,
+    *,
+    environment: Environment | None = None,
+    source: str | None = None,
+) -> dict[str, str]:
     """A minimal environment: nothing of the parent's secrets, just what Python and pytest need.
 
-    `root_inside` is where the run's root appears inside a sandbox that mounts it elsewhere (bwrap: /tmp)."""
-    python_bin = os.path.dirname(sys.executable)
+    `root_inside` is where the run's root appears inside a sandbox that mounts it elsewhere (bwrap: /tmp).
+    `environment` is the project's (its interpreter first on PATH; None: chain's own interpreter); the
+    workspace directories holding what that environment also has installed go first on PYTHONPATH, so the
+    workspace copy is imported (see chain.sandbox.environment.workspace_first), then chain's plugins."""
+    python_bin = environment.bin_dir if environment is not None else os.path.dirname(sys.executable)
     inside = Path(root_inside) if root_inside else run.root
+    ws_inside = inside / run.workspace.relative_to(run.root)
+    first = workspace_first(environment, run.workspace, source) if environment is not None else []
+    pythonpath = [os.path.normpath(ws_inside / rel) for rel in first] + [PLUGIN_DIR]
     env = {
         "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(inside / run.workspace.relative_to(run.root)),
         "TMPDIR": str(inside / run.tmp.relative_to(run.root)),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "PYTHONPATH": PLUGIN_DIR,
+        "PYTHONPATH": os.pathsep.join(pythonpath),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "PYTEST_PLUGINS": PLUGIN_MODULE,
