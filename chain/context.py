@@ -242,9 +242,9 @@ class StageContext:
         )
         outcome = self._run_spec(spec)
         resumes = 0
-        while (outcome.report or {}).get("not_run") and not outcome.error and resumes < MAX_RESUMES:
+        while (not_run := (outcome.report or {}).get("not_run")) and not outcome.error and resumes < MAX_RESUMES:
             # A test stuck hard ended its session; the ones after it run in a new one (the rest is kept).
-            rest = narrowed(command, outcome.report["not_run"])
+            rest = narrowed(command, not_run)
             if rest is None or self.cancel.is_set():
                 break
             resumes += 1

@@ -108,11 +108,8 @@ def ochiai_by_item(
 
 
 def _spectrum_of(run: Evaluation) -> dict[str, dict[int, list[str]]] | None:
-    # analyze's parser takes the run's stdout today; the spectrum may move to the report file (realrun).
-    try:
-        return parse_spectrum(run.outcome.report)  # type: ignore[arg-type]
-    except (AttributeError, TypeError):
-        return parse_spectrum(run.outcome.stdout)
+    # The spectrum travels in the run's report file (its own channel), never in the capped stdout.
+    return parse_spectrum(run.outcome.report)
 
 
 def localize_with_map(

@@ -18,15 +18,16 @@ import json
 import os
 import time
 
-import chain_test_limits
+# A sibling on the sandbox PYTHONPATH (chain_test_limits.py), not a module mypy can resolve from the tree.
+import chain_test_limits  # type: ignore[import-not-found]
 import pytest
 
 _MESSAGE_LIMIT = 4000
 _tests = {}  # type: dict[str, dict]
 _collect_errors = []  # type: list[dict]
-_counts = {}
+_counts = {}  # type: dict[str, int]
 _state = {"config": None}
-_touched = []  # entries the running test has written (itself and its subtests), for the limits journal
+_touched = []  # type: list[dict]  # entries the running test has written (itself and its subtests), for the limits journal
 _started = time.time()
 
 

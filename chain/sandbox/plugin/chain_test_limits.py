@@ -20,13 +20,14 @@ import faulthandler
 import json
 import os
 import signal
+from typing import Any  # noqa: F401  (used in a type comment: the plugin runs on any interpreter)
 
 import pytest
 
 HARD_GRACE_S = 2.0  # after the soft limit, before the hard one: teardown and the report get this long
 _signals = {"wall": (signal.SIGALRM, signal.ITIMER_REAL), "cpu": (signal.SIGPROF, signal.ITIMER_PROF)}
-_limits = {}
-_state = {"nodeid": None, "saved": {}, "journal": None, "read": False, "faulthandler_free": True}
+_limits = {}  # type: dict[str, float]
+_state = {"nodeid": None, "saved": {}, "journal": None, "read": False, "faulthandler_free": True}  # type: dict[str, Any]
 
 
 class TestTimeLimit(BaseException):
