@@ -7,6 +7,7 @@ The stream loop (`chain.pipeline`) calls `TaskRunner.run` on its worker threads.
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 import time
@@ -48,7 +49,9 @@ def _workspace_of(task: Task) -> dict[str, Any]:
     by-reference base, and where it came from (so an editable install maps to the workspace copy)."""
     source = task.metadata.get("source")
     base = task.files.tree if isinstance(task.files, WorkspaceFiles) else None
-    return {"blobs": task.blob_bytes(), "source": source if isinstance(source, str) else None, "base": base}
+    # `chain task DIR` records DIR as given (relative in a pipeline); the stages of a pipe run where it ran.
+    where = os.path.abspath(source) if isinstance(source, str) and source != "claude" else None
+    return {"blobs": task.blob_bytes(), "source": where, "base": base}
 
 
 def _state_of(task: Task, context: str) -> dict[str, Any]:

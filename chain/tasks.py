@@ -103,7 +103,7 @@ def tasks_from_paths(
                     blobs=got.blobs,
                     omitted=got.omitted,
                     base=got.base,
-                    metadata={"source": str(d.resolve())},
+                    metadata={"source": str(d)},  # as given: reports name files relative to where chain runs
                     **common,
                 )
             )
