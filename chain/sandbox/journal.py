@@ -15,6 +15,17 @@ from typing import Any
 JOURNAL_SUFFIX = ".journal"
 
 
+STACK_CHARS = 4000
+
+
+def _stack_head(stack: str) -> str:
+    """faulthandler prints the most recent call first: the stuck test's own frames lead, the runner's
+    (pytest, pluggy, a warm worker's) follow. Past the limit, keep the head and say what was cut."""
+    if len(stack) <= STACK_CHARS:
+        return stack
+    return stack[:STACK_CHARS] + f"\n[... {len(stack) - STACK_CHARS} more characters of outer frames]"
+
+
 def report_from_journal(text: str) -> dict[str, Any] | None:
     collected: list[str] | None = None
     collect_errors: list[dict[str, Any]] = []
@@ -48,7 +59,7 @@ def report_from_journal(text: str) -> dict[str, Any] | None:
             "message": (
                 f"test exceeded its wall-clock limit of {limit:g} s and did not respond to the signal "
                 "(stuck in C code or signals blocked): its process was ended (its stacks follow); "
-                "the tests after it ran in a new session\n" + "\n".join(stack)[-4000:]
+                "the tests after it ran in a new session\n" + _stack_head("\n".join(stack))
             ),
         }
     finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}

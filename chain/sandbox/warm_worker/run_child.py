@@ -66,6 +66,11 @@ def take_environment(request):
     if request.cwd_on_path:  # `python -m pytest` puts the working directory first on sys.path
         sys.path.insert(0, request.cwd)
     sys.argv = ["pytest", *request.args]
+    # The template imported tempfile (pytest does) and may have cached its directory: a run's temporary
+    # files belong in the run's own TMPDIR (the only temp dir a confined run can write), not the template's.
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None
 
 
 def become_run(fds, sock):
