@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from . import charts, outcomes
+from . import bar_charts, charts, outcomes
 from .results import BenchResults, Config
 from .svg import all_finite, esc, percent
 
@@ -224,8 +224,11 @@ def render_html(results: BenchResults) -> str:
     palette = charts.Palette.of(results)
     timeline_svg, shown, total = outcomes.timeline(results, palette)
     drawn = {
-        name: getattr(charts, name)(results, palette)
-        for name in ("throughput", "efficiency", "latency", "success", "ema")
+        "throughput": charts.throughput(results, palette),
+        "efficiency": charts.efficiency(results, palette),
+        "latency": bar_charts.latency(results, palette),
+        "success": bar_charts.success(results, palette),
+        "ema": charts.ema(results, palette),
     }
     drawn["outcomes"] = outcomes.outcomes(results, palette)
     drawn["timeline"] = timeline_svg

@@ -10,16 +10,12 @@ credentials on its socket and moves it into its cgroup before its first run.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
-import shlex
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,61 +24,13 @@ from .base import Limits, RunOutcome, RunSpec
 from .bwrap import SANDBOX_TMP, paths_kept_under_tmp
 from .cgroups import RunCgroup
 from .local import Capture, LocalSandbox, new_cgroup, pump
+from .prepared_key import CONFIG_FILES, prepare_key
 from .warm_template import READY_TIMEOUT_S, REPLY_TIMEOUT_S, Template, WorkerFailed
 from .warm_worker import protocol as wire
-from .workspace import PLUGIN_MODULE, RunDir, scrubbed_env
+from .workspace import RunDir, scrubbed_env
 
 WORKER_MEMORY_MB = 256  # the worker's own heap, on top of the run's memory cap in its cgroup
 WORKER_PROCESSES = 6  # the worker and its runners (plain + 2 prepared), on top of the run's process cap
-
-
-# What decides the state pytest is in when it starts collecting, besides the arguments and environment: the
-# workspace's layout and these files. Runs that agree on all of it can share one prepared session.
-CONFIG_FILES = {"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"}
-# Options whose effect at start-up is more than state in memory (files opened, code imported, output made).
-UNPREPARED_OPTIONS = (
-    "-c",
-    "--config-file",
-    "--debug",
-    "--log-file",
-    "--junitxml",
-    "--junit-xml",
-    "--pastebin",
-    "--help",
-    "-h",
-    "--version",
-    "-V",
-    "--trace-config",
-)
-
-
-def prepare_key(
-    args: list[str], cwd_on_path: bool, env: dict[str, str], files: Mapping[str, str | bytes]
-) -> str | None:
-    """The key of the prepared pytest session a run can start from (see warm_worker.prepared_session), or
-    None when the run must start a session of its own: a conftest.py (code that runs at start-up), a plugin
-    chosen by -p or PYTEST_PLUGINS beyond chain's own, or an option in UNPREPARED_OPTIONS."""
-    if any(os.path.basename(path) == "conftest.py" for path in files):
-        return None
-    try:
-        words = [*shlex.split(env.get("PYTEST_ADDOPTS", "")), *args]
-    except ValueError:
-        return None
-    for i, word in enumerate(words):
-        option = word.split("=", 1)[0]
-        if option in UNPREPARED_OPTIONS or (
-            option.startswith("-p") and not (word[2:] or (words[i + 1] if i + 1 < len(words) else "")).startswith("no:")
-        ):
-            return None
-    if env.get("PYTEST_PLUGINS", PLUGIN_MODULE) != PLUGIN_MODULE:
-        return None
-    config = {
-        path: text if isinstance(text, str) else hashlib.sha256(text).hexdigest()
-        for path, text in files.items()
-        if os.path.basename(path) in CONFIG_FILES
-    }
-    blob = json.dumps([args, cwd_on_path, env, sorted(files), config], sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
 def mount_points_under_tmp(shown: tuple[str, ...] | None = None) -> frozenset[str]:

@@ -12,7 +12,7 @@ costs a fork rather than a Python start.
 
 A worker serves one run at a time through its runners (`supervision.py`): a plain runner, whose children
 each run a whole session, and up to two prepared runners (`prepared_session.py`), which have gone through
-a session's start-up once for one key (see `warm_pool.prepare_key`) and whose children go on from there.
+a session's start-up once for one key (see `prepared_key.prepare_key`) and whose children go on from there.
 Each run is a fresh fork of a runner (`run_child.py`). With namespaces a runner is PID 1 of a PID namespace
 of its own and has no capabilities; after each run it kills whatever the run left behind with kill(-1)
 (atomic: nothing can fork past it); without namespaces chain kills the worker's cgroup around the worker

@@ -97,7 +97,7 @@ class RunLimits:
 @dataclass
 class Run:
     """One run: `python -m pytest ARGS` in `cwd` with `env`; the run's stdout and stderr travel as fds.
-    `prepare`: the key of the prepared session it may start from (warm_pool.prepare_key), or None.
+    `prepare`: the key of the prepared session it may start from (prepared_key.prepare_key), or None.
     `confine`: what the run's child restricts itself to before the task runs (landlock: confine.py), or None."""
 
     OP: ClassVar[Op] = Op.RUN

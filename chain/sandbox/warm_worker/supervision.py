@@ -84,7 +84,7 @@ class Runner:
 
     A plain runner keeps pytest as the template built it: each child runs a whole session. A prepared runner
     (`PreparedSession`) has gone through a session's start-up once, for one key (the run's arguments,
-    environment and workspace layout: see `warm_pool.prepare_key`), and each child goes on from there.
+    environment and workspace layout: see `prepared_key.prepare_key`), and each child goes on from there.
     With namespaces a runner is PID 1 of a PID namespace of its own, so after each run it kills everything
     left in there at once (kill(-1)); without, chain kills the run's leftovers through the worker's cgroup."""
 

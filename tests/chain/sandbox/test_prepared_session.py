@@ -10,7 +10,7 @@ import pytest
 
 from chain import registry
 from chain.sandbox import Limits, RunSpec
-from chain.sandbox.warm_pool import prepare_key
+from chain.sandbox.prepared_key import prepare_key
 from tests.chain.sandbox.conftest import NORMAL, assert_next_run_is_normal, backend_params, evaluate, files_for
 
 @pytest.fixture(scope="module", params=backend_params(["local-warm", "bwrap-warm"]))
