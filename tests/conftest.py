@@ -51,3 +51,22 @@ def parse_lines(data: bytes) -> list[dict]:
 def run_chain(args: list[str], stdin: bytes = b"", timeout: float = 120, env: dict | None = None):
     return subprocess.run([*CHAIN, *args], input=stdin, capture_output=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` sends tests with one `xdist_group` to one worker (a Ray cluster, envd's one port, a
+    report pipeline built once per session). pytest-xdist 3.8 marks the group by appending `@group` to
+    `item._nodeid`, which pytest 9 no longer reads (a node's id is `item._id`): the groups were silently spread
+    over every worker. Until xdist follows, re-apply its suffix where pytest 9 reads it."""
+    if not (config.pluginmanager.hasplugin("xdist") and getattr(config.option, "loadgroup", False)):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9: xdist's own suffix works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")

@@ -22,6 +22,9 @@ from .reading import StreamReport, crash_message
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+SKIP_PLACE = re.compile(r"^[^\n]*?:\d+: ")  # `test_a.py:3: ` before a skip's reason
+
+
 def _xml_text(text: str) -> str:
     return _ILLEGAL_XML.sub(lambda m: f"#x{ord(m.group()):02X}", text)
 
@@ -63,9 +66,11 @@ def _case(case: TestCase) -> ET.Element:
         # reports as a test's error far more often than teardown, so the message reads as pytest's does then.
         message = f'failed on setup with "{_xml_text(crash_message(case.message))}"'
         ET.SubElement(element, "error", message=message).text = text
-    elif case.outcome in ("skipped", "xfailed"):
-        kind = "pytest.skip" if case.outcome == "skipped" else "pytest.xfail"
-        ET.SubElement(element, "skipped", type=kind, message=text)
+    elif case.outcome == "skipped":  # chain's message is pytest's `file:line: reason`; message= is the reason
+        reason = SKIP_PLACE.sub("", case.message or "", count=1)
+        ET.SubElement(element, "skipped", type="pytest.skip", message=_xml_text(reason)).text = text
+    elif case.outcome == "xfailed":
+        ET.SubElement(element, "skipped", type="pytest.xfail", message=text)
     return element  # passed and (non-strict) xpassed: no child, as in pytest's report
 
 

@@ -2,7 +2,11 @@
 
 One run = create a sandbox from the template (CHAIN_E2B_TEMPLATE / --e2b-template), upload the task's files and
 chain's pytest report plugin, run the command with the same report env as the local backends, download the report,
-kill the sandbox (always: finally, cancel watcher, kill_all). A command that may still be running (timed out,
+kill the sandbox (always: finally, cancel watcher, kill_all). Inside the microVM the command runs in the same minimal
+view as the landlock backend (`remote_confine.py`: Landlock and seccomp, the view learnt from the template's own
+Python), unless CHAIN_E2B_CONFINE says otherwise: `auto` (the default: confine where the VM's kernel can, and say
+in the result's `isolation` when it could not), `require` (a run that cannot be confined is a sandbox failure),
+`off`. A command that may still be running (timed out,
 cancelled, interrupted) is killed by pid first: envd keeps a command running when its stream ends, and killing the
 sandbox does nothing where there is no control API (the SDK's debug mode). API failures (anything but the command's
 own exit or timeout; a sandbox dying under the command included) are retried with exponential backoff behind a
@@ -13,7 +17,9 @@ checks this contract through the real SDK against a local envd fake.
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import threading
 import time
 import uuid
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..resilience import Backoff, CircuitBreaker, CircuitOpen, call_with_retries
+from . import view
 from .base import RunOutcome, RunSpec, Sandbox
 from .journal import JOURNAL_SUFFIX, report_from_journal
 from .workspace import PLUGIN_DIR, PLUGIN_MODULE
@@ -31,6 +38,9 @@ ROOT_INSIDE = "/home/user/chain"  # the default E2B templates run as `user` with
 PLUGIN_SOURCES = sorted(Path(PLUGIN_DIR).glob("chain_*.py"))  # the report plugin and the spectrum writer
 SANDBOX_GRACE_S = 60  # the sandbox's own lifetime outlives the command timeout, so a lost client cannot leak it
 KILL_TIMEOUT_S = 5  # a kill request that hangs must not hold up a timed-out or cancelled run
+CONFINE_MODES = ("auto", "require", "off")
+# The wrapper and what it loads, uploaded with every confined run (standard library only).
+CONFINE_SOURCES = [Path(__file__).with_name(n) for n in ("remote_confine.py", "confine.py", "interpreter_dirs.py")]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -52,8 +62,12 @@ class E2BSandbox(Sandbox):
         retries: int | None = None,
         backoff: Backoff | None = None,
         breaker: CircuitBreaker | None = None,
+        confine: str | None = None,
     ):
         super().__init__(verbose=verbose)
+        self.confine = confine or os.environ.get("CHAIN_E2B_CONFINE") or "auto"
+        if self.confine not in CONFINE_MODES:
+            raise ValueError(f"CHAIN_E2B_CONFINE={self.confine}: expected one of {', '.join(CONFINE_MODES)}")
         self.template = template or os.environ.get("CHAIN_E2B_TEMPLATE") or None  # None: the SDK's `base`
         self._slots = threading.BoundedSemaphore(concurrency or _env_int("CHAIN_E2B_CONCURRENCY", 8))
         self.retries = retries if retries is not None else _env_int("CHAIN_E2B_RETRIES", 3)
@@ -81,7 +95,11 @@ class E2BSandbox(Sandbox):
             "backend": self.name,
             "template": self.template or "base",
             "isolation": "e2b microVM",
-            "network": "template default",
+            "confine": self.confine,
+            "filesystem": "the whole microVM"
+            if self.confine == "off"
+            else "minimal read-only view inside the microVM (Landlock, seccomp), writable run directory only",
+            "network": "template default" if self.confine == "off" else "none (seccomp: AF_UNIX sockets only)",
         }
 
     # -- one run -------------------------------------------------------------------------------------------
@@ -108,8 +126,54 @@ class E2BSandbox(Sandbox):
             except CircuitOpen as exc:
                 outcome = RunOutcome(exit_code=None, duration_ms=(time.monotonic() - started) * 1000, error=str(exc))
         outcome.events = events + list(outcome.events)
-        outcome.isolation = self.describe()
+        outcome.isolation = {**self.describe(), **outcome.isolation}
         return outcome
+
+    def _command(self, spec: RunSpec, root: str, envs: dict[str, str]) -> str:
+        """The command line envd runs: the task's command, inside remote_confine.py unless confinement is off.
+        Paths travel in the environment ($CHAIN_RUN_ROOT), which the wrapper removes before the command runs."""
+        if self.confine == "off":
+            return spec.command
+        config = {
+            "read": [*view.SYSTEM, *view.ETC, f"{root}/plugin", f"{root}/bin"],
+            "devices": list(view.DEVICES),
+            "listable": ["/proc"],
+            "write": [root],
+            "interpreters": ["python3", "python"],
+            "status": f"{root}/confined.json",
+            "required": self.confine == "require",
+            "unset": ["CHAIN_CONFINE", "CHAIN_RUN_ROOT"],
+        }
+        envs.update(CHAIN_CONFINE=json.dumps(config), CHAIN_RUN_ROOT=root)
+        # bash, as envd itself runs commands: a single command is exec'd, so a test killed by a signal reads as
+        # one (envd's -1), not as a shell's 128+N exit code
+        script = '"$CHAIN_RUN_ROOT/bin/remote_confine.py" "$CHAIN_CONFINE"'
+        wrapper = f"{script} -- /bin/bash -c {shlex.quote(spec.command)}"
+        # A template without python3 runs the command as it is; the missing status file then says so.
+        plain = f"exec /bin/sh -c {shlex.quote(spec.command)}"
+        return f"if command -v python3 >/dev/null 2>&1; then exec python3 -E -s -S {wrapper}; else {plain}; fi"
+
+    def _confinement(self, box: Any, root: str) -> tuple[dict[str, Any], str | None]:
+        """What the run's wrapper reported: (isolation fields, a note when the run was not confined)."""
+        if self.confine == "off":
+            return {}, None
+        from e2b.exceptions import NotFoundException
+
+        try:
+            status = json.loads(box.files.read(f"{root}/confined.json"))
+        except (NotFoundException, ValueError):
+            status = {"confined": False, "reason": "the confinement wrapper did not run (no python3 in the template?)"}
+        if status.get("confined"):
+            return {"confined": True, "landlock_abi": status.get("landlock_abi")}, None
+        why = status.get("reason") or "unknown"
+        return (
+            {
+                "confined": False,
+                "filesystem": f"the whole microVM (not confined: {why})",
+                "network": "template default",
+            },
+            f"e2b: the run was not confined: {why}",
+        )
 
     def _attempt(self, spec: RunSpec, cancel: threading.Event | None) -> RunOutcome:
         from e2b import Sandbox as E2BClient
@@ -133,6 +197,9 @@ class E2BSandbox(Sandbox):
             # A by-reference task's base is read here and uploaded whole: the remote sandbox gets everything.
             uploads = [{"path": f"{root}/ws/{rel}", "data": data} for rel, data in spec.workspace_items()]
             uploads += [{"path": f"{root}/plugin/{src.name}", "data": src.read_text()} for src in PLUGIN_SOURCES]
+            uploads += [{"path": f"{root}/tmp/.keep", "data": ""}]  # the run's TMPDIR: /tmp is outside the view
+            if self.confine != "off":
+                uploads += [{"path": f"{root}/bin/{src.name}", "data": src.read_text()} for src in CONFINE_SOURCES]
             box.files.write_files(uploads)
             envs = {
                 "PYTHONPATH": f"{root}/plugin",
@@ -142,16 +209,16 @@ class E2BSandbox(Sandbox):
                 "PYTEST_ADDOPTS": "-p no:cacheprovider",
                 "CHAIN_PYTEST_REPORT": f"{root}/report.json",
                 "HOME": f"{root}/ws",
+                "TMPDIR": f"{root}/tmp",
                 **spec.env,
             }
+            command = self._command(spec, root, envs)
             if cancel is not None and cancel.is_set():
                 raise _Cancelled()
             command_started = time.monotonic()
             # In the background, so the run knows the command's pid: ending the stream (the SDK's timeout,
             # closing it) leaves the command running in the sandbox, so a timeout or a cancel kills it by pid.
-            handle = box.commands.run(
-                spec.command, background=True, cwd=f"{root}/ws", envs=envs, timeout=spec.timeout_s
-            )
+            handle = box.commands.run(command, background=True, cwd=f"{root}/ws", envs=envs, timeout=spec.timeout_s)
             self._started(live, handle.pid)
             exit_code: int | None
             exit_code, timed_out = 0, False
@@ -175,7 +242,10 @@ class E2BSandbox(Sandbox):
             report = None
             if not (timed_out or cancelled):
                 report = self._read_report(box, f"{root}/report.json")
-            notes = []
+            isolation, unconfined = self._confinement(box, root)
+            notes = [unconfined] if unconfined else []
+            if unconfined and self.confine == "require":
+                raise RuntimeError(unconfined + " (CHAIN_E2B_CONFINE=require)")
             if exit_code == -1:
                 # envd reports -1 for a command ended by a signal and does not say which; read as a local
                 # exit code it would claim SIGHUP
@@ -192,6 +262,7 @@ class E2BSandbox(Sandbox):
                 cancelled=cancelled,
                 report=report,
                 notes=notes,
+                isolation=isolation,
             )
         except Exception as exc:  # the SDK/API failed, not the code under test: retried by run()
             if _is_set(cancel):

@@ -17,14 +17,12 @@ database, /var, /run, /sys and the rest of /tmp are not in it.
 
 from __future__ import annotations
 
-import ast
-import json
 import os
 import subprocess
 import sys
 from functools import lru_cache
-from pathlib import Path
 
+from . import interpreter_dirs
 from .workspace import PLUGIN_DIR
 
 SYSTEM = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
@@ -51,60 +49,17 @@ ETC = [
 ]
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 
-# Run in the task's interpreter (isolated mode: no PYTHONPATH, no user site, no current directory) to learn
-# the directories it imports from.
-_PROBE = r"""
-import json, os, sys
-print(json.dumps({"prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                               os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)],
-                  "path": [p for p in sys.path if os.path.isabs(p)]}))
-"""
-
-
 @lru_cache(maxsize=8)
 def interpreter_paths(python: str = sys.executable) -> tuple[str, ...]:
-    """The directories `python` needs to start and import what is installed for it."""
+    """The directories `python` needs to start and import what is installed for it (interpreter_dirs.py)."""
     try:
-        out = subprocess.run(
-            [python, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30, check=True
-        ).stdout
-        found = json.loads(out)
+        found = interpreter_dirs.probe(python)
     except (OSError, subprocess.SubprocessError, ValueError):  # the sandbox's own start then reports the problem
         found = {
             "prefixes": [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))],
             "path": [p for p in sys.path if os.path.isabs(p)],
         }
-    paths = [*found["prefixes"], *found["path"]]
-    for directory in found["path"]:
-        paths += editable_targets(directory)
-    return tuple(dict.fromkeys(p for p in paths if p and os.path.exists(p)))
-
-
-def editable_targets(site_dir: str) -> list[str]:
-    """Package directories that editable installs in `site_dir` import from (the paths plain `.pth` lines
-    add are already on sys.path; setuptools' finders keep theirs in a MAPPING in a module)."""
-    found: list[str] = []
-    try:
-        names = os.listdir(site_dir)
-    except OSError:
-        return found
-    for name in names:
-        if not (name.startswith("__editable__") and name.endswith("_finder.py")):
-            continue
-        try:
-            tree = ast.parse(Path(site_dir, name).read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
-            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-            if value is not None and any(getattr(t, "id", "") == "MAPPING" for t in targets):
-                try:
-                    mapping = ast.literal_eval(value)
-                except ValueError:
-                    continue
-                found += [p for p in mapping.values() if isinstance(p, str) and os.path.isabs(p)]
-    return found
+    return tuple(interpreter_dirs.directories(found))
 
 
 def extra_from_env() -> tuple[str, ...]:

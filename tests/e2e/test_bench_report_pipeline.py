@@ -13,6 +13,7 @@ from tests.conftest import ROOT
 from tests.e2e.test_report_browser import CHARTS, Loaded, chromium, chromium_path  # noqa: F401  (fixtures)
 
 CHAIN = [sys.executable, "-m", "chain"]
+pytestmark = pytest.mark.xdist_group("bench-report")  # one worker builds the module's report once
 
 
 @pytest.fixture(scope="module")

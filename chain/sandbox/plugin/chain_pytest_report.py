@@ -38,6 +38,24 @@ def _message(report):
     return text or None
 
 
+def _skip_message(report):
+    """What pytest says of a skip (`-rs`, its JUnit body): `file:line: reason`, the file relative to the rootdir
+    (the workspace's path means nothing outside the sandbox); an xfail's reason as pytest gives it."""
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail).removeprefix("reason: ") or None
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        filename, lineno, reason = longrepr
+        config = _state["config"]
+        if config is not None and os.path.isabs(str(filename)):
+            try:
+                filename = os.path.relpath(str(filename), str(config.rootpath))
+            except ValueError:
+                pass
+        return f"{filename}:{lineno}: {str(reason).removeprefix('Skipped: ')}"
+    return _message(report)
+
+
 def pytest_configure(config):
     _state["config"] = config
     chain_test_limits.configure(config)
@@ -115,18 +133,19 @@ def pytest_runtest_logreport(report):
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             entry["outcome"] = "xfailed" if report.skipped else "xpassed"
+            entry["message"] = _skip_message(report)
         elif report.failed:
             entry["outcome"] = "failed"
             entry["message"] = _message(report)
         elif report.skipped:
             entry["outcome"] = "skipped"
-            entry["message"] = _message(report)
+            entry["message"] = _skip_message(report)
     elif report.failed:  # setup or teardown broke: the test errored
         entry["outcome"] = "error"
         entry["message"] = _message(report)
     elif report.skipped and report.when == "setup":
         entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        entry["message"] = _message(report)
+        entry["message"] = _skip_message(report)
 
 
 def pytest_collectreport(report):
@@ -151,7 +170,7 @@ def pytest_collectreport(report):
                 "nodeid": report.nodeid,
                 "outcome": "skipped",
                 "duration_ms": 0.0,
-                "message": _message(report),
+                "message": _skip_message(report),
                 "collection": True,
             },
         )

@@ -1,7 +1,9 @@
 """chain's JUnit XML against pytest's own --junitxml of the same tests, both read with junitparser."""
 
+import os
+
 import pytest
-from junitparser import Error, Failure, JUnitXml
+from junitparser import JUnitXml, Skipped
 
 from chain.report import junit
 
@@ -16,7 +18,8 @@ def cases(xml: JUnitXml) -> dict[tuple[str, str], dict]:
             out[(case.classname, case.name)] = {
                 "outcome": type(outcome).__name__ if outcome is not None else "passed",
                 "type": outcome.type if outcome is not None else None,
-                "message": outcome.message if isinstance(outcome, (Failure, Error)) else None,
+                "message": outcome.message if outcome is not None else None,
+                "text": outcome.text if isinstance(outcome, Skipped) else None,
                 "time": case.time,
             }
     return out
@@ -32,9 +35,13 @@ def test_junit_has_pytests_testcases_classnames_outcomes_and_messages(pipeline, 
     for key, theirs in pytest_cases.items():
         mine = chain_cases[key]
         assert mine["outcome"] == theirs["outcome"], key
-        assert mine["message"] == theirs["message"], key  # failures and errors: pytest's short crash message
-        if theirs["outcome"] == "Skipped":  # skip vs xfail; chain's cases do not carry the skip reason (yet)
+        # failures and errors: pytest's short crash message; skips and xfails: their reason
+        assert mine["message"] == theirs["message"], key
+        if theirs["outcome"] == "Skipped":
             assert mine["type"] == theirs["type"], key
+            if theirs["type"] == "pytest.skip":  # `file:line: reason`, the file relative to the project
+                path, line, reason = theirs["text"].rsplit(":", 2)
+                assert mine["text"] == f"{os.path.relpath(path, pipeline.dir / 'mixed')}:{line}:{reason}", key
 
 
 def test_each_suite_is_a_result_with_stage_and_profile_and_per_test_times(pipeline, tmp_path):

@@ -213,3 +213,52 @@ def test_fake_envd_chain_analyze_cli_emits_results_and_retry_notices(envd):
     assert any(n["kind"] == "retry" and "503" in n["message"] for n in notices), events
     assert envd.failures_injected == 1
     assert envd.running() == []
+
+
+READS_A_SECRET = {"test_secret.py": (
+    "import os, pytest\n\n"
+    "def test_the_home_directory_secret_is_not_readable():\n"
+    "    with pytest.raises(PermissionError):\n"
+    "        open(os.environ['SECRET_PATH']).read()\n\n"
+    "def test_the_workspace_and_tmpdir_are_writable(tmp_path):\n"
+    "    (tmp_path / 'x').write_text('ok')\n"
+    "    open('written.txt', 'w').write('ok')\n")}
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_fake_envd_the_run_sees_only_the_minimal_view_unless_confinement_is_off(envd, mode):
+    # The fake runs envd's commands on this machine, so the wrapper really confines them with this kernel's
+    # Landlock: a file in the sandbox user's home, beside the run's directory, stays out of reach.
+    secret = envd.sandbox_path("/home/user/secret.txt")
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("hunter2")
+    box = E2BSandbox(retries=1, backoff=Backoff(base_s=0.01, max_s=0.05), confine=mode)
+    try:
+        outcome = box.run(RunSpec(files=READS_A_SECRET, command=PYTEST, timeout_s=60,
+                                  env={"SECRET_PATH": "/home/user/secret.txt"}))  # a path inside the VM
+    finally:
+        box.close()
+    assert outcome.error is None, outcome.error
+    got = outcomes(outcome)
+    assert got["test_secret.py::test_the_workspace_and_tmpdir_are_writable"] == "passed", outcome.stdout[-2000:]
+    if mode == "auto":
+        assert got["test_secret.py::test_the_home_directory_secret_is_not_readable"] == "passed", outcome.stdout
+        assert outcome.isolation["confined"] is True and outcome.isolation["landlock_abi"] >= 1
+        assert "minimal read-only view" in outcome.isolation["filesystem"] and not outcome.notes
+    else:  # the control: the same test fails when nothing confines the run
+        assert got["test_secret.py::test_the_home_directory_secret_is_not_readable"] == "failed"
+        assert outcome.isolation["filesystem"] == "the whole microVM" and "confined" not in outcome.isolation
+
+
+def test_fake_envd_the_wrapper_removes_its_own_variables_before_the_task_runs(envd, e2b):
+    spec = RunSpec(files={"test_env.py": "import os\n\ndef test_env():\n"
+                          "    assert not {'CHAIN_CONFINE', 'CHAIN_RUN_ROOT'} & set(os.environ)\n"
+                          "    assert os.environ['TMPDIR'].endswith('/tmp') and os.access(os.environ['TMPDIR'], os.W_OK)\n"},
+                   command=PYTEST, timeout_s=60)
+    outcome = e2b.run(spec)
+    assert outcome.error is None and outcomes(outcome) == {"test_env.py::test_env": "passed"}, outcome.stdout[-2000:]
+
+
+def test_an_unknown_confine_mode_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="auto, require, off"):
+        E2BSandbox(confine="sometimes")
