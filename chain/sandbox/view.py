@@ -49,6 +49,7 @@ ETC = [
 ]
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 
+
 @lru_cache(maxsize=8)
 def interpreter_paths(python: str = sys.executable) -> tuple[str, ...]:
     """The directories `python` needs to start and import what is installed for it (interpreter_dirs.py)."""
