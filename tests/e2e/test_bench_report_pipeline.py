@@ -20,7 +20,7 @@ pytestmark = pytest.mark.xdist_group("bench-report")  # one worker builds the mo
 def bench_report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     suite = tmp / "suite.ndjson"
-    gen = subprocess.run([*CHAIN, "generate", "--seed", "11", "--tasks", "4", "--mix", "bugs=3,correct=1",
+    gen = subprocess.run([*CHAIN, "generate", "--seed", "11", "--tasks", "3", "--mix", "bugs=2,correct=1",
                           "--difficulty", "easy", "-o", str(suite)], capture_output=True, cwd=ROOT)
     assert gen.returncode == 0, gen.stderr.decode()
     bench = subprocess.run([*CHAIN, "bench", str(suite), "--pipeline", "analyze|process", "--profile", "aggressive",
