@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .protocol import Notice, TestCase, TestCounts
+from .protocol import Notice, Result, Task, TestCase, TestCounts, make_result
 from .pytest_command import narrowed
 from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
 from .sandbox import Limits, RunOutcome, RunSpec, Sandbox
@@ -207,6 +208,25 @@ class StageContext:
     def for_task(self, task_id: str, **changes: Any) -> StageContext:
         """A copy for one task (own notices; optionally another profile or cancel event)."""
         return replace(self, task_id=task_id, notices=[], **changes)
+
+    def result(
+        self, task: Task, ev: Evaluation, summary: str, data: dict[str, Any], started: float | None = None
+    ) -> Result:
+        """The stage's result for `task` from the sandbox run that decides it (its status, counts, cases and
+        isolation), timed from `started` (time.monotonic()) when given, else the run's own duration."""
+        return make_result(
+            task=task,
+            stage=self.stage,
+            profile=self.profile.name,
+            status=ev.status,
+            tests=ev.tests,
+            duration_ms=(time.monotonic() - started) * 1000 if started is not None else ev.duration_ms,
+            sandbox=self.sandbox.name,
+            summary=summary,
+            cases=ev.cases,
+            isolation=ev.outcome.isolation,
+            data=data,
+        )
 
     def notify(self, kind: str, message: str, **fields: Any) -> None:
         self.notices.append(Notice(kind=kind, message=message, task_id=self.task_id, stage=self.stage, **fields))

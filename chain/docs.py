@@ -46,6 +46,8 @@ def event_reference() -> str:
         "HistoryEntry",
         "Findings",
         "SuspiciousLine",
+        "Equivalence",
+        "EquivalenceDifference",
         "TestCase",
         "TestCounts",
     ]

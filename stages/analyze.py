@@ -11,7 +11,7 @@ from chain.analysis import limits
 from chain.analysis.spectrum import localize
 from chain.analysis.static import import_errors, metrics, syntax_errors
 from chain.context import StageContext
-from chain.protocol import Result, Task, TestCase, make_result
+from chain.protocol import Result, Task, TestCase
 from chain.pytest_command import narrowed
 
 HELP = "Run the tests; find flaky tests, rank suspicious lines (Ochiai), report syntax/import errors and metrics."
@@ -82,16 +82,4 @@ def run(task: Task, ctx: StageContext) -> Result:
                 summary += f"; most suspicious: {top.file}:{top.line} ({top.score:.2f})"
     if errors:
         summary += f"; syntax error at {errors[0]['file']}:{errors[0]['line']}"
-    return make_result(
-        task=task,
-        stage=ctx.stage,
-        profile=ctx.profile.name,
-        status=ev.status,
-        tests=ev.tests,
-        duration_ms=ev.duration_ms,
-        sandbox=ctx.sandbox.name,
-        summary=summary,
-        cases=ev.cases,
-        isolation=ev.outcome.isolation,
-        data=data,
-    )
+    return ctx.result(task, ev, summary, data)

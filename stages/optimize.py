@@ -3,20 +3,24 @@
 Only for tasks whose tests pass. Times the task's bench command (wall clock) or its tests (the sum of the
 tests' own durations, so the sandbox's start-up does not drown the code's time) `profile.run.repeats` times;
 tries the semantics-preserving rewrites of `chain.optimize.rewrites` (and an agent's suggestions with
---agent); keeps a candidate only if every test still passes and the bootstrap interval of the median-time
-ratio clears the profile's margin at its confidence. Reports the measured speedup and its interval.
+--agent); keeps a candidate only if every test still passes, it does what the original did on every call the
+tests made to the functions it changed (chain.equivalence: recorded in the original's run, replayed on the
+candidate, in the sandbox; the verdict is the result's data.equivalence), and the bootstrap interval of the
+median-time ratio clears the profile's margin at its confidence. Reports the measured speedup and its interval.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 from chain.context import StageContext
+from chain.equivalence.check import ALL, EquivalenceCheck
 from chain.optimize.rewrites import Rewrite, candidates
 from chain.optimize.stats import bootstrap_speedup
 from chain.patching import unified_diff
-from chain.protocol import Result, Task, make_result
+from chain.protocol import Equivalence, Result, Task
 
 HELP = "Time passing tasks; keep rewrites (memoize, set membership, hoisting, join) that are measurably faster."
 MAX_TRIES = 12
@@ -73,6 +77,14 @@ class Timer:
         }
 
 
+def _changes_behaviour(verdict: Equivalence) -> str:
+    first = verdict.differences[0]
+    return (
+        f"changes behaviour on a recorded call: {first.call} {first.why} "
+        f"(original: {first.expected}; rewrite: {first.actual})"
+    )
+
+
 def _stats(times: list[float]) -> dict:
     return {
         "median_ms": round(statistics.median(times), 4),
@@ -87,41 +99,20 @@ def run(task: Task, ctx: StageContext) -> Result:
     ev = ctx.run_tests(task.files, task.test, label=task.id)
     data: dict = {}
     if ev.status != "passed":
-        return make_result(
-            task=task,
-            stage=ctx.stage,
-            profile=ctx.profile.name,
-            status=ev.status,
-            tests=ev.tests,
-            duration_ms=(time.monotonic() - started) * 1000,
-            sandbox=ctx.sandbox.name,
-            summary=ev.summary + "; not optimized (tests do not pass)",
-            cases=ev.cases,
-            isolation=ev.outcome.isolation,
-            data={"diff": ""},
-        )
+        return ctx.result(task, ev, ev.summary + "; not optimized (tests do not pass)", {"diff": ""}, started)
     timer = Timer(task, ctx)
     baseline, why = timer.measure(task.files)
     if baseline is None:
         data["bench_error"] = why
-        summary = ev.summary + f"; not timed ({why})"
-        return make_result(
-            task=task,
-            stage=ctx.stage,
-            profile=ctx.profile.name,
-            status=ev.status,
-            tests=ev.tests,
-            duration_ms=(time.monotonic() - started) * 1000,
-            sandbox=ctx.sandbox.name,
-            summary=summary,
-            cases=ev.cases,
-            isolation=ev.outcome.isolation,
-            data=data,
-        )
+        return ctx.result(task, ev, ev.summary + f"; not timed ({why})", data, started)
     accept = ctx.profile.accept
     files, times = dict(task.files), baseline
-    applied, rejected, tried = [], [], set()
+    applied: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    tried: set[tuple[str, str]] = set()
     suggested = _agent_suggestions(task, ctx, _stats(times))  # asked once; timed like the built-in rewrites
+    equivalence = EquivalenceCheck(ctx, task.files, task.test, ALL, task.id)
+    accepted: Equivalence | None = None
     for _ in range(MAX_TRIES):
         pending = [c for c in candidates(files) + suggested if (c.file, c.name) not in tried]
         if not pending or ctx.cancel.is_set():
@@ -133,10 +124,24 @@ def run(task: Task, ctx: StageContext) -> Result:
         if trial_times is None:
             rejected.append({"rewrite": cand.name, "file": cand.file, "reason": why})
             continue
+        # Passing the tests is not enough: on every call the tests made, it must do what the original did.
+        verdict = equivalence.check(trial)
+        if verdict.equivalent is False:
+            rejected.append(
+                {
+                    "rewrite": cand.name,
+                    "file": cand.file,
+                    "reason": _changes_behaviour(verdict),
+                    "equivalence": verdict.model_dump(),
+                }
+            )
+            continue
         speedup = bootstrap_speedup(times, trial_times, accept.confidence, seed=ctx.seed)
         if speedup.beats(accept.margin):
-            files, times = trial, trial_times
-            applied.append({"rewrite": cand.name, "file": cand.file, **speedup.as_dict()})
+            files, times, accepted = trial, trial_times, verdict
+            applied.append(
+                {"rewrite": cand.name, "file": cand.file, **speedup.as_dict(), "equivalence": verdict.model_dump()}
+            )
         else:
             rejected.append(
                 {"rewrite": cand.name, "file": cand.file, "reason": "not faster beyond the margin", **speedup.as_dict()}
@@ -159,6 +164,8 @@ def run(task: Task, ctx: StageContext) -> Result:
             "diff": unified_diff(task.files, files),
         }
     )
+    if accepted is not None:  # checked against the original: it covers every rewrite applied before it
+        data["equivalence"] = accepted
     if applied:
         summary = (
             f"{final.summary}; {total.ratio:.1f}x faster ({total.low:.1f}-{total.high:.1f}x at "
@@ -169,17 +176,4 @@ def run(task: Task, ctx: StageContext) -> Result:
             f"{final.summary}; median {statistics.median(baseline):.2f} ms over {len(baseline)} runs; "
             f"no rewrite was faster beyond {accept.margin:.0%}"
         )
-    updated = task.model_copy(update={"files": files})
-    return make_result(
-        task=updated,
-        stage=ctx.stage,
-        profile=ctx.profile.name,
-        status=final.status,
-        tests=final.tests,
-        duration_ms=(time.monotonic() - started) * 1000,
-        sandbox=ctx.sandbox.name,
-        summary=summary,
-        cases=final.cases,
-        isolation=final.outcome.isolation,
-        data=data,
-    )
+    return ctx.result(task.model_copy(update={"files": files}), final, summary, data, started)

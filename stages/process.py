@@ -3,7 +3,10 @@
 A unified diff carried in the task (metadata "patch") is applied first. If the tests still fail, the built-in
 search-based repair looks for the smallest edit that makes every test pass: mutation operators at the lines
 analyze ranked most suspicious (computed here when the task has no analysis), candidates evaluated in the
-sandbox in parallel, budgets from the profile. Nothing is called fixed unless the sandboxed tests pass.
+sandbox in parallel, budgets from the profile. Nothing is called fixed unless the sandboxed tests pass and
+it does what the original did on the calls the original's passing tests made to the functions it changes
+(chain.equivalence, scope "inputs where the original was right"; the verdict is the result's
+data.equivalence). An agent's fix (--agent) is checked the same way.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import time
 
 from chain.context import StageContext
+from chain.equivalence.check import RIGHT, EquivalenceCheck
 from chain.patching import PatchError, apply_unified_diff, unified_diff
-from chain.protocol import Result, Task, make_result
+from chain.protocol import Result, Task
 from chain.repair.coverage import localize_with_map
 from chain.repair.learning import OperatorPriors, failure_shape, observations
 from chain.repair.limits import PLUGIN_FILE, CandidateLimits, from_original, with_plugin
@@ -73,15 +77,22 @@ def run(task: Task, ctx: StageContext) -> Result:
             suspicious = []
             if why:
                 notes.append(why)
+        equivalence = EquivalenceCheck(ctx, files, task.test, RIGHT, task.id, limits.test_cpu_s)
         if ctx.options.external_agent:
             from chain.agents.repair import agent_repair  # only when an agent is asked for
 
             asked = agent_repair(task, files, ev, suspicious, ctx)
             data["agent"] = {"agent": ctx.options.agent, "rounds": asked.rounds}
-            if asked.files is not None:
+            verdict = equivalence.check(asked.files) if asked.files is not None else None
+            if asked.files is not None and verdict is not None and verdict.equivalent is not False:
                 notes.append(f"repaired by {ctx.options.agent} in {len(asked.rounds)} round(s)")
+                data["equivalence"] = verdict
                 return _result(task, asked.files, asked.evaluation, ctx, started, notes, data)
-            notes.append(f"{ctx.options.agent} found no passing fix; built-in search")
+            if verdict is not None:  # it passes, but changes what the original got right: not a repair
+                data["agent"]["equivalence"] = verdict.model_dump()
+                notes.append(f"{ctx.options.agent}'s fix changes behaviour the original got right; built-in search")
+            else:
+                notes.append(f"{ctx.options.agent} found no passing fix; built-in search")
         shape = failure_shape(ev)
         priors = OperatorPriors.load(ctx.store, ctx.stage)
         found = search(
@@ -96,9 +107,12 @@ def run(task: Task, ctx: StageContext) -> Result:
             shape,
             task.id,
             ctx.options.time_budget_s,
+            equivalence.check,
         )
         _learn(ctx, found)
         data["repair"] = _report(found, ctx, limits, shape, files)
+        if found.equivalence is not None:
+            data["equivalence"] = found.equivalence
         if found.fixed is not None:
             files, ev = found.fixed.files, found.evaluation
             notes.append(f"repaired with {len(found.fixed.edits)} edit(s) after {found.evaluated} candidates")
@@ -134,6 +148,11 @@ def _report(found, ctx: StageContext, limits, shape: str, files: dict[str, str])
         "verification": found.verification,
         "limits": {"test_cpu_s": limits.test_cpu_s, "run_cpu_s": limits.run_cpu_s, "wall_s": limits.wall_s},
     }
+    if found.rejected:  # they passed every test, and changed what a passing test's calls returned
+        report["rejected_by_equivalence"] = [
+            {**cand.describe(), "differences": [d.model_dump() for d in verdict.differences]}
+            for cand, verdict in found.rejected
+        ]
     if found.fixed is not None:
         report["edits"] = [e.describe() for e in found.fixed.edits]
         report["ranking"] = {"changed_tokens": found.fixed.changed_tokens, "covering_tests": found.fixed.covering}
@@ -157,16 +176,4 @@ def _result(
     )
     updated = task.model_copy(update={"files": files})
     summary = ev.summary + (f" ({'; '.join(notes)})" if notes else "")
-    return make_result(
-        task=updated,
-        stage=ctx.stage,
-        profile=ctx.profile.name,
-        status=ev.status,
-        tests=ev.tests,
-        duration_ms=(time.monotonic() - started) * 1000,
-        sandbox=ctx.sandbox.name,
-        summary=summary,
-        cases=ev.cases,
-        isolation=ev.outcome.isolation,
-        data=data,
-    )
+    return ctx.result(updated, ev, summary, data, started)

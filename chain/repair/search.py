@@ -12,6 +12,11 @@ Validation (chain.repair.batch): a batch of candidates per sandbox run, each scr
 failing tests first, then the tests whose coverage touches its edited lines, stopping at the first failure;
 only a candidate that passes screening runs the whole suite. CPU-time limits from the original's cost
 (chain.repair.limits) stop a looping mutant within a fraction of a second.
+
+Verification: the best plausible patches, in rank order, run the task's own command in a fresh sandbox run;
+with an `equivalence` check (chain.equivalence, scope "inputs where the original was right") a patch that
+passes but changes what a function returned on a call of a test the original passed is rejected, and the next
+one is tried.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..context import Evaluation, StageContext
+from ..protocol import Equivalence
 from . import batch
 from .coverage import CoverageMap
 from .learning import OperatorPriors, line_shapes
@@ -95,6 +102,8 @@ class RepairResult:
     tried: dict[str, int] = field(default_factory=dict)  # "operator|context" -> candidates evaluated
     seconds: float = 0.0
     verification: str = ""
+    equivalence: Equivalence | None = None  # the fix's verdict, when a check was given
+    rejected: list[tuple[Candidate, Equivalence]] = field(default_factory=list)  # passed, but changed behaviour
 
 
 class Searcher:
@@ -216,6 +225,7 @@ def search(
     failure_shape: str = "",
     label: str = "",
     time_budget_s: float | None = None,
+    equivalence: Callable[[dict[str, str]], Equivalence] | None = None,
 ) -> RepairResult:
     started = time.monotonic()
     settings = ctx.profile.search
@@ -257,13 +267,22 @@ def search(
     result = RepairResult(None, None, searcher.evaluated, len(searcher.plausible), lines=lines, tried=searcher.tried)
     ranked = sorted(searcher.plausible, key=Candidate.rank_key)
     for cand in ranked[:VERIFY_AT_MOST]:
-        # The patch chain reports passes the task's own command, in a run of its own.
+        # The patch chain reports passes the task's own command, in a run of its own...
         ev = ctx.run_tests(cand.files, test, label=label)
-        if ev.status == "passed":
-            result.fixed, result.evaluation = cand, ev
-            result.verification = f"verified by `{test}` in a fresh run"
-            break
-        result.verification = f"a plausible patch failed verification: {ev.summary}"
+        if ev.status != "passed":
+            result.verification = f"a plausible patch failed verification: {ev.summary}"
+            continue
+        # ... and, with a check, does what the original did on the calls of the tests the original passed.
+        verdict = equivalence(cand.files) if equivalence is not None else None
+        if verdict is not None and verdict.equivalent is False:
+            result.rejected.append((cand, verdict))
+            result.verification = "a plausible patch changes behaviour where the original was right"
+            continue
+        result.fixed, result.evaluation, result.equivalence = cand, ev, verdict
+        result.verification = f"verified by `{test}` in a fresh run"
+        if verdict is not None and verdict.checked:
+            result.verification += f", equivalent on {verdict.calls_compared} recorded call(s)"
+        break
     if result.fixed is not None:
         result.alternatives = [c for c in ranked if c is not result.fixed]
     elif searcher.out_of_time():

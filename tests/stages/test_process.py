@@ -24,6 +24,11 @@ def test_repairs_an_off_by_one_with_the_smallest_edit_and_a_diff():
     assert "ordered[mid - 1]" in result.task.files["mod.py"]
     assert data["diff"].startswith("--- a/mod.py\n+++ b/mod.py\n")
     assert sum(l.startswith("-") and not l.startswith("---") for l in data["diff"].splitlines()) == 1
+    # It does what the original did on the calls of the tests the original passed (test_odd's median([5, 1, 3])).
+    verdict = data.equivalence
+    assert verdict.scope == "inputs where the original was right" and verdict.equivalent is True
+    assert verdict.functions == ["mod.py:median"] and verdict.calls_compared >= 1 and verdict.calls_out_of_scope >= 1
+    assert "equivalent on" in data["repair"]["verification"]
     # The emitted files really pass, in a fresh run.
     (recheck,) = run_stage_on("analyze", [result.task], learn=False, sandbox="local")
     assert recheck.status == "passed"
