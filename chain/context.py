@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .errors import SandboxUnavailable
 from .protocol import Notice, Result, Task, TestCase, TestCounts, make_result
 from .pytest_command import narrowed
 from .resilience import CircuitBreaker, CircuitOpen, call_with_retries
@@ -235,8 +236,12 @@ class StageContext:
     def _run_guarded(self, spec: RunSpec) -> RunOutcome:
         # A backend that raises (instead of reporting outcome.error) must not cost the task its result:
         # the failure is the sandbox's, and it is retried like one.
+        # Except a backend that is gone for good (a Ray cluster whose head died): retrying it only waits, so
+        # the task becomes an `error` event and the stage exits SANDBOX (5).
         try:
             return self.sandbox.run(spec, self.cancel)
+        except SandboxUnavailable:
+            raise
         except Exception as exc:
             return RunOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}", isolation=self.sandbox.describe())
 

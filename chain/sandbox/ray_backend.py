@@ -1,21 +1,23 @@
 """`--sandbox ray`: runs each sandbox run on a node of an existing Ray cluster, in that node's own chain backend.
 
 The stage process is a Ray driver (`ray.init(address=...)`: `--ray-address`, else RAY_ADDRESS; `auto` joins a
-cluster already running on this machine; chain never starts one). It pins one `ray_node.NodeHost` actor to
-every alive node (NodeAffinitySchedulingStrategy, soft=False); each actor builds that node's local backend
-(`auto` unless CHAIN_RAY_NODE_SANDBOX says otherwise), so isolation on a node is exactly a local run's there.
-
-Placement: a run goes to the node with the most free cores (its Ray `CPU` resource minus chain's runs in
-flight there); with none free it waits, so in-flight work never exceeds the cluster's CPUs (and the stage's
-`-j` caps the callers). Files: a task's files are `ray.put` once and named by reference; later runs of the
-same task (repair/optimize candidates) send only the files that differ (see ray_node).
+cluster already running on this machine; chain never starts one). Three parts, one module each:
+- which node runs a run, and which nodes are used at all (versions, CPUs): `ray_placement`;
+- the node side, an actor holding that node's own local backend (`auto` unless CHAIN_RAY_NODE_SANDBOX says
+  otherwise), so isolation on a node is exactly a local run's there: `ray_node`;
+- a task's files shipped once through the object store, candidates as their changed files: `ray_files`;
+and here, one run's life: placed, sent, waited for, cancelled, retried.
 
 Faults: a node (or its actor's worker process) dying mid-run is a Ray actor error here; the node is dropped
 and the run starts again on another node, recorded as a `retry` notice in `RunOutcome.events`. The run
-returns one outcome, so its result is emitted once. With no node left the outcome is a sandbox error, which
-the stage retries behind its circuit breaker like any other backend failure. Cancel (^C, `| head -1`, a
-lost race) reaches the node as `NodeHost.cancel`, which kills the run's sandbox there; the actors are owned
-by this process, so Ray kills them (and their bwrap sandboxes, which die with their parent) when it ends.
+returns one outcome, so its result is emitted once. With no node left but the cluster's GCS still there, the
+outcome is a sandbox error, which the stage retries behind its circuit breaker like any other backend failure
+(nodes may join again). A cluster whose GCS is gone cannot come back for this driver (Ray ends a driver whose
+GCS stays away a minute): every run from then on raises SandboxUnavailable at once, so each task still in the
+stream becomes an `error` event naming the cluster, and the stage exits 5 (SANDBOX), without waiting.
+Cancel (^C, `| head -1`, a lost race) reaches the node as `NodeHost.cancel`, which kills the run's sandbox
+there; the actors are owned by this process, so Ray kills them (and their bwrap sandboxes, which die with
+their parent) when it ends.
 """
 
 from __future__ import annotations
@@ -25,80 +27,21 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SandboxUnavailable
 from .base import RunOutcome, RunSpec, Sandbox
+from .ray_files import FileShipper
+from .ray_placement import POLL_S, Node, NoNodes, Placement, gcs_reachable, short_error
 
-POLL_S = 0.1  # how often a waiting run looks at its cancel event
 CANCEL_REPLY_S = 10.0  # a node answers a cancel with the run's (cancelled) outcome within this
-START_TIMEOUT_S = 120.0  # a node's actor must be up (its warm pool started) within this
-REFRESH_S = 5.0  # at most this often, look for nodes that joined the cluster
-BUNDLES_KEPT = 256
-BUNDLE_BYTES = 256 << 20
 INSTALL_HINT = "pip install 'chain-pipeline[ray]'"
 
 
 def ray_address(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get("CHAIN_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
-
-
-@dataclass(eq=False)
-class Node:
-    node_id: str
-    cpus: int
-    actor: Any
-    info: dict[str, Any] = field(default_factory=dict)
-    inflight: int = 0
-    alive: bool = True
-    last_used: int = 0
-
-    @property
-    def short(self) -> str:
-        return self.node_id[:12]
-
-
-class _Bundles:
-    """Driver side of "ship a task's files once": label -> (object ref, the files it holds), LRU-bounded."""
-
-    def __init__(self, ray: Any):
-        self._ray = ray
-        self._entries: OrderedDict[str, tuple[Any, dict[str, str | bytes], int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def ship(self, label: str, files: dict[str, str | bytes]) -> tuple[Any, dict[str, str | bytes], list[str]]:
-        """(reference to a base file set, files that differ from it, paths it has that `files` lacks)."""
-        key = label or repr(sorted(files))
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-        if entry is not None:
-            ref, base, size = entry
-            changed = {p: t for p, t in files.items() if base.get(p) is not t and base.get(p) != t}
-            removed = [p for p in base if p not in files]
-            if sum(len(t) for t in changed.values()) * 2 <= size:
-                return ref, changed, removed
-        size = sum(len(t) for t in files.values())
-        ref = self._ray.put(files)
-        with self._lock:
-            old = self._entries.pop(key, None)
-            self._bytes += size - (old[2] if old else 0)
-            self._entries[key] = (ref, files, size)
-            while len(self._entries) > 1 and (len(self._entries) > BUNDLES_KEPT or self._bytes > BUNDLE_BYTES):
-                _, (_, _, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped  # Ray frees the object once no run in flight holds the reference
-        return ref, {}, []
-
-    def forget(self, label: str, files: dict[str, str | bytes]) -> None:
-        with self._lock:
-            entry = self._entries.pop(label or repr(sorted(files)), None)
-            if entry:
-                self._bytes -= entry[2]
 
 
 class RaySandbox(Sandbox):
@@ -137,110 +80,40 @@ class RaySandbox(Sandbox):
                 raise ConfigError(f"--sandbox ray: cannot join the Ray cluster at {self.address!r}: {exc}") from exc
         from .ray_node import NodeHost, versions
 
-        self._host_class = ray.remote(NodeHost)
         self.versions = versions()
-        self.nodes: dict[str, Node] = {}
-        self.excluded: dict[str, str] = {}  # node id -> why chain does not use it
-        self._slots = threading.Condition()
-        self._bundles = _Bundles(ray)
+        try:  # what `auto` resolved to: the port asked when a node fails, to tell a gone cluster from a gone node
+            self.gcs_address = ray.get_runtime_context().gcs_address
+        except Exception:
+            self.gcs_address = self.address if self.address != "auto" else None
+        self.placement = Placement(ray, ray.remote(NodeHost), self.node_backend, self.versions)
+        self.gone: str | None = None  # set once the cluster's GCS is unreachable: no run can go on
+        self._files = FileShipper(ray)
         self._kill_generation = 0
         self._live: dict[str, tuple[Node, Any]] = {}  # run id -> (node, object ref)
         self._ids = itertools.count()
-        self._uses = itertools.count(1)
-        self._refreshed = 0.0
-        self._refreshing = threading.Lock()
-        self._refresh(wait=True)
-        if not self.nodes:
-            why = "; ".join(f"{n[:12]}: {r}" for n, r in self.excluded.items()) or "the cluster has no alive node"
-            raise ConfigError(f"--sandbox ray: no usable node at {self.address!r} ({why})")
+        self.placement.refresh(wait=True)
+        if not self.placement.nodes:
+            why = "; ".join(f"{n[:12]}: {r}" for n, r in self.placement.excluded.items())
+            raise ConfigError(f"--sandbox ray: no usable node at {self.address!r} ({why or 'no alive node'})")
 
-    # -- the cluster ---------------------------------------------------------------------------------------
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return self.placement.nodes
+
     @property
     def capacity(self) -> int:
         """Runs the cluster takes at once (its CPUs on the nodes chain uses): the stage's default -j."""
-        with self._slots:
-            return max(1, sum(n.cpus for n in self.nodes.values() if n.alive))
+        return self.placement.capacity
 
-    def _refresh(self, wait: bool = False) -> None:
-        """Start an actor on every alive node chain does not use yet; check its versions against ours."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        self._refreshed = time.monotonic()
-        fresh = []
-        for entry in self._ray.nodes():
-            node_id, cpus = entry["NodeID"], int(entry.get("Resources", {}).get("CPU", 0))
-            known = self.nodes.get(node_id)
-            if not entry.get("Alive") or (known is not None and known.alive) or node_id in self.excluded:
-                continue
-            if cpus < 1:
-                self.excluded[node_id] = "no CPU resource"
-                continue
-            actor = self._host_class.options(
-                num_cpus=0,
-                max_concurrency=cpus + 4,
-                max_restarts=0,
-                max_task_retries=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-            ).remote(self.node_backend)
-            fresh.append((Node(node_id, cpus, actor), actor.info.remote()))
-        for node, info_ref in fresh:
-            try:
-                node.info = self._ray.get(info_ref, timeout=START_TIMEOUT_S if wait else 30.0)
-            except Exception as exc:  # the node cannot run chain (not installed, broken, gone)
-                self.excluded[node.node_id] = f"chain cannot start there: {_short_error(exc)}"
-                self._ray.kill(node.actor)
-                continue
-            differ = {
-                k: f"{v} (here {self.versions[k]})"
-                for k, v in node.info["versions"].items()
-                if self.versions.get(k) != v
-            }
-            if differ:
-                self.excluded[node.node_id] = "versions differ: " + ", ".join(f"{k} {v}" for k, v in differ.items())
-                self._ray.kill(node.actor)
-                continue
-            with self._slots:
-                self.nodes[node.node_id] = node
-                self._slots.notify_all()
-        for node_id, why in self.excluded.items():
-            if node_id not in getattr(self, "_reported", set()):
-                self._reported = getattr(self, "_reported", set()) | {node_id}
-                import sys
-
-                print(f"chain: warning: ray node {node_id[:12]} not used: {why}", file=sys.stderr)
-
-    def _acquire(self, cancel: threading.Event | None, generation: int) -> Node | None:
-        """The node with the most free cores, once one has a free core; None if cancelled meanwhile."""
-        with self._slots:
-            while True:
-                if _is_set(cancel) or generation != self._kill_generation:
-                    return None
-                alive = [n for n in self.nodes.values() if n.alive]
-                free = [n for n in alive if n.inflight < n.cpus]
-                if free:
-                    # most free cores first; among equals the one that waited longest, so even one run at
-                    # a time keeps every node's warm pool in use
-                    node = max(free, key=lambda n: (n.cpus - n.inflight, -n.last_used))
-                    node.inflight += 1
-                    node.last_used = next(self._uses)
-                    return node
-                if not alive:
-                    raise _NoNodes()
-                self._slots.wait(POLL_S)
-
-    def _release(self, node: Node) -> None:
-        with self._slots:
-            node.inflight -= 1
-            self._slots.notify()
-
-    def _node_failed(self, node: Node, exc: BaseException) -> None:
-        with self._slots:
-            node.alive = False
-            self._slots.notify_all()
-        try:
-            self._ray.kill(node.actor)
-        except Exception:
-            pass
+    def _check_gone(self) -> None:
+        """Raise SandboxUnavailable if the cluster's GCS is gone (asked once a node failed or none is left)."""
+        if self.gone is None and not gcs_reachable(self.gcs_address):
+            self.gone = (
+                f"ray: the cluster at {self.address!r} is gone (its GCS at {self.gcs_address} does not answer); "
+                "no run can be placed: restart the cluster, or run without --sandbox ray"
+            )
+        if self.gone is not None:
+            raise SandboxUnavailable(self.gone)
 
     # -- one run -------------------------------------------------------------------------------------------
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
@@ -248,13 +121,19 @@ class RaySandbox(Sandbox):
 
         started = time.monotonic()
         generation = self._kill_generation
+
+        def stopped() -> bool:
+            return _is_set(cancel) or generation != self._kill_generation
+
         events: list[dict[str, Any]] = []
         while True:
-            if time.monotonic() - self._refreshed > REFRESH_S and not events:
-                self._maybe_refresh()
+            if self.gone is not None:
+                raise SandboxUnavailable(self.gone)
+            self.placement.refresh_soon()
             try:
-                node = self._acquire(cancel, generation)
-            except _NoNodes:
+                node = self.placement.acquire(stopped)
+            except NoNodes:
+                self._check_gone()
                 return RunOutcome(
                     None,
                     _ms(started),
@@ -265,10 +144,10 @@ class RaySandbox(Sandbox):
             if node is None:
                 return RunOutcome(None, _ms(started), cancelled=True, events=events, isolation=self.describe())
             try:
-                outcome = self._run_on(node, spec, cancel, generation)
+                outcome = self._run_on(node, spec, stopped)
             except RayTaskError as exc:
                 if isinstance(exc.cause, ObjectLostError):  # the task's files were lost with a node: ship again
-                    self._bundles.forget(spec.label, spec.files)
+                    self._files.forget(spec.label, spec.files)
                     events.append(
                         {
                             "kind": "retry",
@@ -279,25 +158,26 @@ class RaySandbox(Sandbox):
                 return RunOutcome(
                     None,
                     _ms(started),
-                    error=f"ray: node {node.short}: {_short_error(exc)}",
+                    error=f"ray: node {node.short}: {short_error(exc)}",
                     events=events,
                     isolation=self.describe(),
                 )
             except _NodeLost as lost:
-                self._node_failed(node, lost.cause)
-                others = sum(n.alive for n in self.nodes.values())
+                self.placement.failed(node)
+                self._check_gone()
+                others = len(self.placement.alive())
                 events.append(
                     {
                         "kind": "retry",
                         "message": f"ray: node {node.short} failed mid-run "
-                        f"({_short_error(lost.cause)}); running it again on "
+                        f"({short_error(lost.cause)}); running it again on "
                         f"{'another node' if others else 'no node: none is left'}",
                         "attempt": len(events) + 1,
                     }
                 )
                 continue
             finally:
-                self._release(node)
+                self.placement.release(node)
             outcome.events = events + list(outcome.events)
             outcome.isolation = {
                 **outcome.isolation,
@@ -305,7 +185,7 @@ class RaySandbox(Sandbox):
             }
             return outcome
 
-    def _run_on(self, node: Node, spec: RunSpec, cancel: threading.Event | None, generation: int) -> RunOutcome:
+    def _run_on(self, node: Node, spec: RunSpec, stopped: Callable[[], bool]) -> RunOutcome:
         from ray.exceptions import (
             ActorUnavailableError,
             GetTimeoutError,
@@ -319,7 +199,7 @@ class RaySandbox(Sandbox):
         run_id = f"{os.getpid()}-{next(self._ids)}-{uuid.uuid4().hex[:6]}"
         started = time.monotonic()
         try:
-            base, changed, removed = self._bundles.ship(spec.label, spec.files)
+            base, changed, removed = self._files.ship(spec.label, spec.files)
             ref = node.actor.run.remote(run_id, [base], changed, removed, replace(spec, files={}))
         except lost as exc:
             raise _NodeLost(exc) from exc
@@ -330,7 +210,7 @@ class RaySandbox(Sandbox):
                     ready, _ = self._ray.wait([ref], timeout=POLL_S)
                     if ready:
                         return self._ray.get(ref)
-                    if _is_set(cancel) or generation != self._kill_generation:
+                    if stopped():
                         node.actor.cancel.remote(run_id)
                         try:
                             outcome = self._ray.get(ref, timeout=CANCEL_REPLY_S)
@@ -342,21 +222,11 @@ class RaySandbox(Sandbox):
                         outcome.cancelled, outcome.timed_out = True, False
                         return outcome
                 except lost as exc:
-                    if _is_set(cancel) or generation != self._kill_generation:
+                    if stopped():
                         return RunOutcome(None, _ms(started), cancelled=True)
                     raise _NodeLost(exc) from exc
         finally:
             self._live.pop(run_id, None)
-
-    def _maybe_refresh(self) -> None:
-        if not self._refreshing.acquire(blocking=False):
-            return  # another run is looking already
-        try:
-            self._refresh()
-        except Exception:  # the cluster's control plane hiccuped: keep the nodes we know
-            self._refreshed = time.monotonic()
-        finally:
-            self._refreshing.release()
 
     # -- the rest of the interface -------------------------------------------------------------------------
     def kill_all(self) -> None:
@@ -369,6 +239,9 @@ class RaySandbox(Sandbox):
         deadline = time.monotonic() + CANCEL_REPLY_S
         while self._live and time.monotonic() < deadline:
             time.sleep(POLL_S)
+        if self.gone is not None:
+            # Nothing is left to tell (the nodes went with the GCS), and every Ray call would wait for it.
+            return
         nodes = list(self.nodes.values())
         closing = []
         for node in nodes:
@@ -387,7 +260,7 @@ class RaySandbox(Sandbox):
                 pass
 
     def describe(self) -> dict[str, Any]:
-        alive = [n for n in self.nodes.values() if n.alive]
+        alive = self.placement.alive()
         return {
             "backend": self.name,
             "address": self.address,
@@ -398,19 +271,11 @@ class RaySandbox(Sandbox):
 
     def report(self) -> list[dict[str, Any]]:
         """Per node: id, CPUs, isolation, versions and whether chain uses it (for `chain doctor`)."""
-        rows = [
-            {
-                "node": n.node_id,
-                "cpus": n.cpus,
-                "used": n.alive,
-                "host": n.info.get("host"),
-                "isolation": n.info.get("isolation"),
-                "versions": n.info.get("versions"),
-            }
-            for n in self.nodes.values()
-        ]
-        rows += [{"node": node_id, "used": False, "reason": why} for node_id, why in self.excluded.items()]
-        return rows
+        return self.placement.rows()
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        return self.placement.excluded
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -419,10 +284,6 @@ class RaySandbox(Sandbox):
         except ConfigError as exc:
             return False, str(exc)
         return True, ""
-
-
-class _NoNodes(Exception):
-    pass
 
 
 class _NodeLost(Exception):
@@ -461,8 +322,3 @@ def _is_set(event: threading.Event | None) -> bool:
 
 def _ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
-
-
-def _short_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

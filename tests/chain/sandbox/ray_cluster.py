@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 PORT = 6379
 ADDRESS = f"127.0.0.1:{PORT}"
+# A pytest release other than this environment's, for a node whose versions differ (both in chain's tested range).
+ODD_PYTEST = "9.1.1" if __import__("pytest").__version__ == "8.4.2" else "8.4.2"
 # Fast failure detection, so a killed raylet is declared dead in seconds (Ray's defaults take ~30 s).
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
            "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3",
@@ -55,6 +58,15 @@ def descendants(pid: int) -> list[tuple[int, str]]:
         child = todo.pop()
         found.append((child, table[child][1]))
         todo += children.get(child, [])
+    return found
+
+
+def ancestors(pid: int) -> list[int]:
+    """The parent, grandparent, ... of `pid` (nearest first)."""
+    table, found = _table(), []
+    while pid in table and table[pid][0] not in (0, pid):
+        pid = table[pid][0]
+        found.append(pid)
     return found
 
 
@@ -137,6 +149,41 @@ class NetnsCluster:
                            f"--object-store-memory={self.object_store_mb << 20}"],
                           stdout=open(self.dir / "worker.log", "ab"), stderr=subprocess.STDOUT)
 
+    def start_odd_node(self, cpus: int = 1) -> subprocess.Popen:
+        """A third node whose versions differ from the driver's: `ray start` from a venv of its own, where a
+        different pytest (a real release, from the package index) comes before this environment's packages
+        (ray and chain are the driver's own, through a .pth). Ray starts the node's workers with that Python,
+        so chain's actor there runs that pytest and reports it. Ends with `stop_node`."""
+        venv = self.dir / "odd-venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+        site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                        f"pytest=={ODD_PYTEST}"], check=True, capture_output=True, timeout=300)
+        (site / "zz_driver_env.pth").write_text(
+            f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+        log = self.dir / "odd.log"
+        node = self.popen([str(venv / "bin" / "python"), "-m", "ray.scripts.scripts", "start", f"--address={ADDRESS}",
+                           f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1", "--disable-usage-stats", "--block",
+                           f"--object-store-memory={self.object_store_mb << 20}"],
+                          stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        self._wait(lambda: b"Ray runtime started" in log.read_bytes() or node.poll() is not None, 180,
+                   "the odd node")
+        if node.poll() is not None:
+            raise RuntimeError(f"the odd node did not start: {log.read_text()[-2000:]}")
+        return node
+
+    @staticmethod
+    def stop_node(launcher: subprocess.Popen) -> None:
+        doomed = [pid for pid, _ in descendants(launcher.pid)]
+        launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(15)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
+        for pid in doomed:
+            _kill(pid)
+
     def alive_nodes(self) -> int:
         probe = ("import ray,logging; ray.init(address=%r, logging_level=logging.ERROR, log_to_driver=False); "
                  "print(sum(n['Alive'] for n in ray.nodes()))" % ADDRESS)
@@ -167,17 +214,8 @@ class NetnsCluster:
 
     def stop(self) -> None:
         for launcher in (self.worker, self.head):
-            if launcher is None:
-                continue
-            doomed = [pid for pid, _ in descendants(launcher.pid)]
-            launcher.send_signal(signal.SIGTERM)
-            try:
-                launcher.wait(15)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                launcher.wait()
-            for pid in doomed:
-                _kill(pid)
+            if launcher is not None:
+                self.stop_node(launcher)
         if self.holder is not None:
             self.holder.kill()
             self.holder.wait()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -88,7 +89,6 @@ MIXED = [
                  "    pass\n"),
     task("collect", "import nonexistent_module\n\ndef test_x():\n    pass\n"),
     task("xfail", "import pytest\n\n@pytest.mark.xfail\ndef test_x():\n    assert 0\n"),
-    *[task(f"more{i}", f"def test_{i}():\n    assert {i} % 3 != 1\n") for i in range(3)],
 ]
 
 
@@ -121,12 +121,14 @@ def stats(db: str) -> list[tuple]:
 def test_results_match_the_local_backend_runs_use_both_nodes_and_learning_is_the_same(cluster, tmp_path):
     local_db, ray_db = str(tmp_path / "local.db"), str(tmp_path / "ray.db")
     # -j 1: an EMA depends on the order results are learned in, which concurrency would make differ
-    local = subprocess.run([*cluster.chain("analyze", "--sandbox", "auto", "--state", local_db, "-j", "1")],
-                           input=feed(MIXED), capture_output=True, timeout=300)
-    remote = cluster.run(cluster.chain("analyze", *RAY, "--state", ray_db, "-j", "1"), input=feed(MIXED),
-                         capture_output=True, timeout=300)
-    assert remote.returncode == 0, remote.stderr.decode()[-3000:]
-    here, there = results(local.stdout), results(remote.stdout)
+    # Both at once: the ray run's time is mostly joining the cluster and starting its actors.
+    local = subprocess.Popen(cluster.chain("analyze", "--sandbox", "auto", "--state", local_db, "-j", "1"),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    remote = cluster.popen(cluster.chain("analyze", *RAY, "--state", ray_db, "-j", "1"), stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    (here_out, _), (there_out, there_err) = local.communicate(feed(MIXED), 300), remote.communicate(feed(MIXED), 300)
+    assert remote.returncode == 0, there_err.decode()[-3000:]
+    here, there = results(here_out), results(there_out)
     assert [r["task_id"] for r in there] == [t["id"] for t in MIXED]  # input order kept
     for mine, theirs in zip(here, there):
         assert (theirs["status"], theirs["tests"], per_test(theirs)) == (mine["status"], mine["tests"],
@@ -152,11 +154,17 @@ def test_a_task_s_candidates_reuse_its_shipped_files(sandbox):
     assert third.report["collect_errors"], third.stdout  # the removed file is gone on the node too
 
 
+def doctor(cluster, *args: str) -> subprocess.Popen:
+    return cluster.popen(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS, *args),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def test_doctor_shows_each_node_with_cpus_isolation_and_versions(cluster):
-    out = cluster.run(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS,
-                                    "--json"), capture_output=True, timeout=180)
-    assert out.returncode == 0, out.stderr.decode()[-2000:]
-    report = json.loads(out.stdout)
+    as_json, as_text = doctor(cluster, "--json"), doctor(cluster, "--no-worker")  # both at once
+    out, err = as_json.communicate(timeout=180)
+    text = as_text.communicate(timeout=180)[0].decode()
+    assert as_json.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
     nodes = report["ray"]["nodes"]
     assert len(nodes) == 2 and all(n["used"] for n in nodes), nodes
     assert sorted(n["cpus"] for n in nodes) == [cluster.head_cpus, cluster.worker_cpus]
@@ -164,16 +172,72 @@ def test_doctor_shows_each_node_with_cpus_isolation_and_versions(cluster):
     for node in nodes:
         assert node["isolation"]["backend"] in ("bwrap-warm", "local-warm")
         assert {k: node["versions"][k] for k in here} == here
-    text = cluster.run(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS,
-                                     "--no-worker"), capture_output=True, timeout=180)
-    assert all(n["node"][:12] in text.stdout.decode() for n in nodes), text.stdout.decode()
+    assert all(n["node"][:12] in text for n in nodes), text
+
+
+def test_a_node_whose_pytest_differs_is_reported_by_doctor_and_gets_no_runs(cluster):
+    odd = cluster.start_odd_node()
+    try:
+        stage = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn"), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        report = doctor(cluster, "--json", "--no-worker")
+        out, err = stage.communicate(feed(MIXED[:4]), timeout=300)
+        doctor_out, doctor_err = report.communicate(timeout=180)
+    finally:
+        cluster.stop_node(odd)
+    assert stage.returncode == 0, err.decode()[-3000:]
+    # said on stderr, naming the node and what differs
+    warned = [line for line in err.decode().splitlines() if "not used: versions differ" in line]
+    assert len(warned) == 1 and f"pytest {ray_cluster.ODD_PYTEST} (here {pytest.__version__})" in warned[0], \
+        err.decode()[-3000:]
+    odd_short = warned[0].split("ray node ")[1].split()[0]
+    got = results(out)
+    assert [r["status"] for r in got] == ["passed", "failed", "passed", "error"], [r["summary"] for r in got]
+    assert not [r for r in got if r["isolation"]["ray"]["node"].startswith(odd_short)]  # no run went there
+    # doctor shows it with its versions, unused, and why
+    assert report.returncode == 0, doctor_err.decode()[-2000:]
+    rows = {row["node"][:12]: row for row in json.loads(doctor_out)["ray"]["nodes"]}
+    assert len(rows) == 3 and sum(row["used"] for row in rows.values()) == 2, rows
+    assert rows[odd_short]["used"] is False and "versions differ" in rows[odd_short]["reason"]
+    assert rows[odd_short]["versions"]["pytest"] == ray_cluster.ODD_PYTEST
 
 
 # -- faults and cancellation ----------------------------------------------------------------------------------
 def sleeper(task_id: str, word: str, seconds: float = 300) -> dict:
-    body = (f"import subprocess, sys\n\ndef test_wait():\n    subprocess.run([sys.executable, '-c', "
-            f"'import time; time.sleep({seconds})', '{word}'])\n")
+    """A run whose process (marked by `word`, to be found on the nodes) waits until a `Releaser(word)` lets
+    it end (a file appears in its workspace), or `seconds` at most: no fixed sleep to outlast, however
+    loaded the machine is."""
+    wait = (f"import os, sys, time; d = time.monotonic() + {seconds}\\n"
+            f"while not os.path.exists(\"go_\" + sys.argv[1]) and time.monotonic() < d: time.sleep(0.05)")
+    body = (f"import subprocess, sys\n\ndef test_wait():\n"
+            f"    subprocess.run([sys.executable, '-c', '{wait}', '{word}'])\n")
     return task(task_id, body)
+
+
+class Releaser:
+    """Lets every `sleeper(..., word)` run end, those running now and those that start later (a retried run
+    gets a new workspace): their workspaces are directories under the nodes' CHAIN_TMPDIR."""
+
+    def __init__(self, cluster, word: str):
+        self.root, self.word, self.done = cluster.dir / "sandboxes", word, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.done.wait(0.2):
+            for path in self.root.rglob("test_mod.py"):
+                try:
+                    if self.word in path.read_text(errors="replace"):
+                        (path.parent / f"go_{self.word}").touch()
+                except OSError:  # a workspace that was just emptied
+                    pass
+
+    def __enter__(self) -> Releaser:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def wait_for(check, timeout: float, what: str):
@@ -219,9 +283,9 @@ def test_interrupt_cancels_the_runs_on_every_node_and_leaves_nothing_running(clu
     stream = [sleeper(f"s{i}", word) for i in range(4 if how == "sigint" else 3)]
     chain = " ".join(cluster.chain("analyze", *RAY, "--no-learn"))
     if how == "head-1":
-        # The first result (in input order) comes after 8 s, while the three sleepers run on the nodes; `head`
-        # then exits, and chain must stop them although none of them has anything to write yet.
-        stream.insert(0, task("first", "import time\n\ndef test_first():\n    time.sleep(8)\n"))
+        # The first result (in input order) comes once the three sleepers run on the nodes (the test lets it
+        # go); `head` then exits, and chain must stop them although none of them has anything to write yet.
+        stream.insert(0, sleeper("first", first := marker()))
         chain += " | head -1"
     before = chain_processes(cluster)
     proc = cluster.popen(["sh", "-c", f"exec {chain}" if how == "sigint" else chain], stdin=subprocess.PIPE,
@@ -237,7 +301,10 @@ def test_interrupt_cancels_the_runs_on_every_node_and_leaves_nothing_running(clu
         raise AssertionError(f"runs on {on_nodes}: {[r['summary'] for r in results(out)]} {err.decode()[-2000:]}")
     if how == "sigint":
         proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
+    else:
+        with Releaser(cluster, first):
+            out, err = proc.communicate(timeout=120)
     if how == "sigint":
         assert proc.returncode == 130, err.decode()[-2000:]
         assert [r["status"] for r in results(out)] == ["cancelled"] * len(stream)
@@ -253,18 +320,20 @@ def test_a_dead_actor_s_sandboxes_die_with_it_and_its_run_is_retried(cluster):
     word = marker()
     proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4"), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdin.write(feed([sleeper(f"d{i}", word, seconds=4) for i in range(4)]))
+    proc.stdin.write(feed([sleeper(f"d{i}", word) for i in range(4)]))
     proc.stdin.flush()  # communicate() ends the input
     wait_started(proc, word, 4)
     worker_side = {pid for pid, _ in ray_cluster.descendants(cluster.worker.pid)}
-    actors = [pid for pid, name in cluster.processes() if pid in worker_side and
-              "NodeHost" in ray_cluster.cmdline(pid) + name]
-    assert actors, "no chain actor on the second node"
     marked_there = [pid for pid in processes_with(word) if pid in worker_side]
-    os.kill(actors[0], signal.SIGKILL)
-    wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") and pid in processes_with(word)
-                             for pid in marked_there), 15, "the dead actor's sandbox processes to end")
-    out, err = proc.communicate(timeout=180)
+    # The actor whose sandboxes run them (other drivers of this module have actors on that node too)
+    actors = {pid for marked in marked_there for pid in ray_cluster.ancestors(marked)
+              if "NodeHost" in ray_cluster.cmdline(pid)}
+    assert len(actors) == 1, f"this stage's actor on the second node: {actors} (runs there: {marked_there})"
+    os.kill(actors.pop(), signal.SIGKILL)
+    wait_for(lambda: not set(marked_there) & set(processes_with(word)), 15,
+             "the dead actor's sandbox processes to end")
+    with Releaser(cluster, word):  # the runs elsewhere, and the retried ones, may end now
+        out, err = proc.communicate(timeout=180)
     got = results(out)
     assert sorted(r["task_id"] for r in got) == [f"d{i}" for i in range(4)], err.decode()[-2000:]
     assert {r["status"] for r in got} == {"passed"}, [(r["task_id"], r["summary"]) for r in got]
@@ -277,12 +346,13 @@ def test_killing_the_second_node_mid_stream_loses_no_result(cluster):
     word = marker()
     proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4", "--unordered"),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stream = [sleeper(f"k{i}", word, seconds=2) for i in range(8)]
+    stream = [sleeper(f"k{i}", word) for i in range(8)]
     proc.stdin.write(feed(stream))
     proc.stdin.flush()
     wait_started(proc, word, 4)
     cluster.kill_worker_raylet()
-    out, err = proc.communicate(timeout=240)
+    with Releaser(cluster, word):
+        out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err.decode()[-3000:]
     got = results(out)
     assert sorted(r["task_id"] for r in got) == sorted(t["id"] for t in stream)  # each exactly once
