@@ -23,10 +23,14 @@ class _Strict(BaseModel):
 
 
 class RunSettings(_Strict):
-    timeout_s: float = Field(60.0, gt=0)
+    # The whole run's wall clock: the last guard, sized for a real project's suite (minutes), since a hanging
+    # test is stopped by the per-test limit below and the rest of the run goes on.
+    timeout_s: float = Field(900.0, gt=0, description="Wall-clock seconds per sandbox run (the last guard).")
     # Per test, before the suite's own timing is known (later runs: chain.analysis.limits.from_timing).
     test_timeout_s: float | None = Field(
-        None, gt=0, description="Per-test wall-clock limit of a task's first run; default: a quarter of timeout_s."
+        None,
+        gt=0,
+        description="Per-test wall-clock limit of a task's first run; default: a quarter of timeout_s, at most 60 s.",
     )
     retries: int = Field(1, ge=0, le=10)
     repeats: int = Field(3, ge=1, le=100)

@@ -9,7 +9,7 @@ environment, the one documented way to set them (docs/sandbox.md, "Per-test limi
     CHAIN_TEST_CPU_S      CPU seconds per test (SIGPROF; a looping mutant stops in tens of ms)
 
 A task's first run has no timing of its own, so its limit is the profile's `run.test_timeout_s` (default: a
-quarter of the whole-run timeout). Every later run of the task (analyze's reruns and coverage run, repair
+quarter of the whole-run timeout, at most FIRST_RUN_CAP_S). Every later run of the task (analyze's reruns and coverage run, repair
 candidates, optimize's timings) takes its limit from the suite's own timing: FACTOR x the slowest test that
 finished, never under FLOOR_S, never over the first-run limit. analyze records that limit in its data as
 `test_timeout_s`, for the stages after it. The whole-run timeout stays the last guard.
@@ -25,6 +25,9 @@ from ..strategy import Profile
 FACTOR = 10.0
 FLOOR_S = 1.0
 COVERAGE_FACTOR = 3.0  # coverage with per-test contexts slows tests down
+# A profile that sets no first-run limit: a quarter of its run timeout, at most this. Real suites have single tests
+# of tens of seconds on a loaded CI machine (more-itertools' test_primes: 16 s), which a 15 s limit cut.
+FIRST_RUN_CAP_S = 60.0
 
 
 def limits_env(wall_s: float | None = None, cpu_s: float | None = None) -> dict[str, str]:
@@ -37,7 +40,7 @@ def limits_env(wall_s: float | None = None, cpu_s: float | None = None) -> dict[
 
 
 def first_run_limit(profile: Profile) -> float:
-    return profile.run.test_timeout_s or profile.run.timeout_s / 4
+    return profile.run.test_timeout_s or min(profile.run.timeout_s / 4, FIRST_RUN_CAP_S)
 
 
 def from_timing(cases: Iterable[TestCase], profile: Profile) -> float:
