@@ -19,7 +19,7 @@ from chain.patching import PatchError, apply_unified_diff, unified_diff
 from chain.protocol import Result, Task
 from chain.repair.coverage import localize_with_map
 from chain.repair.learning import OperatorPriors, failure_shape, observations
-from chain.repair.limits import PLUGIN_FILE, CandidateLimits, from_original, with_plugin
+from chain.repair.limits import CandidateLimits, from_original
 from chain.repair.search import search
 
 # The first run knows nothing of the code's cost yet: a generous per-test CPU limit, a loop's backstop only.
@@ -41,14 +41,12 @@ def _known_suspicious(task: Task) -> list[dict] | None:
 
 
 def _first_run(files: dict[str, str], task: Task, ctx: StageContext):
-    """The tests as the task gives them, with a per-test CPU-time limit when they are plain pytest: an
-    original whose bug loops forever fails its looping tests instead of holding the run to its timeout."""
-    command = with_plugin(task.test)
-    if command is None:
-        return ctx.run_tests(files, task.test, label=task.id), None
+    """The tests as the task gives them, with a per-test CPU-time limit (the engine's CHAIN_TEST_CPU_S, which
+    only pytest runs honour): an original whose bug loops forever fails its looping tests instead of holding
+    the run to its timeout."""
     first = FIRST_RUN_LIMITS
-    ev = ctx.run_tests({**files, PLUGIN_FILE: first.plugin_source()}, command, label=task.id)
-    stopped = [c.nodeid for c in ev.failing if "CPU time limit" in (c.message or "")]
+    ev = ctx.run_tests(files, task.test, label=task.id, env=first.env())
+    stopped = [c.nodeid for c in ev.failing if c.outcome == "timeout"]
     note = f"{len(stopped)} test(s) stopped at the per-test CPU limit of {first.test_cpu_s:g}s" if stopped else None
     return ev, note
 

@@ -21,38 +21,35 @@ import signal
 import sys
 import time
 
+# The engine's per-test limits (chain/sandbox/plugin), on the sandbox's PYTHONPATH; not resolvable from the tree.
+import chain_test_limits  # type: ignore[import-not-found]
+import pytest
+
 MARK = "CHAIN-BATCH "
 
 
-class CPUTimeLimit(BaseException):
-    """Not an Exception: code under test that catches Exception must not swallow it."""
-
-
 class Recorder:
-    """pytest plugin in the child: outcomes per test, and the per-test CPU-time limit."""
+    """pytest plugin in the child: outcomes per test, and the per-test CPU-time limit through the engine's own
+    module (chain_test_limits, on the sandbox's PYTHONPATH; CHAIN_TEST_CPU_S is set by main): the same timer,
+    the same BaseException and the same report marking as every other run of chain."""
 
-    def __init__(self, limit_s):
-        self.limit_s = limit_s
+    def __init__(self):
         self.passed = 0
         self.failed = []
         self.cpu_limited = 0  # tests stopped by the per-test CPU-time limit
 
-    def _expire(self, signum, frame):
-        raise CPUTimeLimit(f"CPU time limit of {self.limit_s:g}s exceeded (chain repair)")
-
-    def pytest_sessionstart(self, session):
-        signal.signal(signal.SIGPROF, self._expire)
-
-    def _armed(self):
-        signal.setitimer(signal.ITIMER_PROF, self.limit_s)
-
-    def _disarmed(self):
-        signal.setitimer(signal.ITIMER_PROF, 0)
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        chain_test_limits.arm(item.nodeid)
+        try:
+            yield
+        finally:
+            chain_test_limits.disarm()
 
     def pytest_runtest_logreport(self, report):
         if report.failed and report.nodeid not in self.failed:
             self.failed.append(report.nodeid)
-            if "CPUTimeLimit" in (getattr(report, "longreprtext", "") or ""):
+            if chain_test_limits.timed_out(report):
                 self.cpu_limited += 1
         elif report.when == "call" and report.passed:
             self.passed += 1
@@ -60,21 +57,6 @@ class Recorder:
     def pytest_collectreport(self, report):
         if report.failed:
             self.failed.append(report.nodeid or "<collection>")
-
-
-def _phase(name):
-    import pytest
-
-    @pytest.hookimpl(hookwrapper=True)
-    def wrapper(self, item):
-        self._armed()
-        try:
-            yield
-        finally:
-            self._disarmed()
-
-    wrapper.__name__ = name
-    return wrapper
 
 
 def _child(args, recorder, run_cpu_s, result_fd):
@@ -89,9 +71,7 @@ def _child(args, recorder, run_cpu_s, result_fd):
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
         soft = run_cpu_s if hard == resource.RLIM_INFINITY else min(run_cpu_s, hard)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))  # a fork starts at zero CPU time: per candidate
-        import pytest
-
-        code = int(pytest.main(args, plugins=[recorder]))
+        code = int(pytest.main(args, plugins=[recorder, chain_test_limits]))
         error = None
     except BaseException as exc:
         code, error = 3, f"{type(exc).__name__}: {exc}"
@@ -113,7 +93,7 @@ def _child(args, recorder, run_cpu_s, result_fd):
 
 def run_one(args, batch):
     """Fork a child running pytest with `args`; its counts, or why it was stopped."""
-    recorder = Recorder(batch["test_cpu_s"])
+    recorder = Recorder()
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     pid = os.fork()
@@ -209,8 +189,8 @@ def main(path):
         os.environ.pop(name, None)  # chain's report plugin would write one report per child over the last
     _prepare()
 
-    for hook in ("pytest_runtest_setup", "pytest_runtest_call", "pytest_runtest_teardown"):
-        setattr(Recorder, hook, _phase(hook))
+    os.environ["CHAIN_TEST_CPU_S"] = str(batch["test_cpu_s"])  # read by each child at its first test
+    os.environ.pop("CHAIN_TEST_TIMEOUT_S", None)  # the wall clock is the runner's own backstop (wall_s)
     base = ["-p", "no:cacheprovider", *batch["args"]]
     for index, cand in enumerate(batch["candidates"]):
         originals = {}

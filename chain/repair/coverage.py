@@ -1,9 +1,9 @@
 """One coverage run of the original for repair: the suspicious-line ranking (Ochiai) and which tests ran
 each line, so screening a candidate runs only the tests that can see its edit.
 
-Unlike analyze's run (coverage's test_function contexts: one per test function), the limits plugin switches
-coverage's context per test item, so the cases of a parametrized test that pass and the ones that fail are
-told apart: with one context per function, every line any case ran is as suspicious as the faulty one.
+Like analyze's run, chain's report plugin switches coverage's context per test item (CHAIN_COVERAGE_CONTEXTS),
+so the cases of a parametrized test that pass and the ones that fail are told apart: with one context per
+function, every line any case ran is as suspicious as the faulty one.
 The run also has the per-test CPU limit, so an original whose bug loops forever still yields a ranking.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from ..analysis.spectrum import COVERAGERC, _context_key, _is_header, coverage_command, is_test_file, parse_spectrum
 from ..context import Evaluation, StageContext
 from ..protocol import TestCase
-from .limits import PLUGIN_FILE, CandidateLimits, for_coverage, with_plugin
+from .limits import CandidateLimits, for_coverage
 
 
 @dataclass
@@ -78,7 +78,7 @@ def ochiai_by_item(
     spectrum: dict[str, dict[int, list[str]]], cases: list[TestCase], files: dict[str, str], limit: int = 20
 ) -> list[dict]:
     """Ochiai over per-item contexts (nodeids); ties as analyze breaks them."""
-    failed = {c.nodeid for c in cases if c.outcome in ("failed", "error", "xpassed")}
+    failed = {c.nodeid for c in cases if c.outcome in ("failed", "error", "timeout", "xpassed")}
     known = {c.nodeid for c in cases}
     if not failed:
         return []
@@ -116,12 +116,11 @@ def localize_with_map(
     files: dict[str, str], test: str, ev: Evaluation, ctx: StageContext, label: str, limits: CandidateLimits
 ) -> tuple[list[dict], CoverageMap, str | None]:
     """(ranking as analyze's `suspicious` dicts, coverage map, reason when coverage was unavailable)."""
-    command = with_plugin(test)
-    command = coverage_command(command) if command else None
+    command = coverage_command(test)
     if command is None:
         return [], CoverageMap(), "fault localization needs a pytest test command"
-    workspace = {**files, COVERAGERC: ITEM_COVERAGERC_TEXT, PLUGIN_FILE: for_coverage(limits).plugin_source()}
-    run = ctx.run_tests(workspace, command, label=f"{label} coverage")
+    workspace = {**files, COVERAGERC: ITEM_COVERAGERC_TEXT}
+    run = ctx.run_tests(workspace, command, label=f"{label} coverage", env=for_coverage(limits).env())
     spectrum = _spectrum_of(run)
     if spectrum is None:
         return [], CoverageMap(), f"no coverage data ({run.summary})"

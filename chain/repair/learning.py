@@ -66,7 +66,8 @@ _ERROR = re.compile(r"^E\s+(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Limit|Interr
 def failure_shape(ev: Evaluation) -> str:
     """What the original's failing tests show: 'loop', an exception name, 'assert' or 'fail'."""
     messages = [c.message or "" for c in ev.failing]
-    if ev.status == "timeout" or any("CPU time limit" in m or "Timeout" in m for m in messages):
+    stopped = any(c.outcome == "timeout" for c in ev.failing)  # at the per-test limit
+    if ev.status == "timeout" or stopped or any("CPU time limit" in m or "Timeout" in m for m in messages):
         return "loop"
     for message in messages:
         found = _ERROR.search(message)

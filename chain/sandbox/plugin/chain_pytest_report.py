@@ -29,6 +29,7 @@ _counts = {}  # type: dict[str, int]
 _state = {"config": None}
 _touched = []  # type: list[dict]  # entries the running test has written (itself and its subtests), for the limits journal
 _started = time.time()
+_cpu = {"max_test_s": 0.0}
 
 
 def _message(report):
@@ -187,7 +188,16 @@ def report_data(exitstatus):
     limits = chain_test_limits.describe()
     if limits:
         data["test_limits"] = limits
+    data["cpu"] = {"max_test_s": round(_cpu["max_test_s"], 6), "session_s": round(time.process_time(), 6)}
     return data
+
+
+def _note_cpu(nodeid, used):
+    """The costliest test's CPU time (user + system), for limits from what the code costs (chain.repair.limits);
+    a test stopped at a limit says nothing of what the tests need."""
+    entry = _tests.get(nodeid)
+    if entry is None or entry.get("outcome") != "timeout":
+        _cpu["max_test_s"] = max(_cpu["max_test_s"], used)
 
 
 def write_report(data):
@@ -224,9 +234,11 @@ def pytest_runtest_protocol(item, nextitem):
         cov.switch_context(item.nodeid)  # the spectrum names each test by its node id, setup and teardown too
     del _touched[:]
     chain_test_limits.arm(item.nodeid)
+    cpu = time.process_time()
     try:
         yield
     finally:
+        _note_cpu(item.nodeid, time.process_time() - cpu)
         chain_test_limits.disarm({id(e): e for e in _touched}.values())
         if cov is not None:
             cov.switch_context("")

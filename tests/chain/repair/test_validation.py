@@ -8,7 +8,7 @@ import pytest
 
 from chain.api import make_context
 from chain.repair import batch
-from chain.repair.limits import PLUGIN_FILE, CandidateLimits, from_original, measured_cpu, with_plugin
+from chain.repair.limits import CandidateLimits, from_original, measured_cpu
 from chain.stages.process import FIRST_RUN_LIMITS as FIRST_RUN
 
 CODE = """\
@@ -50,7 +50,7 @@ def ctx():
 
 
 def test_cpu_limits_stop_a_looping_candidate_and_spare_a_slow_correct_one_under_load(ctx):
-    original = ctx.run_tests({**FILES, PLUGIN_FILE: FIRST_RUN.plugin_source()}, with_plugin("python -m pytest -q"))
+    original = ctx.run_tests(FILES, "python -m pytest -q", env=FIRST_RUN.env())
     assert original.status == "passed"
     limits = from_original(original, ctx.run_timeout)
     assert measured_cpu(original)["max_test_cpu_s"] > 0  # the CPU the costliest test took, not its wall time
