@@ -239,9 +239,12 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     finally:
         _note_cpu(item.nodeid, time.process_time() - cpu)
-        chain_test_limits.disarm({id(e): e for e in _touched}.values())
+        session = item.session
+        last = nextitem is None or bool(session.shouldstop or session.shouldfail)
+        chain_test_limits.disarm({id(e): e for e in _touched}.values(), last=last)
         if cov is not None:
             cov.switch_context("")
 
 
 pytest_runtest_makereport = chain_test_limits.pytest_runtest_makereport
+pytest_exception_interact = chain_test_limits.pytest_exception_interact

@@ -11,7 +11,11 @@ os.fork() in the code under test warn, an error under `-W error`):
   failed, chain as `timeout`; teardown runs and the session goes on. A suite that installed its own SIGALRM
   or SIGPROF handler keeps it: that timer is not used, and the hard layer still applies.
 - hard: faulthandler's C watchdog (it needs neither the GIL nor signals, so it ends code stuck in C or with
-  signals blocked) dumps the stacks into the journal and exits, a grace period after the limit. What finished
+  signals blocked) dumps the stacks into the journal and exits, between limit + grace and twice that after the
+  test started. It is re-armed only when the armed deadline is too close for the test starting (once per
+  window, not per test): arming and cancelling it starts and joins a thread, 4 ms a test on a loaded machine,
+  a quarter of the wall time of a suite of 50,000 fast tests (packaging's). It is cancelled after the last
+  test, before the session's own end (a plugin writing a coverage report may take long there). What finished
   is already in the journal (a line per test next to the report), so chain keeps it, marks the stuck test
   `timeout` and runs the tests that had not run in a new session.
 """
@@ -20,6 +24,7 @@ import faulthandler
 import json
 import os
 import signal
+import time
 from typing import Any  # noqa: F401  (used in a type comment: the plugin runs on any interpreter)
 
 import pytest
@@ -27,7 +32,7 @@ import pytest
 HARD_GRACE_S = 2.0  # after the soft limit, before the hard one: teardown and the report get this long
 _signals = {"wall": (signal.SIGALRM, signal.ITIMER_REAL), "cpu": (signal.SIGPROF, signal.ITIMER_PROF)}
 _limits = {}  # type: dict[str, float]
-_state = {"nodeid": None, "saved": {}, "journal": None, "read": False, "faulthandler_free": True}  # type: dict[str, Any]
+_state = {"nodeid": None, "saved": {}, "journal": None, "read": False, "faulthandler_free": True, "hard_at": None}  # type: dict[str, Any]
 
 
 class TestTimeLimit(BaseException):
@@ -110,17 +115,35 @@ def arm(nodeid):
         signal.signal(signum, _on_signal)
         signal.setitimer(timer, seconds)
     if _state["faulthandler_free"] and "wall" in found:  # a CPU limit alone never ends a test that waits
-        fh = _journal()  # the stacks go into the journal, under the test's start line: chain shows them
-        if fh is not None:
-            faulthandler.dump_traceback_later(found["wall"] + HARD_GRACE_S, exit=True, file=fh)
+        _arm_hard(found["wall"] + HARD_GRACE_S)
 
 
-def disarm(entries=()):
+def _arm_hard(window):
+    """The watchdog fires no sooner than `window` from now: kept if its deadline is far enough, else re-armed
+    for twice the window (so the next tests keep it)."""
+    now = time.monotonic()
+    if _state["hard_at"] is not None and _state["hard_at"] >= now + window:
+        return
+    fh = _journal()  # the stacks go into the journal, under the test's start line: chain shows them
+    if fh is not None:
+        faulthandler.dump_traceback_later(2 * window, exit=True, file=fh)
+        _state["hard_at"] = now + 2 * window
+
+
+def _cancel_hard():
+    if _state["hard_at"] is not None:
+        faulthandler.cancel_dump_traceback_later()
+        _state["hard_at"] = None
+
+
+def disarm(entries=(), last=True):
+    """After a test: its timers off, its entries journaled. `last`: no test follows in this session (the
+    watchdog is cancelled; between two tests it stays armed, see the module's docstring)."""
     if _state["nodeid"] is None:
         return
     _state["nodeid"] = None
-    if _state["faulthandler_free"] and "wall" in _limits and _state["journal"] is not None:
-        faulthandler.cancel_dump_traceback_later()
+    if last:
+        _cancel_hard()
     for kind, previous in _state["saved"].items():
         signum, timer = _signals[kind]
         signal.setitimer(timer, 0)
@@ -132,6 +155,7 @@ def disarm(entries=()):
 
 def stop():
     disarm()
+    _cancel_hard()
     if _state["journal"] is not None:
         _state["journal"].close()
         _state["journal"] = None
@@ -151,6 +175,15 @@ def pytest_runtest_makereport(item, call):
     excinfo = call.excinfo
     if excinfo is not None and isinstance(excinfo.value, TestTimeLimit):
         outcome.get_result().chain_time_limit = excinfo.value.what
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_exception_interact(node, call, report):
+    # pytest's faulthandler plugin cancels the watchdog here (a failing test, before any debugger): arm it
+    # again for the rest of the test running, and the tests after it.
+    _state["hard_at"] = None
+    if _state["nodeid"] is not None and _state["faulthandler_free"] and "wall" in _limits:
+        _arm_hard(_limits["wall"] + HARD_GRACE_S)
 
 
 def timed_out(report):

@@ -86,3 +86,25 @@ def test_without_limits_nothing_is_armed(ctx):
     ev = ctx.run_tests({"test_t.py": "import signal\n\ndef test_t():\n"
                         "    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL\n"}, "python -m pytest -q")
     assert ev.status == "passed" and "test_limits" not in ev.outcome.report
+
+
+# Many tests under their limit, back to back, then a session end slower than the watchdog's whole window (a
+# plugin writing a coverage report): the watchdog, armed once for several tests, never ends one of them nor
+# the session after the last (it would leave no report: every result lost).
+WITHIN_LIMITS = {
+    "conftest.py": "import time\n\ndef pytest_sessionfinish(session):\n    time.sleep(5.0)\n",
+    "test_steady.py": "import time, pytest\n\n@pytest.mark.parametrize('n', range(8))\n"
+                      "def test_steady(n):\n    time.sleep(0.15)\n",
+}
+
+
+@pytest.mark.parametrize("name", backend_params(["local", "bwrap-warm"]))
+def test_tests_within_their_limit_and_a_slow_session_end_are_never_stopped_hard(name):
+    box = registry.sandbox(name)
+    try:
+        ctx = StageContext(stage="analyze", profile=load_profile("balanced"), sandbox=box, timeout_s=120)
+        ev = ctx.run_tests(WITHIN_LIMITS, "python -m pytest -q", env=limits_env(wall_s=0.2))
+    finally:
+        box.close()
+    assert ev.status == "passed" and ev.tests.passed == 8, ev.summary
+    assert not ev.outcome.report.get("hard_stops") and ev.outcome.report["test_limits"] == {"wall_s": 0.2}
