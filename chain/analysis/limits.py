@@ -9,10 +9,10 @@ environment, the one documented way to set them (docs/sandbox.md, "Per-test limi
     CHAIN_TEST_CPU_S      CPU seconds per test (SIGPROF; a looping mutant stops in tens of ms)
 
 A task's first run has no timing of its own, so its limit is the profile's `run.test_timeout_s` (default: a
-quarter of the whole-run timeout, at most FIRST_RUN_CAP_S). Every later run of the task (analyze's reruns and coverage run, repair
-candidates, optimize's timings) takes its limit from the suite's own timing: FACTOR x the slowest test that
-finished, never under FLOOR_S, never over the first-run limit. analyze records that limit in its data as
-`test_timeout_s`, for the stages after it. The whole-run timeout stays the last guard.
+quarter of the whole-run timeout, at most FIRST_RUN_CAP_S). Every later run of the task (analyze's reruns and
+coverage run, repair candidates, optimize's timings) takes its limit from the suite's own timing: FACTOR x the
+slowest test that finished, never under FLOOR_S, never over the first-run limit. analyze records that limit in
+its data as `test_timeout_s`, for the stages after it. The whole-run timeout stays the last guard.
 """
 
 from __future__ import annotations
