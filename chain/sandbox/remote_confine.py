@@ -38,10 +38,12 @@ def _write_status(path, status):
 def view(config, interpreter_dirs):
     """confine.py's config, with the directories of the interpreters found on this machine's PATH."""
     read = list(config.get("read", ()))
+    probed = set()
     for name in config.get("interpreters", ()):
         python = shutil.which(name)
-        if python is None:
-            continue
+        if python is None or os.path.realpath(python) in probed:
+            continue  # python and python3 are often one interpreter: each probe starts a process, once is enough
+        probed.add(os.path.realpath(python))
         try:
             read += interpreter_dirs.directories(interpreter_dirs.probe(python))
         except Exception as exc:  # a broken interpreter: the tests will say so themselves
