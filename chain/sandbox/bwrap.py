@@ -26,6 +26,7 @@ from .workspace import RunDir, scrubbed_env
 
 SANDBOX_TMP = "/tmp"  # where the run directory is mounted inside the sandbox
 SANDBOX_UID = 65534  # the command runs as "nobody" inside its user namespace (mapped to chain's uid outside)
+OVERLAY_HELPER = str(Path(__file__).parent / "plugin" / "chain_overlay.py")  # in the view with chain's plugins
 
 
 @lru_cache(maxsize=1)
@@ -46,10 +47,10 @@ def version() -> str | None:
     return out.strip().split()[-1] if out.strip() else None
 
 
-def namespace_args(*, user: bool = True) -> list[str]:
+def namespace_args(*, user: bool = True, uid: int = SANDBOX_UID) -> list[str]:
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if user:
-        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+        args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid)]
     return [*args, "--die-with-parent", "--new-session"]
 
 
@@ -143,19 +144,38 @@ class BwrapSandbox(LocalSandbox):
         # The environment is passed as --setenv (and cleared first) so bwrap itself hands over nothing else.
 
         env = scrubbed_env(run, spec.env, SANDBOX_TMP, environment=self.environment, source=spec.source)
+        mounts, namespaces, overlay = mount_args(run.root, self.view_paths()), namespace_args(), []
+        if run.overlay is not None:  # a by-reference base: shown read-only, the workspace an overlay of it
+            inside = {k: f"{SANDBOX_TMP}/{p.relative_to(run.root)}" for k, p in run.overlay.items() if k != "lower"}
+            lower = f"{SANDBOX_TMP}/.base"
+            mounts[-2:-2] = ["--ro-bind", str(run.overlay["lower"]), lower]  # before the final --remount-ro /
+            namespaces = [*namespace_args(uid=0), "--cap-add", "CAP_SYS_ADMIN"]  # chain_overlay drops it
+            overlay = [
+                self.environment.python,
+                OVERLAY_HELPER,
+                lower,
+                inside["upper"],
+                inside["work"],
+                inside["target"],
+                "--",
+            ]
         return [
             bwrap_path() or "bwrap",  # found by available() before any run
-            *mount_args(run.root, self.view_paths()),
-            *namespace_args(),
+            *mounts,
+            *namespaces,
             *env_args(env),
             "--chdir",
             f"{SANDBOX_TMP}/{run.workspace.relative_to(run.root)}",
             "--",
+            *overlay,
             *prlimit_prefix(spec.limits),
             "/bin/sh",
             "-c",
             spec.command,
         ]
+
+    def overlay_works(self) -> bool:
+        return overlay_probe(self.environment.python)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -177,3 +197,38 @@ class BwrapSandbox(LocalSandbox):
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return probe()
+
+
+@lru_cache(maxsize=4)
+def overlay_probe(python: str) -> bool:
+    """Whether bwrap here lets chain_overlay mount an overlay workspace (once per process and interpreter)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="chain-overlay-probe-", dir=os.environ.get("CHAIN_TMPDIR")) as d:
+        root = Path(d)
+        for part in ("lower", "ws", "upper", "overlay-work"):
+            (root / part).mkdir()
+        (root / "lower" / "probe").write_text("base")
+        inside = [f"{SANDBOX_TMP}/{p}" for p in (".base", "upper", "overlay-work", "ws")]
+        mounts = mount_args(root)
+        mounts[-2:-2] = ["--ro-bind", str(root / "lower"), inside[0]]
+        argv = [
+            bwrap_path() or "bwrap",
+            *mounts,
+            *namespace_args(uid=0),
+            "--cap-add",
+            "CAP_SYS_ADMIN",
+            "--",
+            python,
+            OVERLAY_HELPER,
+            *inside,
+            "--",
+            "/bin/sh",
+            "-c",
+            'test "$(cat probe)" = base && test "$(id -u)" = 65534',
+        ]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0

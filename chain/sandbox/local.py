@@ -184,6 +184,10 @@ class LocalSandbox(Sandbox):
         self._live: dict[int, PopenHandle] = {}
         self._lock = threading.Lock()
 
+    def overlay_works(self) -> bool:
+        """Whether a by-reference base can be an overlay workspace here (bwrap: chain_overlay), not a copy."""
+        return False
+
     def command_for(self, spec: RunSpec, run: RunDir) -> list[str]:
         return [*prlimit_prefix(spec.limits), "/bin/sh", "-c", spec.command]
 
@@ -226,7 +230,7 @@ class LocalSandbox(Sandbox):
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
         started = time.monotonic()
         try:
-            run = RunDir.create(spec.files, base=spec.base)
+            run = RunDir.create(spec.files, base=spec.base, overlay=spec.base is not None and self.overlay_works())
         except (OSError, ValueError) as exc:
             return RunOutcome(None, 0.0, error=f"cannot prepare workspace: {exc}", isolation=self.describe())
         notes: list[str] = []
@@ -292,7 +296,7 @@ class LocalSandbox(Sandbox):
             timed_out=timed_out,
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
-            isolation=self.describe(),
+            isolation={**self.describe(), **({"workspace": "overlay of the read-only base"} if run.overlay else {})},
             notes=notes + out.note() + err.note(),
         )
 

@@ -7,6 +7,11 @@ changed files, or hostile code) touched — any change of inode, size, mtime, ct
 back by a process — every extra entry and every symlink, and restores or deletes just those. A run then writes
 only the task's changed files over the pristine copy.
 
+A warm worker with namespaces needs no copy at all: `linked_base` puts hard links to the base's files in the
+worker's directory (a few thousand link() calls, no data written), the worker mounts that read-only and
+shows the run an overlay workspace: the base below, the run's changed files above, every write the run makes
+copied up, never into the base (chain.sandbox.warm_worker.namespaces.mount_overlay).
+
 Copies live next to the run directories (CHAIN_TMPDIR or the temp dir) and move into a run's root by rename,
 and back afterwards; a chain process removes its own at exit, and those of dead processes on start.
 """
@@ -92,6 +97,40 @@ class Materialized:
             self.restored += 1
 
 
+def linked_base(tree: BaseTree, where: Path) -> str:
+    """The name of a directory in `where` holding `tree`'s files as hard links (a file that cannot be linked,
+    e.g. on another filesystem, is copied), made once per worker and base. Only ever shown read-only."""
+    name = ".base-" + tree.digest.split(":")[-1][:20]
+    if (where / name).is_dir():
+        return name
+    building = where / f"{name}.partial"
+    if building.exists():
+        remove_linked(building)
+    made: set[str] = set()
+    src_root = str(tree.path)
+    for rel in tree.paths():
+        parent = os.path.dirname(rel)
+        if parent not in made:
+            os.makedirs(building / parent, mode=0o755, exist_ok=True)
+            made.add(parent)
+        src, dst = os.path.join(src_root, rel), os.path.join(building, rel)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    os.rename(building, where / name)
+    return name
+
+
+def is_linked_base(name: str) -> bool:
+    return name.startswith(".base-") and not name.endswith(".partial")
+
+
+def remove_linked(path: str | Path) -> None:
+    """Delete a `linked_base` tree: never chmod anything in it (its files are the user's own, linked)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _remove(path: str, st: os.stat_result) -> None:
     if stat.S_ISDIR(st.st_mode):
         _force_rmtree(path)
@@ -125,7 +164,19 @@ class BasePool:
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._parked = Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir())
+        self._linked: dict[tuple[str, str], Path] = {}
         _remove_stale(self._parked)
+
+    def linked(self, tree: BaseTree) -> Path:
+        """`tree`'s files as hard links in one directory beside the run directories, made once per process
+        (cold runs bind it read-only under an overlay workspace: chain.sandbox.bwrap)."""
+        key = (str(tree.path), tree.digest)
+        with self._lock:
+            if key not in self._linked:
+                where = self._parked / f"chain-linked-{os.getpid()}-{next(self._ids)}"
+                where.mkdir(mode=0o755)
+                self._linked[key] = where / linked_base(tree, where)
+            return self._linked[key]
 
     def checkout(self, tree: BaseTree, at: Path) -> Materialized:
         """A pristine copy of `tree`, moved to `at` (a run's workspace path)."""
@@ -161,16 +212,20 @@ class BasePool:
     def close(self) -> None:
         with self._lock:
             copies, self._all, self._idle = self._all, [], {}
+            linked, self._linked = list(self._linked.values()), {}
+        for path in linked:
+            remove_linked(path.parent)
         for copy in copies:
             if copy.path.exists() and copy.path.name.startswith("chain-base-"):
                 _force_rmtree(str(copy.path))
 
 
 def _remove_stale(where: Path) -> None:
-    for path in where.glob("chain-base-*-*"):
-        pid = path.name.split("-")[2]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            _force_rmtree(str(path))
+    for pattern, remove in (("chain-base-*-*", _force_rmtree), ("chain-linked-*-*", remove_linked)):
+        for path in where.glob(pattern):
+            pid = path.name.split("-")[2]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                remove(str(path))
 
 
 _pool: BasePool | None = None

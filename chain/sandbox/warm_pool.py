@@ -24,6 +24,7 @@ from .base import Limits, RunOutcome, RunSpec
 from .bwrap import SANDBOX_TMP, paths_kept_under_tmp
 from .cgroups import RunCgroup
 from .local import Capture, LocalSandbox, new_cgroup, pump
+from .materialize import remove_linked
 from .prepared_key import CONFIG_FILES, prepare_key
 from .warm_template import READY_TIMEOUT_S, REPLY_TIMEOUT_S, Template, WorkerFailed
 from .warm_worker import protocol as wire
@@ -61,6 +62,7 @@ class Worker:
         self.cgroup: RunCgroup | None = None
         self.ctrl: socket.socket | None = None
         self.kill_all = False
+        self.overlay = False  # it shows a by-reference base as an overlay workspace (nothing copied)
         self.own: frozenset[int] = frozenset()  # the worker's pid, once started
         self.keep: frozenset[int] = frozenset()  # the worker's processes to spare when its cgroup is cleared
         self._counts = (0, 0)  # the cgroup's limit hits so far
@@ -97,6 +99,7 @@ class Worker:
         if self.cgroup is not None:
             self.cgroup.add(self.pid)  # before its first run: everything it forks stays in here
         self.kill_all = ready.kill_all
+        self.overlay = ready.overlay
         self.own = self.keep = frozenset({self.pid})
         self._counts = self.cgroup.counts() if self.cgroup is not None else (0, 0)
         return self
@@ -138,9 +141,10 @@ class Worker:
     def run(
         self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None, started: float, mirror
     ) -> RunOutcome:
-        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points, base=spec.base)
+        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points, base=spec.base, overlay=self.overlay)
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
+        overlay = {k: str(inside / p.relative_to(self.root)) for k, p in run.overlay.items()} if run.overlay else None
         notes: list[str] = []
         if self.cgroup is not None:
             self.cgroup.set_limits(spec.limits)
@@ -151,6 +155,7 @@ class Worker:
             cwd_on_path=cwd_on_path,
             env=env,
             confine=self.cold.confinement(run),
+            overlay=overlay,
             prepare=prepare_key(args, cwd_on_path, env, spec.listing(CONFIG_FILES)),
             limits=wire.RunLimits(
                 cpu_s=spec.limits.cpu_s,
@@ -209,6 +214,7 @@ class Worker:
             isolation={
                 "prepared_session": handle.prepared,
                 "warm_pytest": "plain pytest.main" if self.template.notice else "patched",
+                **({"workspace": "overlay of the read-only base"} if run.overlay else {}),
             },
         )
         if not self.broken:
@@ -232,6 +238,8 @@ class Worker:
                 pass
         if self.cgroup is not None:
             self.cgroup.remove()
+        for linked in self.root.glob(".base-*"):  # the user's own files, linked: removed without any chmod
+            remove_linked(linked)
         RunDir(self.root, self.root, self.root, self.root).remove()
 
 

@@ -34,6 +34,7 @@ class RunDir:
     report: Path
     keep: frozenset[str] = frozenset()  # names in root that `empty` leaves alone
     pooled: Materialized | None = None  # the base copy this run borrowed (by-reference tasks)
+    overlay: dict[str, Path] | None = None  # lower, upper, work, target: the workspace as an overlay mount
 
     @classmethod
     def create(
@@ -42,17 +43,36 @@ class RunDir:
         root: Path | None = None,
         keep: frozenset[str] = frozenset(),
         base: BaseTree | None = None,
+        overlay: bool = False,
     ) -> RunDir:
         """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
         reuse its own. With `base` (a by-reference task) the workspace is a pristine copy of it, materialized
         once per concurrent slot and reset between runs (chain.sandbox.materialize), and `files` are written
-        over it: what a run costs grows with the changed files, not with the repository."""
+        over it: what a run costs grows with the changed files, not with the repository. With `overlay` too (a
+        namespaced warm worker's own `root`), nothing of the base is copied: the base's files are linked once
+        into `root` (materialize.linked_base), `files` go to an upper directory, and the worker mounts the
+        overlay of both at the workspace for the run."""
         fresh = root is None
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
         run = cls(root, root / "ws", root / "tmp", root / "report.json", keep)
         try:
-            if base is not None:
+            if base is not None and overlay:
+                if fresh:  # a cold run: the base linked once per process, beside the run directories
+                    lower = materialize.pool().linked(base)
+                else:  # a warm worker's own directory: linked into it, once per worker
+                    lower = root / materialize.linked_base(base, root)
+                    run.keep = keep | {lower.name}
+                run.overlay = {
+                    "lower": lower,
+                    "upper": root / "upper",
+                    "work": root / "overlay-work",
+                    "target": run.workspace,
+                }
+                run.workspace.mkdir()
+                run.overlay["work"].mkdir()
+                run.overlay["upper"].mkdir()
+            elif base is not None:
                 run.pooled = materialize.pool().checkout(base, run.workspace)
             run._populate(files)
         except (OSError, ValueError):
@@ -61,10 +81,10 @@ class RunDir:
         return run
 
     def _populate(self, files: dict[str, str | bytes]) -> None:
-        if self.pooled is None:
+        if self.pooled is None and self.overlay is None:
             self.workspace.mkdir()
         self.tmp.mkdir()
-        base = str(self.workspace)
+        base = str(self.workspace if self.overlay is None else self.overlay["upper"])
         for rel, content in files.items():
             # The workspace is new (or a freshly reset base copy) and holds only what we write here (no
             # symlinks), so a lexical check is exact: no absolute paths, no climbing out with "..".
@@ -102,8 +122,8 @@ class RunDir:
         self._return_base()
         with os.scandir(self.root) as entries:
             for entry in entries:
-                if entry.name in self.keep:
-                    continue
+                if entry.name in self.keep or materialize.is_linked_base(entry.name):
+                    continue  # (a worker's linked bases stay as long as it does: it mounted them read-only)
                 if entry.is_dir(follow_symlinks=False):
                     _force_rmtree(Path(entry.path))
                 else:

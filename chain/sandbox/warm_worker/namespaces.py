@@ -27,7 +27,7 @@ class Namespaces:
         "uts": 0x04000000,
     }
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
-    MS_RDONLY, MS_REMOUNT = 1, 32
+    MS_RDONLY, MS_REMOUNT, MS_SHARED, MNT_DETACH = 1, 32, 1 << 20, 2
 
     PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 
@@ -69,6 +69,9 @@ class Namespaces:
             self.libc.mount(directory.encode(), b"/tmp", None, self.MS_BIND | self.MS_REC, None),
             "bind the worker directory on /tmp",
         )
+        # Shared, so what the worker mounts under /tmp later (a run's overlay workspace) reaches the mount
+        # namespaces its runners already have (a runner cannot mount: it has no capabilities).
+        self._check(self.libc.mount(None, b"/tmp", None, self.MS_SHARED, None), "make /tmp shared")
         if os.fork() != 0:
             os._exit(0)  # the worker proper is our child, PID 1 of the new PID namespace
         self._mount_proc()
@@ -79,6 +82,40 @@ class Namespaces:
             self.libc.mount(b"proc", b"/proc", b"proc", self.MS_NOSUID | self.MS_NODEV | self.MS_NOEXEC, None),
             "mount /proc",
         )
+
+    def overlay_works(self):
+        """Whether this kernel mounts overlayfs here (in a user namespace: Linux >= 5.11)."""
+        probe = "/tmp/.overlay-probe"
+        parts = [os.path.join(probe, d) for d in ("lower", "upper", "work", "ws")]
+        try:
+            for d in parts:
+                os.makedirs(d)
+            self.mount_overlay(*parts, read_only_lower=False)
+            self.unmount(parts[3])
+            return True
+        except OSError:
+            return False
+        finally:
+            import shutil
+
+            shutil.rmtree(probe, ignore_errors=True)
+
+    def mount_overlay(self, lower, upper, work, target, read_only_lower=True):
+        """`target` shows `lower` (a by-reference base, read-only) with `upper` (the run's changed files, and
+        whatever the run writes) over it: writes copy a file up, never into `lower`. `lower` itself is made
+        read-only where the run can see it (/tmp), so neither path writes the base."""
+        if read_only_lower and not os.statvfs(lower).f_flag & os.ST_RDONLY:  # (once per worker and base)
+            self._check(self.libc.mount(lower.encode(), lower.encode(), None, self.MS_BIND, None), "bind base")
+            flags = self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY | self.MS_NOSUID | self.MS_NODEV
+            self._check(self.libc.mount(None, lower.encode(), None, flags, None), "make the base read-only")
+            if not os.statvfs(lower).f_flag & os.ST_RDONLY:
+                raise OSError(f"{lower} is still writable")
+        options = f"lowerdir={lower},upperdir={upper},workdir={work}".encode()
+        flags = self.MS_NOSUID | self.MS_NODEV
+        self._check(self.libc.mount(b"overlay", target.encode(), b"overlay", flags, options), "mount the workspace")
+
+    def unmount(self, target):
+        self._check(self.libc.umount2(target.encode(), self.MNT_DETACH), f"unmount {target}")
 
     def before_runner(self):
         """In the worker: the next child it forks is PID 1 of a new PID namespace..."""

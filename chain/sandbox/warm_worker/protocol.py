@@ -84,6 +84,7 @@ class WorkerReady:
     OP: ClassVar[Op] = Op.WORKER_READY
     error: str | None = None
     kill_all: bool = False
+    overlay: bool = False  # the worker mounts a by-reference base as an overlay workspace (Run.overlay)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Run:
     prepare: str | None
     limits: RunLimits
     confine: dict | None = None
+    overlay: dict | None = None  # lower, upper, work, target: the workspace as an overlay of a read-only base
 
     def __post_init__(self):
         if isinstance(self.limits, dict):

@@ -166,6 +166,7 @@ class Worker:
         self.exits = exits  # ChildExits: runners that died (or were dropped) are reaped when they exit
         self.runners = {}  # key (None: plain) -> (pid, socket), least recently used first
         self.unpreparable = set()
+        self.overlay = None  # the run in flight's overlay workspace (Run.overlay), mounted until it is done
 
     def _spawn(self, key, request, fds):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -240,6 +241,34 @@ class Worker:
                 close_all(fds)
 
     def run(self, request, fds):
+        self.overlay = request.overlay if self.namespaces is not None else None
+        if self.overlay:
+            o = self.overlay
+            try:
+                self.namespaces.mount_overlay(o["lower"], o["upper"], o["work"], o["target"])
+            except OSError as exc:
+                self.overlay = None
+                send(self.ctrl, Done(status=None, keep=self.keep(), notes=[f"cannot mount the workspace: {exc}"]))
+                return
+        try:
+            self._run(request, fds)
+        finally:
+            self._unmount()
+
+    def _unmount(self):
+        """The run's overlay workspace goes before chain hears the run is over (chain then empties it)."""
+        if self.overlay:
+            target, self.overlay = self.overlay["target"], None
+            try:
+                self.namespaces.unmount(target)
+            except OSError:
+                pass
+
+    def _done(self, done):
+        self._unmount()
+        send(self.ctrl, done)
+
+    def _run(self, request, fds):
         key = request.prepare if self.warm.patched else None  # a prepared session needs the patched pytest
         if key in self.unpreparable:
             key = None
@@ -258,7 +287,7 @@ class Worker:
                     self.runners.pop(key, None)
                     sock.close()
                     notes.append("the warm runner serving the run died (replaced for the next run)")
-                    send(self.ctrl, Done(status=None, keep=self.keep(), notes=notes))
+                    self._done(Done(status=None, keep=self.keep(), notes=notes))
                     return
                 if isinstance(message, Unprepared):  # pytest stopped before collecting: run it plain
                     self.unpreparable.add(key)
@@ -271,7 +300,7 @@ class Worker:
                 elif isinstance(message, RunnerDone):
                     if message.retire and key in self.runners:
                         self._drop(key)  # a start-up that cannot be shared served its one run
-                    send(self.ctrl, Done(status=message.status, keep=self.keep(), notes=notes))
+                    self._done(Done(status=message.status, keep=self.keep(), notes=notes))
                     return
             if self.ctrl in ready:
                 message, extra = receive(self.ctrl)[:2]

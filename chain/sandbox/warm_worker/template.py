@@ -31,7 +31,8 @@ def become_worker(channel, template_ctrl, template_exits, warm, directory, names
         close_all(fds)
         if not isinstance(hello, Hello):
             os._exit(0)
-        send(channel, WorkerReady(kill_all=namespaces is not None))
+        overlay = namespaces is not None and namespaces.overlay_works()
+        send(channel, WorkerReady(kill_all=namespaces is not None, overlay=overlay))
         Worker(channel, warm, namespaces, exits).serve()
     except BaseException as exc:
         import traceback

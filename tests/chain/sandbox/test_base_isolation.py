@@ -1,0 +1,91 @@
+"""A by-reference base (a big repository) is shared by every run of a task: no run may change it, through its
+workspace or any other path it can see, and every run starts from the pristine tree whatever the last did.
+bwrap-warm shows the base as an overlay (nothing copied); the other isolating backends reset a copy."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from chain import registry
+from chain.context import judge
+from chain.sandbox import RunSpec
+from chain.tasks import tasks_from_paths
+from chain.tree import with_base
+from tests.chain.sandbox.conftest import backend_params
+
+DATA = "the base's own data\n"
+HOSTILE = textwrap.dedent("""
+    import glob, os, pathlib
+
+    def test_pristine_then_vandalize():
+        assert pathlib.Path("pkg/data.txt").read_text() == "the base's own data\\n"
+        assert pathlib.Path("pkg/other.py").exists() and not pathlib.Path("extra.txt").exists()
+        assert pathlib.Path("pkg/core.py").read_text() == "VALUE = 'changed'\\n"  # the run's own file wins
+        with open("pkg/data.txt", "r+") as fh:  # in place, through the workspace
+            fh.write("EVIL")
+        os.chmod("pkg/data.txt", 0o777)
+        os.truncate("pkg/other.py", 0)
+        os.unlink("pkg/other.py")
+        pathlib.Path("extra.txt").write_text("left over")
+        refused = []
+        for lower in glob.glob("/tmp/.base*"):  # the read-only base an overlay workspace sits on
+            target = os.path.join(lower, "pkg", "data.txt")
+            for attempt in (lambda: open(target, "w").write("EVIL"), lambda: os.chmod(target, 0o777),
+                            lambda: os.utime(target, (0, 0)), lambda: os.unlink(target),
+                            lambda: os.link(target, "linked.txt")):
+                try:
+                    attempt()
+                except OSError:
+                    refused.append(True)
+                else:
+                    refused.append(False)
+        assert all(refused) and (refused or not os.environ.get("EXPECT_BASE")), refused
+""")
+
+
+def _base(root):
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "core.py").write_text("VALUE = 'original'\n")
+    (root / "pkg" / "data.txt").write_text(DATA)
+    (root / "pkg" / "other.py").write_text("X = 1\n")
+    (root / "test_hostile.py").write_text(HOSTILE)
+    return root
+
+
+def _snapshot(root):
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module", params=backend_params(["bwrap-warm", "bwrap", "landlock", "landlock-warm"]))
+def sandbox(request):
+    box = registry.sandbox(request.param)
+    yield box
+    box.close()
+
+
+def test_no_run_can_change_the_shared_base_and_each_starts_pristine(sandbox, tmp_path):
+    repo = _base(tmp_path / "repo")
+    before = _snapshot(repo)
+    (task,) = tasks_from_paths([repo], by_reference="always")
+    tree = with_base(task).files.tree
+    spec = RunSpec(
+        files={"pkg/core.py": "VALUE = 'changed'\n"},
+        command="python -m pytest -q",
+        timeout_s=60,
+        base=tree,
+        env={"EXPECT_BASE": "1"} if sandbox.name.startswith("bwrap") else {},
+    )
+    for _ in range(3):  # the same worker / pooled copy serves the next run
+        ev = judge(sandbox.run(spec), 60)
+        out = ev.outcome
+        assert ev.status == "passed", (ev.summary, out.error, out.notes, out.stdout[-2000:], out.stderr[-1500:])
+        assert _snapshot(repo) == before
+    if sandbox.name.startswith("bwrap"):  # no copy: the base, read-only, under an overlay workspace
+        assert out.isolation.get("workspace") == "overlay of the read-only base", out.isolation
