@@ -152,6 +152,8 @@ class BwrapSandbox(LocalSandbox):
             namespaces = [*namespace_args(uid=0), "--cap-add", "CAP_SYS_ADMIN"]  # chain_overlay drops it
             overlay = [
                 self.environment.python,
+                "-I",  # no site, no PYTHON* variables: a bare interpreter start for a stdlib-only helper
+                "-S",
                 OVERLAY_HELPER,
                 lower,
                 inside["upper"],
@@ -220,6 +222,8 @@ def overlay_probe(python: str) -> bool:
             "CAP_SYS_ADMIN",
             "--",
             python,
+            "-I",
+            "-S",
             OVERLAY_HELPER,
             *inside,
             "--",
