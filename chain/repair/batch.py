@@ -2,7 +2,11 @@
 
 A fresh `python -m pytest` per candidate pays the interpreter's start-up, pytest's import and plugin set-up
 every time: hundreds of milliseconds for a candidate whose tests take one. The batch runner pays them once per
-batch and forks a child per candidate (mutmut's fork mode), so a candidate costs its collection and its tests.
+batch, collects the session once on the original files, and forks a child per candidate from the collected
+session with the candidate's code swapped into the imported modules (mutmut 3's fork mode and trampoline:
+chain.repair.batch_collector, batch_swap), so a candidate costs a fork and its tests. A candidate the swap
+cannot cover (a change outside function bodies, a test module or conftest.py, a function that ran at import)
+is imported fresh in a child of its own, as before; `Verdict.via` says which.
 The children of one batch share the sandbox run (a candidate that writes files is seen by the next in the same
 batch); that can only cost a good candidate its place, never let a bad one through: the patch chain reports is
 verified again by the task's own command in a fresh sandbox run.
@@ -25,6 +29,10 @@ from .limits import CandidateLimits
 RUNNER_FILE = "_chain_batch_runner.py"
 BATCH_FILE = "_chain_batch.json"
 RUNNER_SOURCE = (Path(__file__).with_name("batch_runner.py")).read_text(encoding="utf-8")
+SHIPPED = {  # what the runner imports, next to it in the workspace
+    f"_chain_{name}.py": (Path(__file__).with_name(f"{name}.py")).read_text(encoding="utf-8")
+    for name in ("batch_collector", "batch_swap")
+}
 MARK = "CHAIN-BATCH "
 
 
@@ -39,6 +47,7 @@ class Verdict:
     ms: float
     first_failure: str | None = None
     cpu_limited: int = 0  # tests stopped by the per-test CPU-time limit
+    via: str = ""  # "swap" (forked from the collected session), else "fresh" and why the swap was refused
 
 
 def supported(test: str) -> bool:
@@ -65,6 +74,7 @@ def _verdict(line: dict[str, Any] | None) -> Verdict:
         float((screen or {}).get("ms", 0.0)) + float((full or {}).get("ms", 0.0)),
         next(iter((decided or {}).get("failed") or []), None),
         int((screen or {}).get("cpu_limited", 0)) + int((full or {}).get("cpu_limited", 0)),
+        str((decided or {}).get("via", "")),
     )
 
 
@@ -75,8 +85,10 @@ def run_batch(
     test: str,
     limits: CandidateLimits,
     label: str,
+    collect: bool = True,
 ) -> list[Verdict]:
-    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none)."""
+    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none).
+    `collect=False`: every candidate imported fresh (no collected session to swap code into)."""
     parts = split_pytest(test)
     assert parts is not None, "batch validation needs a plain pytest command"
     _, args = parts
@@ -86,9 +98,10 @@ def run_batch(
         "test_cpu_s": limits.test_cpu_s,
         "run_cpu_s": limits.run_cpu_s,
         "wall_s": limits.wall_s,
+        "collect": collect,
         "candidates": [{"files": files, "screen": screen} for files, screen in candidates],
     }
-    workspace = {**base_files, RUNNER_FILE: RUNNER_SOURCE, BATCH_FILE: json.dumps(batch)}
+    workspace = {**base_files, **SHIPPED, RUNNER_FILE: RUNNER_SOURCE, BATCH_FILE: json.dumps(batch)}
     command = " ".join(shlex.quote(a) for a in [_interpreter(test), RUNNER_FILE, BATCH_FILE])
     # The run's own timeout covers every candidate at its worst (screen and full run at the wall limit),
     # within twice the profile's run timeout.

@@ -2,30 +2,44 @@
 does. Standard library + pytest; it runs in the task's interpreter, not chain's, and is shipped into the
 workspace as a file (see chain.repair.batch).
 
-The runner imports pytest once, then for each candidate: writes the candidate's files over the workspace's,
-forks a child that runs pytest in-process on the candidate's tests (collection, conftest.py, test modules and
-the code under test are imported fresh in every child, so no candidate sees another's code), waits for it
-within CPU and wall-clock limits, and puts the original files back. A candidate whose screening tests pass
-gets a second child that runs the whole suite. One line per candidate goes to stdout as soon as it is known:
+The runner imports pytest once and starts the collector (chain.repair.batch_collector): a process that
+collects the session on the original files once. Then for each candidate it writes the candidate's files over
+the workspace's and asks the collector for a child forked from the collected session with the candidate's
+code swapped in (chain.repair.batch_swap); when the collector refuses (the swap would not equal a fresh
+import) or is not there, it forks a child that runs pytest in-process from scratch (collection, conftest.py,
+test modules and the code under test imported fresh, import and collection under a CPU-time limit from what
+the collector's took). It waits within CPU and wall-clock limits and puts the original files back. A
+candidate whose screening tests pass gets a second child that runs the whole suite. Children run with
+--tb=no (a verdict needs outcomes, not tracebacks). One line per candidate goes to stdout as soon as known:
     CHAIN-BATCH {"index": i, "screen": {...}, "full": {...} | null}
 with per-run pass/fail counts, the first failing test and why the run ended (exit code, "cpu", "wall").
 
 Argument: the batch file (JSON: {"args": [...pytest flags], "paths": [...], "test_cpu_s": s, "run_cpu_s": n,
-"wall_s": s, "candidates": [{"files": {path: text}, "screen": [nodeid, ...] | null}]}).
+"wall_s": s, "collect": bool, "candidates": [{"files": {path: text}, "screen": [nodeid, ...] | null}]}).
 """
 
 import json
 import os
 import resource
+import select
 import signal
 import sys
 import time
+import types
+
+# Shipped next to this file (chain/repair/batch_collector.py, batch_swap.py).
+import _chain_batch_collector as collector  # type: ignore[import-not-found]
+import _chain_batch_swap as swap  # type: ignore[import-not-found]
 
 # The engine's per-test limits (chain/sandbox/plugin), on the sandbox's PYTHONPATH; not resolvable from the tree.
 import chain_test_limits  # type: ignore[import-not-found]
 import pytest
 
 MARK = "CHAIN-BATCH "
+FALLBACK = "fallback"
+COLLECT_FACTOR = 10.0  # a fresh child's import and collection may take this many times the collector's CPU
+COLLECT_FLOOR_S = 0.5
+CPU_SIGNALS = (signal.SIGXCPU, signal.SIGKILL, signal.SIGPROF)  # RLIMIT_CPU, its hard limit, the import limit
 
 
 class Recorder:
@@ -59,22 +73,19 @@ class Recorder:
             self.failed.append(report.nodeid or "<collection>")
 
 
-def _child(args, recorder, run_cpu_s, result_fd):
+def prologue(run_cpu_s):
+    """A candidate's process: its own group (whatever it spawns is killed with it), its CPU-time limit (a fork
+    starts at zero CPU time: per candidate)."""
     try:
-        os.setpgid(0, 0)  # its own group: whatever it spawns is killed with it
+        os.setpgid(0, 0)
     except OSError:
         pass
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    try:
-        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        soft = run_cpu_s if hard == resource.RLIM_INFINITY else min(run_cpu_s, hard)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))  # a fork starts at zero CPU time: per candidate
-        code = int(pytest.main(args, plugins=[recorder, chain_test_limits]))
-        error = None
-    except BaseException as exc:
-        code, error = 3, f"{type(exc).__name__}: {exc}"
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = run_cpu_s if hard == resource.RLIM_INFINITY else min(run_cpu_s, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def report(result_fd, code, error, recorder):
     os.write(
         result_fd,
         json.dumps(
@@ -88,20 +99,44 @@ def _child(args, recorder, run_cpu_s, result_fd):
             }
         ).encode(),
     )
+
+
+def _child(args, recorder, batch, result_fd):
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        prologue(batch["run_cpu_s"])
+        # Import and collection under a CPU-time limit from what the collector's took (a loop at import
+        # time would otherwise run to RLIMIT_CPU): SIGPROF's default action ends the process; at the first
+        # test chain_test_limits takes the timer over for the test's own limit.
+        if batch.get("collect_cpu_s"):
+            signal.signal(signal.SIGPROF, signal.SIG_DFL)
+            signal.setitimer(signal.ITIMER_PROF, batch["collect_cpu_s"])
+        code = int(pytest.main(args, plugins=[recorder, chain_test_limits]))
+        error = None
+    except BaseException as exc:
+        code, error = 3, f"{type(exc).__name__}: {exc}"
+    report(result_fd, code, error, recorder)
     os._exit(0)
 
 
 def run_one(args, batch):
-    """Fork a child running pytest with `args`; its counts, or why it was stopped."""
+    """Fork a child running pytest afresh with `args`; its counts, or why it was stopped."""
     recorder = Recorder()
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child(args, recorder, batch["run_cpu_s"], write_fd)
+        _child(args, recorder, batch, write_fd)
     os.close(write_fd)
-    deadline = started + batch["wall_s"]
+    return wait(pid, read_fd, started, batch["wall_s"])
+
+
+def wait(pid, read_fd, started, wall_s):
+    """The child's result line, or why it was stopped (wall clock, CPU limit, signal)."""
+    deadline = started + wall_s
     status = None
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -131,7 +166,7 @@ def run_one(args, batch):
     ms = (time.monotonic() - started) * 1000
     if not data:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        ended = "cpu" if sig in (signal.SIGXCPU, signal.SIGKILL) else f"signal {sig}" if sig else "died"
+        ended = "cpu" if sig in CPU_SIGNALS else f"signal {sig}" if sig else "died"
         return {"exit": None, "ended": ended, "passed": 0, "failed": [], "n_failed": 0, "ms": ms}
     result = json.loads(data)
     result.update(ended="exit", ms=ms)
@@ -180,6 +215,104 @@ def _prepare():
     gc.freeze()
 
 
+class Collector:
+    """The runner's side of the collected session (chain.repair.batch_collector): started on the original files,
+    asked for one phase of one candidate at a time; None when it cannot serve (the fresh path decides)."""
+
+    def __init__(self, batch, args):
+        self.batch, self.ready, self.why = batch, False, ""
+        req_r, self.req = os.pipe()
+        self.resp, resp_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.req)
+            os.close(self.resp)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            try:
+                prologue(max(batch["run_cpu_s"], 1))
+                helpers = types.SimpleNamespace(
+                    Index=swap.Index, Refused=swap.Refused, wait=wait, prologue=prologue, report=report
+                )
+                collector.serve(batch, args, [Recorder(), chain_test_limits], helpers, req_r, resp_w)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(resp_w)
+        self.buffer = b""
+        line = self._line(max(10.0, batch["wall_s"]))
+        if line and line.startswith("ready "):
+            self.ready, self.cpu_s = True, float(line.split()[1])
+        else:
+            self.why = line or "the collector did not answer"
+            self.close()
+
+    def _line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.resp], [], [], left)[0]:
+                return None
+            chunk = os.read(self.resp, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, index, phase):
+        if not self.ready:
+            return None
+        os.write(self.req, f"{index} {phase}\n".encode())
+        line = self._line(2 * self.batch["wall_s"] + 5)
+        if line is None:
+            self.why = "the collector stopped answering"
+            self.close()
+            return None
+        return json.loads(line)
+
+    def close(self):
+        if self.pid:
+            self.ready = False
+            for fd in (self.req, self.resp):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            _kill(self.pid)
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def _validate(index, cand, base, batch, served):
+    """(screen, full) results of one candidate: through the collected session when it can take the candidate,
+    else (and for a candidate it refused) a fresh pytest."""
+    fallback = None
+
+    def run(phase, args):
+        nonlocal fallback
+        if served is not None and fallback is None:
+            result = served.run(index, phase)
+            if result is not None and FALLBACK not in result:
+                result["via"] = "swap"
+                return result
+            fallback = result[FALLBACK] if result is not None else served.why
+        result = run_one(args, batch)
+        result["via"] = f"fresh: {fallback}" if fallback else "fresh"
+        return result
+
+    screen = run("screen", [*base, "-x", *cand["screen"]]) if cand.get("screen") else None
+    full = None
+    if screen is None or (screen["exit"] == 0 and not screen["n_failed"]):
+        full = run("full", [*base, "-x", *batch["paths"]])
+    return screen, full
+
+
 def main(path):
     with open(path, encoding="utf-8") as fh:
         batch = json.load(fh)
@@ -191,22 +324,30 @@ def main(path):
 
     os.environ["CHAIN_TEST_CPU_S"] = str(batch["test_cpu_s"])  # read by each child at its first test
     os.environ.pop("CHAIN_TEST_TIMEOUT_S", None)  # the wall clock is the runner's own backstop (wall_s)
-    base = ["-p", "no:cacheprovider", *batch["args"]]
+    # No tracebacks: a verdict needs outcomes, and formatting a failure's cost a failing candidate 20 ms.
+    base = ["-p", "no:cacheprovider", *batch["args"], "--tb=no"]
+    served = Collector(batch, [*base, "-x", *batch["paths"]]) if batch.get("collect", True) else None
+    if served is not None and served.ready:
+        batch["collect_cpu_s"] = max(COLLECT_FLOOR_S, COLLECT_FACTOR * served.cpu_s)
     for index, cand in enumerate(batch["candidates"]):
         originals = {}
         for p in cand["files"]:
-            with open(p, encoding="utf-8") as fh:
-                originals[p] = fh.read()
+            try:
+                with open(p, encoding="utf-8") as fh:
+                    originals[p] = fh.read()
+            except FileNotFoundError:
+                originals[p] = None
         _write(cand["files"])
         try:
-            screen = run_one([*base, "-x", *cand["screen"]], batch) if cand.get("screen") else None
-            full = None
-            if screen is None or (screen["exit"] == 0 and not screen["n_failed"]):
-                full = run_one([*base, "-x", *batch["paths"]], batch)
+            screen, full = _validate(index, cand, base, batch, served)
         finally:
-            _write(originals)
+            _write({p: t for p, t in originals.items() if t is not None})
+            for p in (p for p, t in originals.items() if t is None):
+                os.unlink(p)
         sys.stdout.write(MARK + json.dumps({"index": index, "screen": screen, "full": full}) + "\n")
         sys.stdout.flush()
+    if served is not None:
+        served.close()
 
 
 if __name__ == "__main__":
