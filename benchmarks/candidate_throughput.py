@@ -15,6 +15,10 @@ Verdicts are compared (they must agree except where the naive run hit its wall l
 
     python benchmarks/candidate_throughput.py [--tasks 6] [--per-task 30] [--sandbox auto] [--suite real_bugs]
 
+`--suite trivial`: sandbox_throughput's trivial task instead (a one-line module and one test), --tasks copies.
+Besides the ratio, the line per task says how many chain candidates were swapped into the collected session
+rather than imported fresh.
+
 Wall-clock figures on a shared machine are noisy: the ratio, measured in the same run, is the figure.
 """
 
@@ -43,6 +47,8 @@ from chain.stages.process import _first_run  # noqa: E402
 from chain.strategy import load_profile  # noqa: E402
 from chain.tasks import tasks_from_paths  # noqa: E402
 
+TRIVIAL_MOD = "def add(a, b):\n    return a + b\n"  # benchmarks/sandbox_throughput.py's MOD and TRIVIAL
+TRIVIAL_TEST = "from mod import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 PARALLEL = 2
 LOOP_SHARE = 0.2
 NAIVE_WALL_FLOOR_S = 5.0  # chain's old floor was 2 s; on a loaded machine that cuts off good candidates
@@ -101,12 +107,18 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     suite = ROOT / "benchmarks" / args.suite
+    if args.suite == "trivial":  # sandbox_throughput's trivial task (mod.add and one test), args.tasks copies
+        suite = Path(tempfile.mkdtemp(prefix="chain-trivial-"))
+        for i in range(args.tasks):
+            (suite / f"trivial_{i}").mkdir()
+            (suite / f"trivial_{i}" / "mod.py").write_text(TRIVIAL_MOD)
+            (suite / f"trivial_{i}" / "test_mod.py").write_text(TRIVIAL_TEST)
     dirs = sorted(d for d in suite.iterdir() if d.is_dir() and not d.name.startswith(("_", ".")))
     dirs = [d for d in dirs if "loop" not in d.name][: args.tasks]  # originals that finish: a known cost
     sandbox = open_sandbox(args.sandbox)
     ctx = StageContext(stage="process", profile=load_profile("balanced"), sandbox=sandbox)
-    totals = {"chain_s": 0.0, "naive_s": 0.0, "n": 0, "agree": 0, "naive_walled": 0, "loops": 0}
-    print(f"{'task':<24} {'cands':>5} {'chain/s':>8} {'naive/s':>8} {'ratio':>6} {'agree':>6}")
+    totals = {"chain_s": 0.0, "naive_s": 0.0, "n": 0, "agree": 0, "naive_walled": 0, "loops": 0, "swapped": 0}
+    print(f"{'task':<24} {'cands':>5} {'chain/s':>8} {'naive/s':>8} {'ratio':>6} {'agree':>6} {'swapped':>7}")
     try:
         for d in dirs:
             task = tasks_from_paths([d])[0]
@@ -128,18 +140,23 @@ def main() -> None:
             agree = sum(v.passed == p or walled for v, (p, walled) in zip(verdicts, naive_v))
             totals["chain_s"] += chain_s
             totals["naive_s"] += naive_s
+            swapped = sum(v.via == "swap" for v in verdicts)
+            totals["swapped"] += swapped
             totals["n"] += len(cands)
             totals["agree"] += agree
             totals["naive_walled"] += sum(w for _, w in naive_v)
             totals["loops"] += sum("while True:" in next(iter(c.values())) for c in cands)
             print(f"{task.id:<24} {len(cands):>5} {len(cands) / chain_s:>8.1f} {len(cands) / naive_s:>8.1f} "
-                  f"{naive_s / chain_s:>6.1f} {agree:>3}/{len(cands)}", flush=True)
+                  f"{naive_s / chain_s:>6.1f} {agree:>3}/{len(cands)} {swapped:>7}", flush=True)
     finally:
         sandbox.close()
+        if args.suite == "trivial":
+            shutil.rmtree(suite, ignore_errors=True)
     n = totals["n"]
     print(f"all: {n} candidates ({totals['loops']} looping; naive hit its wall limit {totals['naive_walled']}x): "
           f"chain {n / totals['chain_s']:.1f}/s, naive {n / totals['naive_s']:.1f}/s, "
-          f"ratio {totals['naive_s'] / totals['chain_s']:.1f}x, verdicts agree {totals['agree']}/{n}")
+          f"ratio {totals['naive_s'] / totals['chain_s']:.1f}x, verdicts agree {totals['agree']}/{n}, "
+          f"{totals['swapped']} swapped into the collected session")
 
 
 if __name__ == "__main__":
