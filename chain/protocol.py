@@ -9,36 +9,37 @@ from __future__ import annotations
 
 import base64
 import posixpath
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_serializer, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_serializer, model_validator
 
-FORMAT_VERSION = 1
+from .findings import Findings
+from .wire import DEFAULT_TEST_COMMAND, FORMAT_VERSION, SUBTYPE_BY_STATUS, Status, TestOutcomeName, utc_now
+from .wire import WireModel as _Model
 
-Status = Literal["passed", "failed", "error", "timeout", "cancelled"]
-# `timeout`: the test ran over its per-test limit (see docs/sandbox.md "Per-test limits"); the run went on.
-TestOutcomeName = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
-
-# Claude Code's `result.subtype` is "success" or "error_*"; chain uses the same convention.
-SUBTYPE_BY_STATUS: dict[str, str] = {
-    "passed": "success",
-    "failed": "error_tests_failed",
-    "error": "error_during_execution",
-    "timeout": "error_timeout",
-    "cancelled": "error_cancelled",
-}
-
-DEFAULT_TEST_COMMAND = "python -m pytest -q"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class _Model(BaseModel):
-    # Unknown fields are kept so a newer producer's events survive an older stage unchanged.
-    model_config = ConfigDict(extra="allow")
+# The format's constants live in chain.wire and the findings' models in chain.findings; these names are the
+# ones readers of events import from here.
+__all__ = [
+    "CHAIN_EVENT",
+    "DEFAULT_TEST_COMMAND",
+    "FORMAT_VERSION",
+    "ChainEvent",
+    "ErrorEvent",
+    "FileBlob",
+    "HistoryEntry",
+    "Notice",
+    "OmittedFile",
+    "Result",
+    "Status",
+    "Task",
+    "TaskBase",
+    "TestCase",
+    "TestCounts",
+    "json_schema",
+    "make_result",
+    "score_of",
+    "utc_now",
+]
 
 
 class TestCase(_Model):
@@ -65,87 +66,6 @@ class TestCounts(_Model):
     xpassed: int = 0
     subtests_passed: int = Field(0, description="pytest's 'subtests passed' (shown by pytest with -q or -v).")
     total: int = 0
-
-
-class SuspiciousLine(_Model):
-    """One line of analyze's fault localization (Ochiai over per-test coverage), most suspicious first."""
-
-    file: str
-    line: int
-    score: float = Field(description="Ochiai suspiciousness, 0..1.")
-    failed: int = Field(0, description="Failing tests that ran the line.")
-    passed: int = Field(0, description="Passing tests that ran the line.")
-    code: str = Field("", description="The line's source text.")
-
-
-class EquivalenceDifference(_Model):
-    """One recorded call on which the candidate does not do what the original did."""
-
-    function: str = Field(description="'file:qualified name' of the changed function.")
-    call: str = Field(description="The call, its arguments shown with repr (truncated).")
-    expected: str = Field(description="What the original returned (repr) or 'raise <exception type>'.")
-    actual: str = Field("", description="What the candidate returned or raised.")
-    why: str = Field(description="e.g. 'returns a different value', 'leaves its arguments changed differently'.")
-
-
-class Equivalence(_Model):
-    """Behavioural equivalence of a candidate with the original, beyond the tests: the calls of the functions
-    it changed, recorded (arguments, return value or exception, arguments afterwards) while the original's tests
-    ran in the sandbox, replayed against the candidate in the sandbox."""
-
-    checked: bool = Field(description="False when nothing could be recorded or replayed; `reason` says why.")
-    equivalent: bool | None = Field(
-        None, description="True: every compared call agrees; False: at least one differs; None: nothing compared."
-    )
-    scope: Literal["all recorded inputs", "inputs where the original was right"] = Field(
-        description="optimize: every recorded call; process (repair): calls made only by tests the original passed."
-    )
-    functions: list[str] = Field(default_factory=list, description="The changed functions, 'file:qualified name'.")
-    not_compared: list[str] = Field(
-        default_factory=list, description="Changed functions that cannot be replayed (generators, coroutines), why."
-    )
-    calls_recorded: int = Field(0, ge=0, description="Distinct calls recorded (by their arguments).")
-    calls_compared: int = Field(0, ge=0, description="Calls replayed against the candidate.")
-    calls_out_of_scope: int = Field(0, ge=0, description="Recorded calls outside the scope (a failing test's).")
-    calls_unstable: int = Field(
-        0, ge=0, description="Calls the original itself does not repeat when replayed (state, randomness): left out."
-    )
-    calls_unpicklable: int = Field(0, ge=0, description="Calls whose arguments or value cannot be recorded.")
-    differences: list[EquivalenceDifference] = Field(default_factory=list, description="The first differences.")
-    reason: str | None = Field(None, description="Why not checked, or what limited the check.")
-
-
-class Findings(_Model):
-    """What a stage found, in its history entry. The keys one stage (or the engine) reads from another's are
-    typed fields here; any other key is that stage's own and kept as it is (read it with `get`)."""
-
-    diff: str | None = Field(None, description="Unified diff of this stage's change to the task's files ('' if none).")
-    failing: list[str] | None = Field(None, description="Node ids of the tests that failed or errored (analyze).")
-    suspicious: list[SuspiciousLine] | None = Field(
-        None, description="analyze's ranking of suspicious lines, most suspicious first; process starts from it."
-    )
-    equivalence: Equivalence | None = Field(
-        None, description="process, optimize: the behavioural equivalence check of the change the stage made."
-    )
-
-    @model_serializer(mode="wrap")
-    def _said_only(self, handler: Any) -> dict[str, Any]:
-        # A typed key a stage did not set is not written: entries stay as small as the stage made them.
-        out = handler(self)
-        return {k: v for k, v in out.items() if k in self.model_fields_set or k not in Findings.model_fields}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """A finding by name, typed or stage-specific (e.g. process's `repair`, optimize's `speedup`)."""
-        value = getattr(self, key, None) if key in Findings.model_fields else (self.model_extra or {}).get(key)
-        return default if value is None else value
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self:
-            return self.get(key)
-        raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.model_fields_set or key in (self.model_extra or {})
 
 
 class HistoryEntry(_Model):

@@ -17,10 +17,11 @@ from typing import Any
 
 from chain.context import StageContext
 from chain.equivalence.check import ALL, EquivalenceCheck
+from chain.findings import Equivalence
 from chain.optimize.rewrites import Rewrite, candidates
 from chain.optimize.stats import bootstrap_speedup
 from chain.patching import unified_diff
-from chain.protocol import Equivalence, Result, Task
+from chain.protocol import Result, Task
 
 HELP = "Time passing tasks; keep rewrites (memoize, set membership, hoisting, join) that are measurably faster."
 MAX_TRIES = 12

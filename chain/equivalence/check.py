@@ -24,7 +24,7 @@ import orjson
 
 from ..analysis.limits import limits_env
 from ..context import StageContext
-from ..protocol import Equivalence, EquivalenceDifference
+from ..findings import Equivalence, EquivalenceDifference
 from ..pytest_command import split_pytest
 from .targets import RECORD_MODULE, Function, changed_functions, instrument
 

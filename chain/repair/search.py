@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..context import Evaluation, StageContext
-from ..protocol import Equivalence
+from ..findings import Equivalence
 from . import batch
 from .coverage import CoverageMap
 from .learning import OperatorPriors, line_shapes
