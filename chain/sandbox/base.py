@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,31 @@ class RunSpec:
         yield from self.files.items()
 
 
+class Capture:
+    """Keeps the first `cap` bytes of a stream and counts the rest (so 200 MB of output costs nothing). Every
+    backend captures a run's stdout and stderr with one of these (E2B's SDK hands over text, the others bytes)."""
+
+    def __init__(self, cap: int, name: str):
+        self.cap, self.name, self.total = cap, name, 0
+        self.parts: list[bytes] = []
+
+    def add(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode(errors="replace")
+        room = self.cap - min(self.total, self.cap)
+        if room > 0:
+            self.parts.append(data[:room])
+        self.total += len(data)
+
+    def text(self) -> str:
+        return b"".join(self.parts).decode("utf-8", errors="replace")
+
+    def note(self) -> list[str]:
+        if self.total <= self.cap:
+            return []
+        return [f"{self.name} truncated: kept {self.cap} of {self.total} bytes"]
+
+
 @dataclass
 class RunOutcome:
     exit_code: int | None
@@ -76,6 +102,30 @@ class RunOutcome:
     isolation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the sandbox saw, e.g. "process limit reached: ..."
     events: list = field(default_factory=list)  # the backend's own retries/breaker changes, shown as notices
+
+    @classmethod
+    def captured(
+        cls,
+        out: Capture,
+        err: Capture,
+        *,
+        exit_code: int | None,
+        started: float,
+        notes: list[str] | None = None,
+        **fields: Any,
+    ) -> RunOutcome:
+        """The outcome of a run whose output `out` and `err` captured, `started` at time.monotonic(); what the
+        captures had to leave out is said in the notes."""
+        return cls(
+            exit_code=exit_code,
+            duration_ms=(time.monotonic() - started) * 1000,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_bytes=out.total,
+            stderr_bytes=err.total,
+            notes=[*(notes or []), *out.note(), *err.note()],
+            **fields,
+        )
 
     @property
     def truncated(self) -> bool:

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..resilience import Backoff, CircuitBreaker, CircuitOpen, call_with_retries
 from . import view
-from .base import RunOutcome, RunSpec, Sandbox
+from .base import Capture, RunOutcome, RunSpec, Sandbox
 from .journal import JOURNAL_SUFFIX, report_from_journal
 from .workspace import PLUGIN_DIR, PLUGIN_MODULE
 
@@ -181,9 +181,8 @@ class E2BSandbox(Sandbox):
         from e2b.sandbox.commands.command_handle import CommandExitException
 
         started = time.monotonic()
-        elapsed = lambda: (time.monotonic() - started) * 1000  # noqa: E731
         cap = spec.limits.output_bytes
-        out, err = _Capped(cap), _Capped(cap)
+        out, err = Capture(cap, "stdout"), Capture(cap, "stderr")
         live = None
         stop_watch = threading.Event()
         try:
@@ -251,30 +250,22 @@ class E2BSandbox(Sandbox):
                 # exit code it would claim SIGHUP
                 exit_code = None
                 notes.append("command killed by a signal (envd does not report which)")
-            return RunOutcome(
+            return RunOutcome.captured(
+                out,
+                err,
                 exit_code=exit_code,
-                duration_ms=elapsed(),
-                stdout=out.text(),
-                stderr=err.text(),
-                stdout_bytes=out.total,
-                stderr_bytes=err.total,
+                started=started,
+                notes=notes,
                 timed_out=timed_out,
                 cancelled=cancelled,
                 report=report,
-                notes=notes,
                 isolation=isolation,
             )
         except Exception as exc:  # the SDK/API failed, not the code under test: retried by run()
             if _is_set(cancel):
-                return RunOutcome(
-                    exit_code=None, duration_ms=elapsed(), stdout=out.text(), stderr=err.text(), cancelled=True
-                )
-            return RunOutcome(
-                exit_code=None,
-                duration_ms=elapsed(),
-                stdout=out.text(),
-                stderr=err.text(),
-                error=f"{type(exc).__name__}: {exc}"[:500],
+                return RunOutcome.captured(out, err, exit_code=None, started=started, cancelled=True)
+            return RunOutcome.captured(
+                out, err, exit_code=None, started=started, error=f"{type(exc).__name__}: {exc}"[:500]
             )
         finally:
             stop_watch.set()
@@ -356,23 +347,3 @@ class _Live:
 
 def _is_set(event: threading.Event | None) -> bool:
     return event is not None and event.is_set()
-
-
-class _Capped:
-    """Collects streamed output up to `cap` bytes while counting everything produced."""
-
-    def __init__(self, cap: int):
-        self.cap, self.total, self._kept = cap, 0, 0
-        self._parts: list[bytes] = []
-
-    def add(self, chunk: str) -> None:
-        data = chunk.encode(errors="replace")
-        self.total += len(data)
-        room = self.cap - self._kept
-        if room > 0:
-            piece = data[:room]
-            self._parts.append(piece)
-            self._kept += len(piece)
-
-    def text(self) -> str:
-        return b"".join(self._parts).decode(errors="replace")

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from . import cgroups, view
-from .base import Limits, RunOutcome, RunSpec, Sandbox
+from .base import Capture, Limits, RunOutcome, RunSpec, Sandbox
 from .workspace import RunDir, scrubbed_env
 
 GRACE_AFTER_EXIT_S = 0.5  # how long a finished command's leftover children may hold its output pipes
@@ -54,28 +54,6 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-class Capture:
-    """Keeps the first `cap` bytes of a stream and counts the rest (so 200 MB of output costs nothing)."""
-
-    def __init__(self, cap: int, name: str):
-        self.cap, self.name, self.total = cap, name, 0
-        self.parts: list[bytes] = []
-
-    def add(self, data: bytes) -> None:
-        room = self.cap - min(self.total, self.cap)
-        if room > 0:
-            self.parts.append(data[:room])
-        self.total += len(data)
-
-    def text(self) -> str:
-        return b"".join(self.parts).decode("utf-8", errors="replace")
-
-    def note(self) -> list[str]:
-        if self.total <= self.cap:
-            return []
-        return [f"{self.name} truncated: kept {self.cap} of {self.total} bytes"]
 
 
 class Handle(Protocol):
@@ -286,18 +264,16 @@ class LocalSandbox(Sandbox):
             notes.extend(cgroup.notes())
         if proc.returncode == 125 and err.text().startswith(cgroups.JOIN_FAILED):
             return RunOutcome(None, 0.0, error=err.text().strip(), isolation=self.describe())
-        return RunOutcome(
+        return RunOutcome.captured(
+            out,
+            err,
             exit_code=proc.returncode,
-            duration_ms=(time.monotonic() - started) * 1000,
-            stdout=out.text(),
-            stderr=err.text(),
-            stdout_bytes=out.total,
-            stderr_bytes=err.total,
+            started=started,
+            notes=notes,
             timed_out=timed_out,
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
             isolation={**self.describe(), **({"workspace": "overlay of the read-only base"} if run.overlay else {})},
-            notes=notes + out.note() + err.note(),
         )
 
     def kill_all(self) -> None:

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .base import Limits, RunOutcome, RunSpec
+from .base import Capture, Limits, RunOutcome, RunSpec
 from .bwrap import SANDBOX_TMP, paths_kept_under_tmp
 from .cgroups import RunCgroup
-from .local import Capture, LocalSandbox, new_cgroup, pump
+from .local import LocalSandbox, new_cgroup, pump
 from .materialize import remove_linked
 from .prepared_key import CONFIG_FILES, prepare_key
 from .warm_template import READY_TIMEOUT_S, REPLY_TIMEOUT_S, Template, WorkerFailed
@@ -200,17 +200,15 @@ class Worker:
         if self.template.notice:
             notes.append(self.template.notice)
         exit_code = os.waitstatus_to_exitcode(handle.status) if handle.status is not None else -9
-        outcome = RunOutcome(
+        outcome = RunOutcome.captured(
+            out,
+            err,
             exit_code=exit_code,
-            duration_ms=(time.monotonic() - started) * 1000,
-            stdout=out.text(),
-            stderr=err.text(),
-            stdout_bytes=out.total,
-            stderr_bytes=err.total,
+            started=started,
+            notes=notes,
             timed_out=timed_out,
             cancelled=cancelled,
             report=None if (timed_out or cancelled) else run.read_report(),
-            notes=notes + out.note() + err.note(),
             isolation={
                 "prepared_session": handle.prepared,
                 "warm_pytest": "plain pytest.main" if self.template.notice else "patched",
