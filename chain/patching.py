@@ -48,6 +48,8 @@ def parse(diff: str) -> list[tuple[str, str, list[tuple[int, list[str]]]]]:
                 ):
                     if not lines[i].startswith("\\"):
                         body.append(lines[i] if lines[i] != "\n" else " \n")
+                    elif body:  # "\ No newline at end of file": the line before it ends the file without one
+                        body[-1] = body[-1].rstrip("\n")
                     i += 1
                 hunks.append((start, body))
             files.append((old, new, hunks))
@@ -71,14 +73,24 @@ def _refuse_binary(lines: list[str]) -> None:
             )
 
 
+def _eol(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n"
+
+
 def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> str:
-    src = text.splitlines(keepends=True)
-    if src and not src[-1].endswith("\n"):
-        src[-1] += "\n"
+    # Lines are matched with their newlines; the last line's missing one is decided at the end: what the patch
+    # says ("\ No newline at end of file" after a line it adds), else what the file had (a patch written
+    # without the marker, as people and models often write them, leaves it as it was).
+    src = [_eol(line) for line in text.splitlines(keepends=True)]
+    ends_bare = bool(text) and not text.endswith("\n")
     offset = 0
     for start, body in hunks:
-        old = [line[1:] for line in body if line[0] in " -"]
-        new = [line[1:] for line in body if line[0] in " +"]
+        old = [_eol(line[1:]) for line in body if line[0] in " -"]
+        new = [_eol(line[1:]) for line in body if line[0] in " +"]
+        if any(line[0] in " -" and not line.endswith("\n") for line in body):
+            ends_bare = False  # the patch speaks of the old end: its new side says what the end is
+        if any(line[0] in " +" and not line.endswith("\n") for line in body):
+            ends_bare = True
         want = max(0, start - 1 + offset)
         # Search outward from where the hunk says it is, as `patch` does with its fuzz-free offset search.
         for delta in sorted(range(-len(src) - 1, len(src) + 2), key=abs):
@@ -89,7 +101,8 @@ def _apply_hunks(text: str, hunks: list[tuple[int, list[str]]], path: str) -> st
             raise PatchError(f"{path}: hunk at line {start} does not match the file")
         src[at : at + len(old)] = new
         offset += len(new) - len(old) + (at - want)
-    return "".join(src)
+    out = "".join(src)
+    return out[:-1] if ends_bare and out.endswith("\n") else out
 
 
 def apply_unified_diff(files: dict[str, str], diff: str, binary: Collection[str] = ()) -> dict[str, str]:
@@ -125,14 +138,23 @@ def _delete(files: dict[str, str], path: str) -> None:
 
 
 def unified_diff(before: dict[str, str], after: dict[str, str]) -> str:
-    """The change from `before` to `after` as one unified diff (a/ and b/ prefixes, files in path order): what
-    the stages record as a history entry's `diff`. For files on both sides it applies back with
-    `apply_unified_diff`; a file only on one side is written as a diff from/to an empty file."""
+    """The change from `before` to `after` as one unified diff, files in path order, as `git diff` writes it: a/
+    and b/ prefixes, /dev/null for a file created or deleted, "\\ No newline at end of file" after a last line
+    without one. It applies back with `apply_unified_diff` (and with `patch -p1` / `git apply`)."""
     chunks: list[str] = []
     for path in sorted(set(before) | set(after)):
-        a, b = before.get(path, ""), after.get(path, "")
-        if a != b:
-            chunks.extend(
-                difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True), f"a/{path}", f"b/{path}")
-            )
+        a, b = before.get(path), after.get(path)
+        if a == b:
+            continue
+        old = f"a/{path}" if a is not None else "/dev/null"
+        new = f"b/{path}" if b is not None else "/dev/null"
+        lines = list(difflib.unified_diff(_lines(a or ""), _lines(b or ""), old, new))
+        chunks.extend(lines or [f"--- {old}\n", f"+++ {new}\n"])  # an empty file created or deleted
     return "".join(chunks)
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
