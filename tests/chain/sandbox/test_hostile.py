@@ -53,9 +53,10 @@ def test_fork_bomb_is_capped_and_killed(sandbox):
         def test_bomb():
             subprocess.Popen([sys.executable, "-c", BOMB, "{word}"])
 {WAIT_FOR_THE_PROCESS_CAP}
-            time.sleep(600)
     """), timeout=FORK_BOMB_TIMEOUT_S, limits=Limits(nproc=32))
-    assert ev.status == "timeout", ev.summary
+    # The test returns while the bomb still forks at the cap: the run's end must kill every process of it (the
+    # stream test in test_hostile_pipeline.py has a bomb outlast the whole-run timeout instead).
+    assert ev.status == "passed", ev.summary
     assert "process limit reached" in ev.summary, (ev.summary, ev.outcome.stdout[-1000:])
     assert_no_leftovers(word)
     assert_next_run_is_normal(sandbox)
