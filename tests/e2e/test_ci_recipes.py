@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -42,8 +43,11 @@ def test_gitlab_recipe_parallel_jobs_and_merge_learn_across_pipelines(tmp_path, 
     for pipeline in range(2):  # the second pipeline starts from the cache the first one's merge job saved
         for job_dir in (workspace / ".chain").glob("job-*.db"):
             job_dir.unlink()
-        for node in range(1, nodes + 1):
-            proc = run_gitlab_job(jobs, workspace, {"CI_NODE_INDEX": str(node), "CI_NODE_TOTAL": str(nodes)})
+        # The parallel jobs run at once, as GitLab runs them: each learns into its own database.
+        with ThreadPoolExecutor(nodes) as pool:
+            procs = list(pool.map(lambda node: run_gitlab_job(
+                jobs, workspace, {"CI_NODE_INDEX": str(node), "CI_NODE_TOTAL": str(nodes)}), range(1, nodes + 1)))
+        for node, proc in enumerate(procs, start=1):
             assert proc.returncode == 0, proc.stderr
             assert (workspace / f"junit-{node}.xml").exists()  # matches artifacts:reports:junit
             assert proc.stdout.startswith("### chain: 2 task(s)")
