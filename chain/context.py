@@ -109,29 +109,8 @@ def _signal_name(code: int) -> str | None:
         return None
 
 
-def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
-    """Status, counts and a one-line summary from a sandbox outcome (pytest report when there is one)."""
-    report = outcome.report or {}
-    cases = [TestCase.model_validate(t) for t in report.get("tests", [])]
-    counts = counts_of(report)
-    ran = [c for c in cases if not (c.model_extra or {}).get("collection")]
-    secs = outcome.duration_ms / 1000
-
-    def ev(status: str, summary: str) -> Evaluation:
-        if report.get("not_run"):  # a stuck test ended the session and the rest could not run: name them
-            missing = report["not_run"]
-            summary += f"; {len(missing)} tests not run after a stuck test ended the session: {missing[:5]}"
-            status = "failed" if status == "passed" else status
-        if outcome.notes:  # limits the sandbox saw being hit: the reason a hostile run ended as it did
-            summary = "; ".join([summary, *outcome.notes])
-        return Evaluation(status, counts, cases, outcome, summary)
-
-    if outcome.error:
-        return ev("error", f"sandbox error: {outcome.error}")
-    if outcome.cancelled:
-        return ev("cancelled", f"cancelled after {secs:.2f}s")
-    if outcome.timed_out:
-        return ev("timeout", f"timed out after {timeout_s:g}s (whole process group killed)")
+def _tally_words(counts: TestCounts) -> str:
+    """pytest's summary words, e.g. '3 passed, 1 failed' ('no tests' for none)."""
     parts = [
         f"{n} {word}"
         for n, word in (
@@ -145,7 +124,41 @@ def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
         )
         if n
     ]
-    tally = ", ".join(parts) or "no tests"
+    return ", ".join(parts) or "no tests"
+
+
+def judge(outcome: RunOutcome, timeout_s: float) -> Evaluation:
+    """Status, counts and a one-line summary from a sandbox outcome (pytest report when there is one)."""
+    report = outcome.report or {}
+    cases = [TestCase.model_validate(t) for t in report.get("tests", [])]
+    counts = counts_of(report)
+    ran = [c for c in cases if not (c.model_extra or {}).get("collection")]
+    secs = outcome.duration_ms / 1000
+
+    def ev(status: str, summary: str) -> Evaluation:
+        if report.get("not_run"):  # the session ended before the rest could run: name them
+            missing = report["not_run"]
+            why = (
+                "before the whole run's limit"
+                if report.get("ended_by") == "run_timeout"
+                else ("after a stuck test ended the session")
+            )
+            summary += f"; {len(missing)} tests not run {why}: {missing[:5]}"
+            status = "failed" if status == "passed" else status
+        if outcome.notes:  # limits the sandbox saw being hit: the reason a hostile run ended as it did
+            summary = "; ".join([summary, *outcome.notes])
+        return Evaluation(status, counts, cases, outcome, summary)
+
+    if outcome.error:
+        return ev("error", f"sandbox error: {outcome.error}")
+    if outcome.cancelled:
+        return ev("cancelled", f"cancelled after {secs:.2f}s")
+    if outcome.timed_out:
+        summary = f"timed out after {timeout_s:g}s (whole process group killed)"
+        if ran:  # what finished before the limit, from the journal (the tests' own results are kept)
+            summary += "; finished before it: " + _tally_words(counts)
+        return ev("timeout", summary)
+    tally = _tally_words(counts)
     code = outcome.exit_code
     sig = _signal_name(code) if code is not None else None
     if report.get("collect_errors"):
@@ -267,7 +280,12 @@ class StageContext:
         )
         outcome = self._run_spec(spec)
         resumes = 0
-        while (not_run := (outcome.report or {}).get("not_run")) and not outcome.error and resumes < MAX_RESUMES:
+        while (
+            (not_run := (outcome.report or {}).get("not_run"))
+            and not outcome.error
+            and not outcome.timed_out  # the whole run's time is spent: the rest is named, not run
+            and resumes < MAX_RESUMES
+        ):
             # A test stuck hard ended its session; the ones after it run in a new one (the rest is kept).
             rest = narrowed(command, not_run)
             if rest is None or self.cancel.is_set():

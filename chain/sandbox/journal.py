@@ -5,6 +5,9 @@ to run), when each test starts and when it is done. A test stuck where no signal
 faulthandler's watchdog, which exits the process before pytest writes its report: the journal then says
 which tests finished (kept), which one was running (its `timeout`) and which had not run yet (`not_run`,
 which `StageContext.run_tests` runs in a new session).
+
+The same journal keeps a run that the whole-run timeout (the last guard) killed: the tests that finished are
+kept, the one running is its `timeout`, the rest are `not_run` (not resumed: the run's time is spent).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ def _stack_head(stack: str) -> str:
     return stack[:STACK_CHARS] + f"\n[... {len(stack) - STACK_CHARS} more characters of outer frames]"
 
 
-def report_from_journal(text: str) -> dict[str, Any] | None:
+def report_from_journal(text: str, run_limit_s: float | None = None) -> dict[str, Any] | None:
+    """The report the journal `text` holds: of a session ended by the limits watchdog, or, with `run_limit_s`,
+    of a run the whole-run timeout of that many seconds killed. None when it holds neither."""
     collected: list[str] | None = None
     collect_errors: list[dict[str, Any]] = []
     running: dict[str, Any] | None = None
@@ -48,6 +53,8 @@ def report_from_journal(text: str) -> dict[str, Any] | None:
             for entry in record["done"]:
                 tests[entry["nodeid"]] = entry
             running = None
+    if run_limit_s is not None:
+        return None if collected is None else _ended_by_run_limit(collected, tests, running, run_limit_s)
     if collected is None or running is None or not any(line.startswith("Timeout (") for line in stack):
         return None  # not ended by the limits watchdog (faulthandler's dump starts "Timeout (0:00:03)!")
     if running is not None:  # always, past the check above
@@ -69,4 +76,25 @@ def report_from_journal(text: str) -> dict[str, Any] | None:
         "collect_errors": collect_errors,
         "not_run": [n for n in collected if n not in finished],
         "hard_stop": running["start"] if running else None,
+    }
+
+
+def _ended_by_run_limit(
+    collected: list[str], tests: dict[str, dict[str, Any]], running: dict[str, Any] | None, limit_s: float
+) -> dict[str, Any]:
+    if running is not None:
+        tests[running["start"]] = {
+            "nodeid": running["start"],
+            "outcome": "timeout",
+            "duration_ms": 0.0,
+            "message": f"the whole run's wall-clock limit of {limit_s:g} s was reached while this test ran "
+            "(its process group was killed)",
+        }
+    finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}
+    return {
+        "exitstatus": 1,
+        "tests": list(tests.values()),
+        "collect_errors": [t for t in tests.values() if t.get("collection")],
+        "not_run": [n for n in collected if n not in finished],
+        "ended_by": "run_timeout",
     }

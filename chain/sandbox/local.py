@@ -272,7 +272,7 @@ class LocalSandbox(Sandbox):
             notes=notes,
             timed_out=timed_out,
             cancelled=cancelled,
-            report=None if (timed_out or cancelled) else run.read_report(),
+            report=None if cancelled else run.read_report(spec.timeout_s if timed_out else None),
             isolation={**self.describe(), **({"workspace": "overlay of the read-only base"} if run.overlay else {})},
         )
 

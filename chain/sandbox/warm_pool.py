@@ -208,7 +208,7 @@ class Worker:
             notes=notes,
             timed_out=timed_out,
             cancelled=cancelled,
-            report=None if (timed_out or cancelled) else run.read_report(),
+            report=None if cancelled else run.read_report(spec.timeout_s if timed_out else None),
             isolation={
                 "prepared_session": handle.prepared,
                 "warm_pytest": "plain pytest.main" if self.template.notice else "patched",

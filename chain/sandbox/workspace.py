@@ -97,13 +97,17 @@ class RunDir:
             with open(target, "wb") as fh:  # bytes exactly: no newline translation, blobs as they are
                 fh.write(content if isinstance(content, bytes) else content.encode("utf-8"))
 
-    def read_report(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.report.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
+    def read_report(self, run_limit_s: float | None = None) -> dict[str, Any] | None:
+        """pytest's report; `run_limit_s`: the run was killed at its whole-run timeout of that many seconds
+        (what finished before it is in the journal)."""
+        if run_limit_s is None:
+            try:
+                return json.loads(self.report.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass
         try:  # pytest was ended before writing its report: what its journal kept (see chain.sandbox.journal)
-            return report_from_journal(self.report.with_name(self.report.name + JOURNAL_SUFFIX).read_text("utf-8"))
+            journal = self.report.with_name(self.report.name + JOURNAL_SUFFIX).read_text("utf-8")
+            return report_from_journal(journal, run_limit_s)
         except (OSError, UnicodeDecodeError):
             return None
 

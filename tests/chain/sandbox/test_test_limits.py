@@ -108,3 +108,18 @@ def test_tests_within_their_limit_and_a_slow_session_end_are_never_stopped_hard(
         box.close()
     assert ev.status == "passed" and ev.tests.passed == 8, ev.summary
     assert not ev.outcome.report.get("hard_stops") and ev.outcome.report["test_limits"] == {"wall_s": 0.2}
+
+
+def test_the_whole_run_timeout_keeps_the_tests_that_finished_before_it(ctx):
+    # The last guard: a test under a generous per-test limit outlasts the whole run's limit. The tests that
+    # finished keep their results, the running one is its `timeout`, the rest is named (not run: time is spent).
+    files = {"test_order.py": "import time\n\ndef test_a():\n    pass\n\ndef test_b():\n    assert False, 'b fails'\n\n"
+             "def test_c():\n    time.sleep(600)\n\ndef test_d():\n    pass\n"}
+    short = StageContext(stage="analyze", profile=ctx.profile, sandbox=ctx.sandbox, timeout_s=6)
+    ev = short.run_tests(files, "python -m pytest -q", env=limits_env(wall_s=300.0))
+    assert ev.status == "timeout", ev.summary
+    assert outcomes(ev) == {"test_a": "passed", "test_b": "failed", "test_c": "timeout"}, ev.summary
+    assert "finished before it: 1 passed, 2 failed" in ev.summary  # a timeout counts as failed
+    assert "1 tests not run before the whole run's limit: ['test_order.py::test_d']" in ev.summary
+    stuck = next(c for c in ev.cases if c.outcome == "timeout")
+    assert "whole run's wall-clock limit of 6 s" in stuck.message
