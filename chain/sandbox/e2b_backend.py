@@ -239,8 +239,8 @@ class E2BSandbox(Sandbox):
             if cancelled:
                 exit_code, timed_out = None, False
             report = None
-            if not (timed_out or cancelled):
-                report = self._read_report(box, f"{root}/report.json")
+            if not cancelled:  # a run the whole-run timeout killed keeps what its journal holds
+                report = self._read_report(box, f"{root}/report.json", spec.timeout_s if timed_out else None)
             isolation, unconfined = self._confinement(box, root)
             notes = [unconfined] if unconfined else []
             if unconfined and self.confine == "require":
@@ -273,17 +273,18 @@ class E2BSandbox(Sandbox):
                 self._kill(live)
 
     @staticmethod
-    def _read_report(box: Any, path: str) -> dict[str, Any] | None:
+    def _read_report(box: Any, path: str, run_limit_s: float | None = None) -> dict[str, Any] | None:
         import json
 
         from e2b.exceptions import NotFoundException
 
-        try:
-            return json.loads(box.files.read(path))
-        except (NotFoundException, ValueError):
-            pass
+        if run_limit_s is None:
+            try:
+                return json.loads(box.files.read(path))
+            except (NotFoundException, ValueError):
+                pass
         try:  # pytest was ended before writing its report: what its journal kept
-            return report_from_journal(box.files.read(path + JOURNAL_SUFFIX))
+            return report_from_journal(box.files.read(path + JOURNAL_SUFFIX), run_limit_s)
         except (NotFoundException, ValueError):
             return None  # the command did not run pytest, or pytest died before writing
 

@@ -139,6 +139,18 @@ def test_fake_envd_timeout_is_a_timeout_and_the_command_is_killed(envd, e2b):
     assert not e2b._live
 
 
+def test_fake_envd_a_run_killed_at_its_timeout_keeps_the_tests_that_finished(envd, e2b):
+    from chain.analysis.limits import limits_env
+
+    files = {"test_two.py": "import time\n\ndef test_quick():\n    pass\n\ndef test_slow():\n    time.sleep(3600)\n"}
+    outcome = e2b.run(RunSpec(files=files, command=PYTEST, timeout_s=4, env=limits_env(wall_s=300.0)))
+    assert outcome.timed_out
+    ev = judge(outcome, 4)
+    assert ev.status == "timeout" and {c.nodeid: c.outcome for c in ev.cases} == {
+        "test_two.py::test_quick": "passed", "test_two.py::test_slow": "timeout"}, ev.summary
+    assert "finished before it: 1 passed, 1 failed" in ev.summary
+
+
 def test_fake_envd_cancel_mid_run_ends_the_run_and_kills_the_command(envd, e2b):
     cancel = threading.Event()
     thread, holder = run_in_thread(e2b, RunSpec(files=SLEEPS_FOREVER, command=PYTEST, timeout_s=120), cancel)
