@@ -55,8 +55,9 @@ def test_fork_bomb_is_capped_and_killed(sandbox):
 {WAIT_FOR_THE_PROCESS_CAP}
     """), timeout=FORK_BOMB_TIMEOUT_S, limits=Limits(nproc=32))
     # The test returns while the bomb still forks at the cap: the run's end must kill every process of it (the
-    # stream test in test_hostile_pipeline.py has a bomb outlast the whole-run timeout instead).
-    assert ev.status == "passed", ev.summary
+    # stream test in test_hostile_pipeline.py has a bomb outlast the whole-run timeout instead). On a loaded
+    # machine the spinning bomb can starve pytest's own exit past the timeout: then the timeout kills it all.
+    assert ev.status in ("passed", "timeout"), ev.summary
     assert "process limit reached" in ev.summary, (ev.summary, ev.outcome.stdout[-1000:])
     assert_no_leftovers(word)
     assert_next_run_is_normal(sandbox)
