@@ -141,8 +141,11 @@ def prepare_run(
     runner = TaskRunner(
         spec, ctx, store, profiles=profiles, auto=auto, race=race, race_deadline_s=race_deadline, log=log
     )
-    # Without -j, as many tasks at once as the sandbox can run: a cluster backend says (`capacity`).
-    concurrency = concurrency or getattr(ctx.sandbox, "capacity", None) or os.cpu_count() or 1
+    # Without -j, as many tasks at once as the sandbox can run: a cluster backend says (`capacity`). Asked
+    # even with -j: a cluster backend joins its cluster then, so one it cannot join is a usage error (exit 4)
+    # before any work.
+    capacity = getattr(ctx.sandbox, "capacity", None)
+    concurrency = concurrency or capacity or os.cpu_count() or 1
     return StageRun(
         spec=spec,
         ctx=ctx,

@@ -61,6 +61,7 @@ def _ray_check() -> dict[str, Any]:
 
     try:
         box = RaySandbox()
+        box.ensure_running()
     except ChainError as exc:
         return {"isolation": None, "error": str(exc), "nodes": []}
     try:

@@ -7,8 +7,10 @@ carries the run there and its outcome back. The actor is threaded (`max_concurre
 of its threads while the node's warm worker runs it.
 
 Task files arrive once per node: a run names its task's files by an object-store reference (the driver
-`ray.put`s them once) plus the files its candidate changed; the actor keeps the resolved file sets it has
-seen in a small LRU, so a repair search's hundredth candidate costs only its changed files on the wire.
+`ray.put`s them once, pickled) plus the files its candidate changed; the actor keeps the resolved file sets
+it has seen in a small LRU, so a repair search's hundredth candidate costs only its changed files on the
+wire. A run's spec and its outcome travel as pickled bytes (`payload`), made by the stage process and read
+back there: the driver process between them only forwards them.
 
 This module is imported on every node (chain must be installed there); it imports Ray lazily so chain loads
 without it.
@@ -16,6 +18,7 @@ without it.
 
 from __future__ import annotations
 
+import pickle
 import platform
 import threading
 from collections import OrderedDict
@@ -74,7 +77,7 @@ class NodeHost:
             if files is not None:
                 self._bundles.move_to_end(key)
         if files is None:
-            files = self._ray.get(ref)
+            files = pickle.loads(self._ray.get(ref))
             with self._bundle_lock:
                 self._bundles[key] = files
                 while len(self._bundles) > BUNDLES_KEPT:
@@ -85,7 +88,13 @@ class NodeHost:
         merged.update(changed)
         return merged
 
-    def run(
+    def run(self, run_id: str, base: list, payload: bytes) -> bytes:
+        """`payload`: pickled (changed files, removed paths, the RunSpec without files); returns the pickled
+        RunOutcome."""
+        changed, removed, spec = pickle.loads(payload)
+        return pickle.dumps(self._run(run_id, base, changed, removed, spec), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _run(
         self, run_id: str, base: list, changed: dict[str, str | bytes], removed: list[str], spec: RunSpec
     ) -> RunOutcome:
         cancel = threading.Event()

@@ -6,7 +6,8 @@ is excluded with the reason, said once on stderr and shown by `chain doctor --sa
 would not mean the same thing.
 
 A run goes to the node with the most free cores (its Ray `CPU` resource minus chain's runs in flight there; ties
-to the node idle longest); with none free it waits, so in-flight work never exceeds the cluster's CPUs. Nodes
+to the node idle longest); with none free the driver keeps it queued, so in-flight work never exceeds the
+cluster's CPUs. Nodes
 that joined are looked for at most every REFRESH_S, on a thread of its own: a run never waits on the cluster's
 control plane (GCS), which may be gone. Whether it is gone is asked of its port directly (`gcs_reachable`).
 """
@@ -55,10 +56,11 @@ class Placement:
         self.excluded: dict[str, str] = {}  # node id -> why chain does not use it
         self._excluded_nodes: dict[str, Node] = {}  # what an excluded node said about itself, for doctor
         self._reported: set[str] = set()
-        self._slots = threading.Condition()
+        self._slots = threading.Lock()
         self._uses = 0
         self._refreshed = 0.0
         self._refreshing = threading.Lock()
+        self.on_change: Callable[[], None] | None = None  # called after nodes joined (runs may be placed)
 
     # -- which nodes ---------------------------------------------------------------------------------------
     @property
@@ -76,7 +78,7 @@ class Placement:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._refreshed = time.monotonic()
-        fresh = []
+        fresh, added = [], False
         for entry in self._ray.nodes():
             node_id, cpus = entry["NodeID"], int(entry.get("Resources", {}).get("CPU", 0))
             known = self.nodes.get(node_id)
@@ -106,11 +108,13 @@ class Placement:
                 continue
             with self._slots:
                 self.nodes[node.node_id] = node
-                self._slots.notify_all()
+            added = True
         for node_id, why in self.excluded.items():
             if node_id not in self._reported:
                 self._reported.add(node_id)
                 print(f"chain: warning: ray node {node_id[:12]} not used: {why}", file=sys.stderr)
+        if added and self.on_change is not None:
+            self.on_change()
 
     def refresh_soon(self) -> None:
         """Look for nodes that joined, at most every REFRESH_S, without making the caller wait."""
@@ -137,37 +141,32 @@ class Placement:
             pass
 
     # -- runs ----------------------------------------------------------------------------------------------
-    def acquire(self, stop: Callable[[], bool]) -> Node | None:
-        """The node with the most free cores, once one has a free core; None if `stop()` meanwhile.
+    def try_acquire(self) -> Node | None:
+        """The node with the most free cores, its core taken; None if no node has a free core.
         Raises NoNodes when no alive node is left."""
         with self._slots:
-            while True:
-                if stop():
-                    return None
-                alive = [n for n in self.nodes.values() if n.alive]
-                free = [n for n in alive if n.inflight < n.cpus]
-                if free:
-                    # most free cores first; among equals the one that waited longest, so even one run at
-                    # a time keeps every node's warm pool in use
-                    node = max(free, key=lambda n: (n.cpus - n.inflight, -n.last_used))
-                    node.inflight += 1
-                    self._uses += 1
-                    node.last_used = self._uses
-                    return node
-                if not alive:
-                    raise NoNodes()
-                self._slots.wait(POLL_S)
+            alive = [n for n in self.nodes.values() if n.alive]
+            if not alive:
+                raise NoNodes()
+            free = [n for n in alive if n.inflight < n.cpus]
+            if not free:
+                return None
+            # most free cores first; among equals the one that waited longest, so even one run at a time
+            # keeps every node's warm pool in use
+            node = max(free, key=lambda n: (n.cpus - n.inflight, -n.last_used))
+            node.inflight += 1
+            self._uses += 1
+            node.last_used = self._uses
+            return node
 
     def release(self, node: Node) -> None:
         with self._slots:
             node.inflight -= 1
-            self._slots.notify()
 
     def failed(self, node: Node) -> None:
         """The node (or its actor's worker process) died: no more runs go there."""
         with self._slots:
             node.alive = False
-            self._slots.notify_all()
         try:
             self._ray.kill(node.actor)
         except Exception:

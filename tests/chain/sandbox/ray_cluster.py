@@ -84,6 +84,15 @@ def _kill(pid: int) -> None:
         pass
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def available() -> tuple[bool, str]:
     try:
         import ray  # noqa: F401
@@ -204,6 +213,30 @@ class NetnsCluster:
                 return pid
         raise RuntimeError("the second node has no raylet")
 
+    def ray_stop(self, grace_s: float = 16.0) -> None:
+        """What `ray stop` does, to this cluster's processes only: SIGTERM the raylets, then every other Ray
+        process, then the GCS, each bucket SIGKILLed after grace_s / 3. (`ray stop` itself ends every Ray
+        process on the machine, whatever namespace or cluster it belongs to: other sessions' too.)"""
+        from ray.autoscaler._private.constants import RAY_PROCESSES
+
+        found = [(pid, name, cmdline(pid)) for pid, name in self.processes()]  # before the launchers end
+        for bucket in (RAY_PROCESSES[:1], RAY_PROCESSES[1:-1], RAY_PROCESSES[-1:]):
+            doomed = [pid for pid, name, cmd in found
+                      if any(word in (name if by_name else cmd) for word, by_name in bucket)]
+            for pid in doomed:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace_s / 3
+            while time.monotonic() < deadline and any(_running(pid) for pid in doomed):
+                time.sleep(0.1)
+            for pid in doomed:
+                _kill(pid)
+        for launcher in (self.head, self.worker):  # `ray start --block`, whose node is gone now
+            if launcher is not None and launcher.poll() is None:
+                self.stop_node(launcher)
+
     def processes(self) -> list[tuple[int, str]]:
         """(pid, name) of every process the cluster's nodes started, sandboxes included (descendants)."""
         found = []
@@ -286,7 +319,7 @@ def _serve(address: str) -> None:
 
     box = RaySandbox(address=address)
     # The node backend's isolation record stands for the cluster's (all nodes run the same backend here).
-    first = next(iter(box.nodes.values())).info["isolation"]
+    first = box.report()[0]["isolation"]
     inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr
     while True:

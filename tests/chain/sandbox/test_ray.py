@@ -360,3 +360,47 @@ def test_killing_the_second_node_mid_stream_loses_no_result(cluster):
     assert len({r["isolation"]["ray"]["node"] for r in got}) >= 1
     retries = [e for e in events(out) if e["type"] == "notice" and e["kind"] == "retry"]
     assert retries, "the runs on the dead node were not reported as retried"
+
+
+def test_stopping_the_whole_cluster_mid_stream_keeps_every_result_and_reports_every_other_task(cluster):
+    # Last in the module: the cluster stays stopped. Ray ends the stage's driver process with the cluster;
+    # the stage outlives it: results finished before the stop are on stdout, every other task is an `error`
+    # event naming the cluster, exit 5, and no run's process is left anywhere.
+    word = marker()
+    done_first = [task(f"f{i}", "def test_ok():\n    pass\n") for i in range(3)]
+    waiting = [sleeper(f"z{i}", word) for i in range(2)]  # running on the nodes when the cluster stops
+    never = [task(f"n{i}", "def test_ok():\n    pass\n") for i in range(3)]  # not started by then
+    stream = done_first + waiting + never
+    before = chain_processes(cluster)
+    proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "2"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    proc.stdin.write(feed(stream))
+    proc.stdin.close()
+    try:
+        wait_for(lambda: len(results(b"".join(lines))) >= len(done_first), 120, "the first results")
+        wait_started(proc, word, len(waiting))
+    except AssertionError:
+        proc.kill()
+        raise
+    cluster.ray_stop()
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the stage did not end: {b''.join(lines)[-2000:]} {proc.stderr.read()[-3000:]}")
+    reader.join(30)
+    err = proc.stderr.read().decode()
+    out = events(b"".join(lines))
+    assert proc.returncode == 5, err[-3000:]
+    got = [e for e in out if e["type"] == "result"]
+    assert [(r["task_id"], r["status"]) for r in got] == [(t["id"], "passed") for t in done_first], err[-3000:]
+    errors = [e for e in out if e["type"] == "error"]
+    assert sorted(e["task_id"] for e in errors) == sorted(t["id"] for t in waiting + never), (errors, err[-2000:])
+    assert all(ray_cluster.ADDRESS in e["message"] and "gone" in e["message"] for e in errors), errors
+    try:
+        wait_for(lambda: leftovers(cluster, word, before) == [], 20, "no process left on any node")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {leftovers(cluster, word, before)}") from None
