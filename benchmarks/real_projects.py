@@ -7,7 +7,10 @@ also holds chain, then run once directly with `python -m pytest -q` and once thr
 whether they match; then chain's wall time over pytest's for the suites that take >= 10 s (targets: <= 1.05x
 when all pass, <= 2x when a failure makes analyze localize with coverage).
 
-    .venv/bin/python benchmarks/real_projects.py [--workdir DIR] [--only six,toolz] [--sandbox bwrap]
+    .venv/bin/python benchmarks/real_projects.py [--workdir DIR] [--only six,toolz] [--sandbox bwrap] [--no-failing]
+
+A project with a `mutant` (Pygments) gets a second row with a one-line bug that makes one test fail, for the
+ratio with localization; the edit is made in its unpacked tree for that row only and put back after.
 
 The machine may be shared: absolute times are noisy, the ratio is measured in the same run. Exit code 0 when
 every row matches, 1 otherwise.
@@ -41,6 +44,9 @@ class Project:
     layout: str  # what makes it a different case
     args: str = ""  # pytest arguments (paths), as the project's CI runs them
     deps: list[str] = field(default_factory=list)  # what its tests import beyond the project itself
+    # A one-line edit (path, old text, new text) that makes one of its tests fail: a second row, "NAME
+    # (1 failing)", times analyze when a failure makes it rerun the failing test and localize with coverage.
+    mutant: tuple[str, str, str] | None = None
 
 
 PROJECTS = [
@@ -65,7 +71,9 @@ PROJECTS = [
     # Pygments' tox also installs pytest-randomly; left out, since in this one shared venv it would shuffle every
     # other project's suite too.
     Project("Pygments", "2.19.2", "> 5,000 tests, example files as data, conftest plugins", "tests",
-            ["wcag-contrast-ratio"]),
+            ["wcag-contrast-ratio"],
+            mutant=("pygments/util.py", "lines.append(base_indent + var_name + ' = (')",
+                    "lines.append(base_indent + var_name + ' = [')")),  # test_util.py::test_format_lines fails
 ]
 
 
@@ -165,6 +173,33 @@ def run_chain(project: Project, python: Path, where: Path, sandbox: str, state: 
     return counts, wall, f"{result['status']}: {result['result'][:150]}"
 
 
+class Mutated:
+    """The project's tree with its `mutant` edit applied for the rows inside the block, put back after (also
+    when an earlier run was interrupted: the original is kept beside the tree until it is restored)."""
+
+    def __init__(self, project: Project, where: Path, work: Path):
+        path, self.old, self.new = project.mutant or ("", "", "")
+        self.file = where / path
+        self.saved = work / "installed" / f"{where.name}.{path.replace('/', '_')}.orig"
+
+    def restore(self) -> None:
+        if self.saved.exists():
+            self.file.write_bytes(self.saved.read_bytes())
+            self.saved.unlink()
+
+    def __enter__(self) -> Mutated:
+        self.restore()
+        text = self.file.read_text(encoding="utf-8")
+        if text.count(self.old) != 1:
+            raise SystemExit(f"{self.file}: the mutant's line is not there exactly once")
+        self.saved.write_text(text, encoding="utf-8")
+        self.file.write_text(text.replace(self.old, self.new), encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
+
+
 def fmt(counts: dict | None) -> str:
     if not counts:
         return "-"
@@ -179,6 +214,7 @@ def main() -> int:
                         help="downloads, unpacked projects and the venv (outside /tmp: bwrap hides /tmp)")
     parser.add_argument("--only", default="", help="comma-separated project names")
     parser.add_argument("--sandbox", default="auto")
+    parser.add_argument("--no-failing", action="store_true", help="skip the rows with a one-line bug (mutant)")
     opts = parser.parse_args()
     work = opts.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -193,22 +229,31 @@ def main() -> int:
             print(f"{project.name:16} {project.layout[:58]:58} {where}", flush=True)
             all_match = False
             continue
-        direct, direct_s, code = run_direct(project, python, where)
-        chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
-        match = direct is not None and direct == chained
-        all_match &= match
-        print(f"{project.name:16} {project.layout[:58]:58} {fmt(direct):28} {fmt(chained):28} {direct_s:8.1f} "
-              f"{chain_s:8.1f}  {'yes' if match else 'NO'}", flush=True)
-        if not match:
-            print(f"    chain said: {status}", flush=True)
-        if direct_s >= 10:
-            ratios.append((project.name, chain_s / direct_s, code == 0))
-        rows.append((project, direct, chained))
+        variants = [(project.name, project.layout, None)]
+        if project.mutant and not opts.no_failing:
+            variants.append((f"{project.name} (1 failing)", f"one-line bug in {project.mutant[0]}", project))
+        for name, layout, mutant in variants:
+            if mutant is not None:
+                with Mutated(mutant, where, work):
+                    direct, direct_s, code = run_direct(project, python, where)
+                    chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
+            else:
+                direct, direct_s, code = run_direct(project, python, where)
+                chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
+            match = direct is not None and direct == chained
+            all_match &= match
+            print(f"{name[:16]:16} {layout[:58]:58} {fmt(direct):28} {fmt(chained):28} {direct_s:8.1f} "
+                  f"{chain_s:8.1f}  {'yes' if match else 'NO'}", flush=True)
+            if not match or mutant is not None:
+                print(f"    chain said: {status}", flush=True)
+            if direct_s >= 10:
+                ratios.append((name, chain_s / direct_s, code == 0))
+            rows.append((project, direct, chained))
     if ratios:
         print("\nchain/pytest wall time, suites >= 10 s (target <= 1.05x all passing, <= 2x with a failure):")
         for name, ratio, passing in ratios:
             print(f"  {name:16} {ratio:5.2f}x  ({'all pass' if passing else 'failures: analyze localizes'})")
-    print(f"\n{sum(1 for _, d, c in rows if d is not None and d == c)} of {len(chosen)} rows match")
+    print(f"\n{sum(1 for _, d, c in rows if d is not None and d == c)} of {len(rows)} rows match")
     return 0 if all_match else 1
 
 

@@ -7,9 +7,11 @@ import errors with file and line; measures functions, lines and cyclomatic compl
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from chain.analysis import limits
 from chain.analysis.spectrum import localize
-from chain.analysis.static import import_errors, metrics, syntax_errors
+from chain.analysis.static import import_errors, summary
 from chain.context import StageContext
 from chain.protocol import Result, Task, TestCase
 from chain.pytest_command import narrowed
@@ -39,7 +41,16 @@ def flaky_tests(task: Task, failing: list[TestCase], ctx: StageContext, env: dic
 
 
 def run(task: Task, ctx: StageContext) -> Result:
+    # The AST's metrics and syntax errors while the tests run (seconds for a project of hundreds of modules;
+    # the stage's thread only waits on the sandbox meanwhile).
+    with ThreadPoolExecutor(1, thread_name_prefix="chain-static") as pool:
+        static = pool.submit(summary, task.files)
+        return _run(task, ctx, static)
+
+
+def _run(task: Task, ctx: StageContext, static: Future) -> Result:
     ev = ctx.run_tests(task.files, task.test, label=task.id, env=limits.limits_env(limits.first_run_limit(ctx.profile)))
+    task_metrics, errors = static.result()
     failing = [c.nodeid for c in ev.failing]
     # Every later run of this task (here and in the stages after) is limited by the suite's own timing.
     test_timeout_s = limits.from_timing(ev.cases, ctx.profile)
@@ -50,9 +61,8 @@ def run(task: Task, ctx: StageContext) -> Result:
         "slowest": [{"nodeid": c.nodeid, "duration_ms": round(c.duration_ms, 3)} for c in slowest],
         "exit_code": ev.outcome.exit_code,
         "test_timeout_s": test_timeout_s,
-        "metrics": metrics(task.files),
+        "metrics": task_metrics,
     }
-    errors = syntax_errors(task.files)
     if errors:
         data["syntax_errors"] = errors
     report = ev.outcome.report or {}

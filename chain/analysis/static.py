@@ -33,6 +33,16 @@ def _parse(source: str, path: str) -> ast.AST | SyntaxError:
         return exc
 
 
+def _syntax_error(path: str, exc: SyntaxError) -> dict[str, Any]:
+    return {
+        "file": path,
+        "line": exc.lineno,
+        "column": exc.offset,
+        "message": exc.msg,
+        "code": (exc.text or "").strip(),
+    }
+
+
 def syntax_errors(files: dict[str, str]) -> list[dict[str, Any]]:
     errors = []
     for path, source in sorted(files.items()):
@@ -40,16 +50,23 @@ def syntax_errors(files: dict[str, str]) -> list[dict[str, Any]]:
             continue
         exc = _parse(source, path)
         if isinstance(exc, SyntaxError):
-            errors.append(
-                {
-                    "file": path,
-                    "line": exc.lineno,
-                    "column": exc.offset,
-                    "message": exc.msg,
-                    "code": (exc.text or "").strip(),
-                }
-            )
+            errors.append(_syntax_error(path, exc))
     return errors
+
+
+def summary(files: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(metrics(files), syntax_errors(files)) with one parse per file: asked one after the other, a project
+    of more files than the parse cache holds (Pygments: 400) was parsed twice, seconds of its analyze."""
+    per_file: dict[str, dict[str, Any]] = {}
+    errors = []
+    for path, source in sorted(files.items()):
+        if not path.endswith(".py"):
+            continue
+        per_file[path] = _file_metrics(source, path)
+        exc = _parse(source, path)  # the cache's newest entry: parsed just now for the metrics
+        if isinstance(exc, SyntaxError):
+            errors.append(_syntax_error(path, exc))
+    return _totals(per_file), errors
 
 
 IMPORT_ERROR = re.compile(r"^E\s+(?P<kind>ModuleNotFoundError|ImportError): (?P<message>.+)$", re.M)
@@ -81,7 +98,10 @@ def _complexity(func: ast.AST) -> int:
 
 
 def metrics(files: dict[str, str]) -> dict[str, Any]:
-    per_file = {path: _file_metrics(source, path) for path, source in sorted(files.items()) if path.endswith(".py")}
+    return _totals({path: _file_metrics(s, path) for path, s in sorted(files.items()) if path.endswith(".py")})
+
+
+def _totals(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "files": per_file,
         "functions": sum(f.get("functions", 0) for f in per_file.values()),
