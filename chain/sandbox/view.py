@@ -63,11 +63,6 @@ def interpreter_paths(python: str = sys.executable) -> tuple[str, ...]:
     return tuple(interpreter_dirs.directories(found))
 
 
-def extra_from_env() -> tuple[str, ...]:
-    """Paths named by CHAIN_SANDBOX_RO (os.pathsep-separated), for callers that cannot pass arguments."""
-    return tuple(p for p in os.environ.get("CHAIN_SANDBOX_RO", "").split(os.pathsep) if p)
-
-
 def normalise(paths) -> tuple[str, ...]:
     """Absolute, existing, without duplicates or paths already beneath another (the outermost wins)."""
     out: list[str] = []
