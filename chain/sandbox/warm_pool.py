@@ -290,6 +290,7 @@ class WarmPool:
         # *thread* that started it exits, so it must not be started from a short-lived one.
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-warm-start")
         self._template: Template | None = None
+        self._starting: Template | None = None  # the one being started, for close() to abort without waiting
         self._template_lock = threading.Lock()
         self._idle: deque[Worker] = deque()
         self._busy: set[Worker] = set()
@@ -304,7 +305,11 @@ class WarmPool:
                 if self._template is not None:
                     self._template.close()
                     self._template = None
-                self._template = self._starter.submit(Template(self.cold).start).result()
+                self._starting = starting = Template(self.cold)
+                try:
+                    self._template = self._starter.submit(starting.start).result()
+                finally:
+                    self._starting = None
             return self._template
 
     def _new_worker(self) -> Worker:
@@ -364,6 +369,9 @@ class WarmPool:
             self._idle.clear()
         for worker in workers:
             worker.close()
+        starting = self._starting
+        if starting is not None:  # a stage that ends before its first task (or at ^C) does not wait for it
+            starting.close()
         with self._template_lock:
             if self._template is not None:
                 self._template.close()

@@ -92,9 +92,11 @@ class Template:
         finally:
             inner.close()
         try:
+            if self.broken:  # closed while starting (the pool closed): the process is killed below
+                raise OSError("closed while starting")
             ready, fds, _ = wire.receive(self.ctrl, READY_TIMEOUT_S)
             wire.close_all(fds)
-        except (TimeoutError, wire.ProtocolError) as exc:
+        except (TimeoutError, wire.ProtocolError, OSError) as exc:
             ready = wire.TemplateReady(error=str(exc) or f"no answer within {READY_TIMEOUT_S:g}s")
         if not isinstance(ready, wire.TemplateReady) or ready.error:
             why = getattr(ready, "error", None) or self._log_tail() or "it exited during start-up"
@@ -134,7 +136,7 @@ class Template:
         ]
 
     def _log_tail(self) -> str:
-        if self._log is None:
+        if self._log is None or self._log.closed:  # closed: the pool closed it while it started
             return ""
         self._log.seek(0)
         return self._log.read()[-2000:].decode("utf-8", "replace").strip()

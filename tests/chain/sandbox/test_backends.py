@@ -17,7 +17,7 @@ from chain.sandbox import Limits, RunSpec, cgroups
 from chain.sandbox.bwrap import BwrapSandbox
 from chain.sandbox.landlock import LandlockSandbox
 from chain.sandbox.warm import pytest_invocation
-from tests.chain.sandbox.conftest import NORMAL, evaluate, marker, processes_with
+from tests.chain.sandbox.conftest import NORMAL, backend_params, evaluate, marker, processes_with
 from tests.conftest import make_task, ndjson, parse_lines, run_chain
 
 needs_bwrap = pytest.mark.skipif(not BwrapSandbox.available()[0], reason=f"bwrap: {BwrapSandbox.available()[1]}")
@@ -205,3 +205,30 @@ def test_cold_and_warm_bwrap_keep_the_same_paths_under_tmp_as_spelled_and_resolv
     finally:
         link.unlink()
         real.rmdir()
+
+
+def _processes_in(directory) -> list[int]:
+    """Processes whose working directory is under `directory` (a warm template runs in its own dir there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd").startswith(str(directory)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("backend", backend_params(["local-warm", "bwrap-warm", "landlock-warm"]))
+def test_a_warm_sandbox_closed_while_its_template_starts_leaves_nothing_behind(backend, tmp_path, monkeypatch):
+    # A stage whose stream holds no task (or that is interrupted at once) closes its sandbox while the template
+    # it started ahead of the first run is still starting: close must not wait for it, nor leave it running.
+    monkeypatch.setenv("CHAIN_TMPDIR", str(tmp_path))
+    box = registry.sandbox(backend)
+    deadline = time.monotonic() + 30
+    while not _processes_in(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    box.close()
+    assert _processes_in(tmp_path) == []
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("chain-warm-")] == []
