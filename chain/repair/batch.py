@@ -27,11 +27,15 @@ from ..pytest_command import split_pytest
 from .limits import CandidateLimits
 
 RUNNER_FILE = "_chain_batch_runner.py"
+COLLECTOR = "_chain_batch_collector"  # the collected session's plugin (chain.repair.batch_collector)
+FALLBACK = "fallback"
+COLLECT_FACTOR = 10.0  # a fresh child's import and collection may take this many times the collected session's
+COLLECT_FLOOR_S = 0.5  # CPU time, at least this
 BATCH_FILE = "_chain_batch.json"
 RUNNER_SOURCE = (Path(__file__).with_name("batch_runner.py")).read_text(encoding="utf-8")
 SHIPPED = {  # what the runner imports, next to it in the workspace
     f"_chain_{name}.py": (Path(__file__).with_name(f"{name}.py")).read_text(encoding="utf-8")
-    for name in ("batch_collector", "batch_swap")
+    for name in ("batch_collector", "batch_swap", "batch_runner")
 }
 MARK = "CHAIN-BATCH "
 
@@ -78,6 +82,19 @@ def _verdict(line: dict[str, Any] | None) -> Verdict:
     )
 
 
+def _lines(ctx: StageContext, workspace: dict[str, str], command: str, label: str, n: int, wall_s: float):
+    # The run's own timeout covers every candidate at its worst (screen and full run at the wall limit),
+    # within twice the profile's run timeout.
+    outer = min(2 * ctx.run_timeout, 5.0 + 2 * wall_s * n)
+    outcome = replace(ctx, timeout_s=outer).run_tests(workspace, command, label=label).outcome
+    for text in outcome.stdout.splitlines():
+        if text.startswith(MARK):
+            try:
+                yield orjson.loads(text[len(MARK) :])
+            except orjson.JSONDecodeError:
+                continue
+
+
 def run_batch(
     ctx: StageContext,
     base_files: dict[str, str],
@@ -87,33 +104,47 @@ def run_batch(
     label: str,
     collect: bool = True,
 ) -> list[Verdict]:
-    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none).
-    `collect=False`: every candidate imported fresh (no collected session to swap code into)."""
+    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none): one
+    run of the collected session (a plain pytest command: warm where the backend is), then one run of the
+    batch runner for the candidates it gave back. `collect=False`: every candidate imported fresh."""
     parts = split_pytest(test)
     assert parts is not None, "batch validation needs a plain pytest command"
     _, args = parts
-    batch = {
-        "args": [a for a in args if a.startswith("-")],
-        "paths": [a for a in args if not a.startswith("-")],
+    flags, paths = [a for a in args if a.startswith("-")], [a for a in args if not a.startswith("-")]
+    batch: dict[str, Any] = {
+        "args": flags,
+        "paths": paths,
         "test_cpu_s": limits.test_cpu_s,
         "run_cpu_s": limits.run_cpu_s,
         "wall_s": limits.wall_s,
-        "collect": collect,
         "candidates": [{"files": files, "screen": screen} for files, screen in candidates],
     }
-    workspace = {**base_files, **SHIPPED, RUNNER_FILE: RUNNER_SOURCE, BATCH_FILE: json.dumps(batch)}
-    command = " ".join(shlex.quote(a) for a in [_interpreter(test), RUNNER_FILE, BATCH_FILE])
-    # The run's own timeout covers every candidate at its worst (screen and full run at the wall limit),
-    # within twice the profile's run timeout.
-    outer = min(2 * ctx.run_timeout, 5.0 + 2 * limits.wall_s * len(candidates))
-    run_ctx = replace(ctx, timeout_s=outer)
-    outcome = run_ctx.run_tests(workspace, command, label=f"{label} batch").outcome
-    lines: dict[int, dict[str, Any]] = {}
-    for text in outcome.stdout.splitlines():
-        if text.startswith(MARK):
-            try:
-                line = orjson.loads(text[len(MARK) :])
-            except orjson.JSONDecodeError:
-                continue
-            lines[int(line["index"])] = line
-    return [_verdict(lines.get(i)) for i in range(len(candidates))]
+    python = _interpreter(test)
+    results: dict[int, dict[str, Any]] = {}
+    why: dict[int, str] = {}
+    if collect:
+        plugin = ["-p", COLLECTOR, "-p", "no:cacheprovider", *flags, "--tb=no", "-x", *paths]
+        command = " ".join(shlex.quote(a) for a in [python, "-m", "pytest", *plugin])
+        workspace = {**base_files, **SHIPPED, BATCH_FILE: json.dumps(batch)}
+        for line in _lines(ctx, workspace, command, f"{label} batch", len(candidates), limits.wall_s):
+            if "collected_cpu_s" in line:
+                batch["collect_cpu_s"] = max(COLLECT_FLOOR_S, COLLECT_FACTOR * float(line["collected_cpu_s"]))
+            elif "index" not in line:
+                continue  # what the original's run in the session cost ({"baseline": ...})
+            elif FALLBACK in line:
+                why[int(line["index"])] = str(line[FALLBACK])
+            else:
+                results[int(line["index"])] = line
+    fresh = [i for i in range(len(candidates)) if i not in results]
+    if fresh:
+        batch["candidates"] = [batch["candidates"][i] for i in fresh]
+        workspace = {**base_files, **SHIPPED, RUNNER_FILE: RUNNER_SOURCE, BATCH_FILE: json.dumps(batch)}
+        command = " ".join(shlex.quote(a) for a in [python, RUNNER_FILE, BATCH_FILE])
+        for line in _lines(ctx, workspace, command, f"{label} batch", len(fresh), limits.wall_s):
+            i = fresh[int(line["index"])]
+            for run in (line.get("screen"), line.get("full")):
+                if run is not None:
+                    reason = why.get(i, "the collected session gave no verdict" if collect else "")
+                    run["via"] = f"fresh: {reason}" if reason else "fresh"
+            results[i] = line
+    return [_verdict(results.get(i)) for i in range(len(candidates))]

@@ -2,43 +2,32 @@
 does. Standard library + pytest; it runs in the task's interpreter, not chain's, and is shipped into the
 workspace as a file (see chain.repair.batch).
 
-The runner imports pytest once and starts the collector (chain.repair.batch_collector): a process that
-collects the session on the original files once. Then for each candidate it writes the candidate's files over
-the workspace's and asks the collector for a child forked from the collected session with the candidate's
-code swapped in (chain.repair.batch_swap); when the collector refuses (the swap would not equal a fresh
-import) or is not there, it forks a child that runs pytest in-process from scratch (collection, conftest.py,
-test modules and the code under test imported fresh, import and collection under a CPU-time limit from what
-the collector's took). It waits within CPU and wall-clock limits and puts the original files back. A
-candidate whose screening tests pass gets a second child that runs the whole suite. Children run with
---tb=no (a verdict needs outcomes, not tracebacks). One line per candidate goes to stdout as soon as known:
+The runner validates the candidates the collected session (chain.repair.batch_collector) could not take:
+it imports pytest once, then for each candidate writes the candidate's files over the workspace's, forks a
+child that runs pytest in-process from scratch (collection, conftest.py, test modules and the code under test
+imported fresh; import and collection under a CPU-time limit from what the collected session's took, so a
+loop at import time dies fast), waits for it within CPU and wall-clock limits and puts the original files
+back. A candidate whose screening tests pass gets a second child that runs the whole suite. Children run
+with --tb=no (a verdict needs outcomes, not tracebacks). One line per candidate goes to stdout as soon as known:
     CHAIN-BATCH {"index": i, "screen": {...}, "full": {...} | null}
 with per-run pass/fail counts, the first failing test and why the run ended (exit code, "cpu", "wall").
 
 Argument: the batch file (JSON: {"args": [...pytest flags], "paths": [...], "test_cpu_s": s, "run_cpu_s": n,
-"wall_s": s, "collect": bool, "candidates": [{"files": {path: text}, "screen": [nodeid, ...] | null}]}).
+"wall_s": s, "collect_cpu_s": s | absent, "candidates": [{"files": {path: text}, "screen": [nodeid, ...] | null}]}).
 """
 
 import json
 import os
 import resource
-import select
 import signal
 import sys
 import time
-import types
-
-# Shipped next to this file (chain/repair/batch_collector.py, batch_swap.py).
-import _chain_batch_collector as collector  # type: ignore[import-not-found]
-import _chain_batch_swap as swap  # type: ignore[import-not-found]
 
 # The engine's per-test limits (chain/sandbox/plugin), on the sandbox's PYTHONPATH; not resolvable from the tree.
 import chain_test_limits  # type: ignore[import-not-found]
 import pytest
 
 MARK = "CHAIN-BATCH "
-FALLBACK = "fallback"
-COLLECT_FACTOR = 10.0  # a fresh child's import and collection may take this many times the collector's CPU
-COLLECT_FLOOR_S = 0.5
 CPU_SIGNALS = (signal.SIGXCPU, signal.SIGKILL, signal.SIGPROF)  # RLIMIT_CPU, its hard limit, the import limit
 
 
@@ -47,24 +36,33 @@ class Recorder:
     module (chain_test_limits, on the sandbox's PYTHONPATH; CHAIN_TEST_CPU_S is set by main): the same timer,
     the same BaseException and the same report marking as every other run of chain."""
 
-    def __init__(self):
+    def __init__(self, arm=True):
+        self.arm = arm  # False where chain's report plugin arms the same limits around each test
         self.passed = 0
         self.failed = []
         self.cpu_limited = 0  # tests stopped by the per-test CPU-time limit
+        self.cpu = None  # {nodeid: CPU seconds of its setup, call and teardown} when asked for
+        self.limited = set()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        chain_test_limits.arm(item.nodeid)
+        if self.arm:
+            chain_test_limits.arm(item.nodeid)
+        started = time.process_time()
         try:
             yield
         finally:
-            chain_test_limits.disarm()
+            if self.cpu is not None:
+                self.cpu[item.nodeid] = time.process_time() - started
+            if self.arm:
+                chain_test_limits.disarm()
 
     def pytest_runtest_logreport(self, report):
         if report.failed and report.nodeid not in self.failed:
             self.failed.append(report.nodeid)
             if chain_test_limits.timed_out(report):
                 self.cpu_limited += 1
+                self.limited.add(report.nodeid)
         elif report.when == "call" and report.passed:
             self.passed += 1
 
@@ -86,19 +84,19 @@ def prologue(run_cpu_s):
 
 
 def report(result_fd, code, error, recorder):
-    os.write(
-        result_fd,
-        json.dumps(
-            {
-                "exit": code,
-                "passed": recorder.passed,
-                "error": error,
-                "failed": recorder.failed[:5],
-                "n_failed": len(recorder.failed),
-                "cpu_limited": recorder.cpu_limited,
-            }
-        ).encode(),
-    )
+    result = {
+        "exit": code,
+        "passed": recorder.passed,
+        "error": error,
+        "failed": recorder.failed[:5],
+        "n_failed": len(recorder.failed),
+        "cpu_limited": recorder.cpu_limited,
+    }
+    if recorder.cpu is not None:  # what each test cost, and whether it passed
+        failed = set(recorder.failed)
+        result["cpu"] = {n: [round(c, 6), n not in failed] for n, c in recorder.cpu.items()}
+        result["cpu_limited_ids"] = sorted(recorder.limited)
+    os.write(result_fd, json.dumps(result).encode())
 
 
 def _child(args, recorder, batch, result_fd):
@@ -215,104 +213,6 @@ def _prepare():
     gc.freeze()
 
 
-class Collector:
-    """The runner's side of the collected session (chain.repair.batch_collector): started on the original files,
-    asked for one phase of one candidate at a time; None when it cannot serve (the fresh path decides)."""
-
-    def __init__(self, batch, args):
-        self.batch, self.ready, self.why = batch, False, ""
-        req_r, self.req = os.pipe()
-        self.resp, resp_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.close(self.req)
-            os.close(self.resp)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            try:
-                prologue(max(batch["run_cpu_s"], 1))
-                helpers = types.SimpleNamespace(
-                    Index=swap.Index, Refused=swap.Refused, wait=wait, prologue=prologue, report=report
-                )
-                collector.serve(batch, args, [Recorder(), chain_test_limits], helpers, req_r, resp_w)
-            finally:
-                os._exit(0)
-        os.close(req_r)
-        os.close(resp_w)
-        self.buffer = b""
-        line = self._line(max(10.0, batch["wall_s"]))
-        if line and line.startswith("ready "):
-            self.ready, self.cpu_s = True, float(line.split()[1])
-        else:
-            self.why = line or "the collector did not answer"
-            self.close()
-
-    def _line(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.resp], [], [], left)[0]:
-                return None
-            chunk = os.read(self.resp, 65536)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line.decode()
-
-    def run(self, index, phase):
-        if not self.ready:
-            return None
-        os.write(self.req, f"{index} {phase}\n".encode())
-        line = self._line(2 * self.batch["wall_s"] + 5)
-        if line is None:
-            self.why = "the collector stopped answering"
-            self.close()
-            return None
-        return json.loads(line)
-
-    def close(self):
-        if self.pid:
-            self.ready = False
-            for fd in (self.req, self.resp):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            _kill(self.pid)
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            os.waitpid(self.pid, 0)
-            self.pid = 0
-
-
-def _validate(index, cand, base, batch, served):
-    """(screen, full) results of one candidate: through the collected session when it can take the candidate,
-    else (and for a candidate it refused) a fresh pytest."""
-    fallback = None
-
-    def run(phase, args):
-        nonlocal fallback
-        if served is not None and fallback is None:
-            result = served.run(index, phase)
-            if result is not None and FALLBACK not in result:
-                result["via"] = "swap"
-                return result
-            fallback = result[FALLBACK] if result is not None else served.why
-        result = run_one(args, batch)
-        result["via"] = f"fresh: {fallback}" if fallback else "fresh"
-        return result
-
-    screen = run("screen", [*base, "-x", *cand["screen"]]) if cand.get("screen") else None
-    full = None
-    if screen is None or (screen["exit"] == 0 and not screen["n_failed"]):
-        full = run("full", [*base, "-x", *batch["paths"]])
-    return screen, full
-
-
 def main(path):
     with open(path, encoding="utf-8") as fh:
         batch = json.load(fh)
@@ -326,9 +226,6 @@ def main(path):
     os.environ.pop("CHAIN_TEST_TIMEOUT_S", None)  # the wall clock is the runner's own backstop (wall_s)
     # No tracebacks: a verdict needs outcomes, and formatting a failure's cost a failing candidate 20 ms.
     base = ["-p", "no:cacheprovider", *batch["args"], "--tb=no"]
-    served = Collector(batch, [*base, "-x", *batch["paths"]]) if batch.get("collect", True) else None
-    if served is not None and served.ready:
-        batch["collect_cpu_s"] = max(COLLECT_FLOOR_S, COLLECT_FACTOR * served.cpu_s)
     for index, cand in enumerate(batch["candidates"]):
         originals = {}
         for p in cand["files"]:
@@ -339,15 +236,16 @@ def main(path):
                 originals[p] = None
         _write(cand["files"])
         try:
-            screen, full = _validate(index, cand, base, batch, served)
+            screen = run_one([*base, "-x", *cand["screen"]], batch) if cand.get("screen") else None
+            full = None
+            if screen is None or (screen["exit"] == 0 and not screen["n_failed"]):
+                full = run_one([*base, "-x", *batch["paths"]], batch)
         finally:
             _write({p: t for p, t in originals.items() if t is not None})
             for p in (p for p, t in originals.items() if t is None):
                 os.unlink(p)
         sys.stdout.write(MARK + json.dumps({"index": index, "screen": screen, "full": full}) + "\n")
         sys.stdout.flush()
-    if served is not None:
-        served.close()
 
 
 if __name__ == "__main__":
