@@ -1,12 +1,14 @@
 """Validating many repair candidates in one sandbox run (chain.repair.batch_runner does the work inside).
 
 A fresh `python -m pytest` per candidate pays the interpreter's start-up, pytest's import and plugin set-up
-every time: hundreds of milliseconds for a candidate whose tests take one. The batch runner pays them once per
-batch, collects the session once on the original files, and forks a child per candidate from the collected
-session with the candidate's code swapped into the imported modules (mutmut 3's fork mode and trampoline:
+every time: hundreds of milliseconds for a candidate whose tests take one. A batch is one run of a plain pytest
+command with chain's batch plugin (chain.repair.batch_plugin; warm where the backend is): it collects the
+session once on the original files and forks a child per candidate from the collected session with the
+candidate's code swapped into the imported modules (mutmut 3's fork mode and trampoline:
 chain.repair.batch_collector, batch_swap), so a candidate costs a fork and its tests. A candidate the swap
 cannot cover (a change outside function bodies, a test module or conftest.py, a function that ran at import)
-is imported fresh in a child of its own, as before; `Verdict.via` says which.
+is run by a fresh pytest session forked before anything of the workspace was imported; `Verdict.via` says
+which. The batch runner (chain.repair.batch_runner, a command of its own) imports every candidate fresh.
 The children of one batch share the sandbox run (a candidate that writes files is seen by the next in the same
 batch); that can only cost a good candidate its place, never let a bad one through: the patch chain reports is
 verified again by the task's own command in a fresh sandbox run.
@@ -27,15 +29,12 @@ from ..pytest_command import split_pytest
 from .limits import CandidateLimits
 
 RUNNER_FILE = "_chain_batch_runner.py"
-COLLECTOR = "_chain_batch_collector"  # the collected session's plugin (chain.repair.batch_collector)
-FALLBACK = "fallback"
-COLLECT_FACTOR = 10.0  # a fresh child's import and collection may take this many times the collected session's
-COLLECT_FLOOR_S = 0.5  # CPU time, at least this
+PLUGIN = "_chain_batch_plugin"  # the batch's pytest plugin (chain.repair.batch_plugin)
 BATCH_FILE = "_chain_batch.json"
 RUNNER_SOURCE = (Path(__file__).with_name("batch_runner.py")).read_text(encoding="utf-8")
 SHIPPED = {  # what the runner imports, next to it in the workspace
     f"_chain_{name}.py": (Path(__file__).with_name(f"{name}.py")).read_text(encoding="utf-8")
-    for name in ("batch_collector", "batch_swap", "batch_runner")
+    for name in ("batch_plugin", "batch_collector", "batch_swap", "batch_runner")
 }
 MARK = "CHAIN-BATCH "
 
@@ -104,9 +103,9 @@ def run_batch(
     label: str,
     collect: bool = True,
 ) -> list[Verdict]:
-    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none): one
-    run of the collected session (a plain pytest command: warm where the backend is), then one run of the
-    batch runner for the candidates it gave back. `collect=False`: every candidate imported fresh."""
+    """Verdicts, in order, for candidates given as (changed files, screening nodeids or None for none), from
+    one run of the batch plugin (a plain pytest command: warm where the backend is). `collect=False`: every
+    candidate imported fresh by the batch runner (a command of its own: cold)."""
     parts = split_pytest(test)
     assert parts is not None, "batch validation needs a plain pytest command"
     _, args = parts
@@ -121,20 +120,13 @@ def run_batch(
     }
     python = _interpreter(test)
     results: dict[int, dict[str, Any]] = {}
-    why: dict[int, str] = {}
     if collect:
-        plugin = ["-p", COLLECTOR, "-p", "no:cacheprovider", *flags, "--tb=no", "-x", *paths]
+        plugin = ["-p", PLUGIN, "-p", "no:cacheprovider", *flags, "--tb=no", "-x", *paths]
         command = " ".join(shlex.quote(a) for a in [python, "-m", "pytest", *plugin])
         workspace = {**base_files, **SHIPPED, BATCH_FILE: json.dumps(batch)}
         for line in _lines(ctx, workspace, command, f"{label} batch", len(candidates), limits.wall_s):
-            if "collected_cpu_s" in line:
-                batch["collect_cpu_s"] = max(COLLECT_FLOOR_S, COLLECT_FACTOR * float(line["collected_cpu_s"]))
-            elif "index" not in line:
-                continue  # what the original's run in the session cost ({"baseline": ...})
-            elif FALLBACK in line:
-                why[int(line["index"])] = str(line[FALLBACK])
-            else:
-                results[int(line["index"])] = line
+            results[int(line["index"])] = line
+    # Without the plugin (collect=False), or for what it left without a verdict: the batch runner, fresh.
     fresh = [i for i in range(len(candidates)) if i not in results]
     if fresh:
         batch["candidates"] = [batch["candidates"][i] for i in fresh]
@@ -144,7 +136,6 @@ def run_batch(
             i = fresh[int(line["index"])]
             for run in (line.get("screen"), line.get("full")):
                 if run is not None:
-                    reason = why.get(i, "the collected session gave no verdict" if collect else "")
-                    run["via"] = f"fresh: {reason}" if reason else "fresh"
+                    run["via"] = "fresh: the batch plugin gave no verdict" if collect else "fresh"
             results[i] = line
     return [_verdict(results.get(i)) for i in range(len(candidates))]

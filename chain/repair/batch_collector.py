@@ -1,20 +1,18 @@
-"""Runs inside the sandbox (shipped as _chain_batch_collector.py; standard library + pytest): a pytest plugin
-(`python -m pytest -p _chain_batch_collector ARGS`) that turns one session into the collected session every
-candidate of a batch is forked from. A plain pytest command, so a warm backend serves it from its warm pool
-(no interpreter start, no pytest import, no plugin set-up per batch).
+"""Runs inside the sandbox (shipped as _chain_batch_collector.py; standard library + pytest): the collected
+session every swapped candidate of a batch is forked from (see chain.repair.batch_plugin, which starts it).
 
-The session runs on the original files with the batch's arguments up to the end of collection (pytest's
-configuration, conftest.py, the test modules and the code under test imported, items collected and modified
-by the hooks), recording which functions of the candidates' files run meanwhile. Then the plugin takes over
-the run-test loop: for each candidate it writes the candidate's files and forks a child that switches the
-candidate's code in (chain.repair.batch_swap, which refuses what it cannot show equal to a fresh import),
-keeps only the phase's items (the screening nodeids in their order, or the whole suite) and returns into
-pytest's own run-test loop, session end and unconfigure; the child's counts come back on a pipe. The
-collector itself runs no test, so every child starts from the same state. One line per candidate on stdout,
-as chain.repair.batch_runner writes them, or {"index": i, "fallback": why} for a candidate the swap refused
-(or a screening nodeid that is not an item of the session): chain.repair.batch runs those afresh with the
-batch runner. The first line says the collection's CPU time ({"collected_cpu_s": s}), the fresh children's
-import limit.
+The collected session is a process forked by the plugin's first hook: it goes on through the session's
+start on the original files with the batch's arguments up to the end of collection (conftest.py, the test
+modules and the code under test imported, items collected and modified by the hooks), recording which
+functions of the candidates' files run meanwhile. Then it takes over the run-test loop: it runs the
+original's whole suite once in a child (what each test costs here: the per-test CPU limits of the
+candidates' children), says "ready CPU_S" and serves the plugin's requests, one at a time ("INDEX PHASE"
+lines on a pipe): for each it forks a child that switches the candidate's code in (chain.repair.batch_swap,
+which refuses what it cannot show equal to a fresh import), keeps only the phase's items (the screening
+nodeids in their order, or the whole suite) and returns into pytest's own run-test loop, session end and
+unconfigure. The child's counts come back as one JSON line, or {"fallback": why} when the swap was refused
+or a screening nodeid is not an item of the collected session. The collected session runs no test itself,
+so every child starts from the same state.
 """
 
 import gc
@@ -22,6 +20,7 @@ import json
 import linecache
 import os
 import resource
+import select
 import sys
 import time
 
@@ -30,11 +29,9 @@ import _chain_batch_swap as swap  # type: ignore[import-not-found]
 import chain_test_limits  # type: ignore[import-not-found]
 import pytest
 
-BATCH_FILE = "_chain_batch.json"
 CPU_FACTOR = 10.0  # a test may take this many times the CPU it took on the original (chain.repair.limits)
 TEST_FLOOR_S = 0.03  # per-test CPU floor where the original's own cost of the test is known
 FALLBACK = "fallback"
-_OUT = os.dup(1)  # the run's stdout, before pytest's capturing takes fd 1 over
 _state = {}  # type: ignore[var-annotated]
 
 
@@ -43,12 +40,7 @@ def _cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def emit(record):
-    # On a line of its own whatever else reached the run's stdout (a child's stray output, say).
-    os.write(_OUT, ("\n" + runner.MARK + json.dumps(record) + "\n").encode())
-
-
-def _silence(config):
+def silence(config):
     """A child's output goes nowhere: its stdin, stdout and stderr, and the descriptors pytest's capturing
     saved them in (it puts those back between tests, the terminal reporter writes there)."""
     targets = {0, 1, 2}
@@ -64,47 +56,114 @@ def _silence(config):
     os.close(devnull)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config, parser, args):
-    """Before conftest.py is imported: the batch, the candidates' original files, and the call recording."""
-    with open(BATCH_FILE, encoding="utf-8") as fh:
-        batch = json.load(fh)
-    os.unlink(BATCH_FILE)  # the code under test has no business reading the other candidates
-    sys.dont_write_bytecode = True  # candidates replace files within the same second: no stale bytecode
-    watched = {p for cand in batch["candidates"] for p in cand["files"]}
-    originals = {}
-    for path in watched:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                originals[path] = fh.read()
-        except (OSError, UnicodeDecodeError):
-            pass
-    index = swap.Index(watched)
-    _state.update(batch=batch, index=index, originals=originals, cpu=_cpu())
-    sys.setprofile(index.profile)  # which of the candidates' functions run at import and collection
+def start(batch, originals):
+    """Fork the collected session: None in it (the caller returns into the session), its client in the
+    plugin's process."""
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    started = _cpu()
+    pid = os.fork()
+    if pid == 0:
+        os.close(req_w)
+        os.close(resp_r)
+        index = swap.Index(set(originals))
+        _state.update(batch=batch, originals=originals, index=index, req=req_r, resp=resp_w, cpu=_cpu())
+        sys.setprofile(index.profile)  # which of the candidates' functions run at import and collection
+        return None
+    os.close(req_r)
+    os.close(resp_w)
+    return Client(pid, req_w, resp_r, batch, started)
 
 
-def pytest_configure(config):
-    if "batch" not in _state:
-        return
-    pm = config.pluginmanager
-    report_plugin = sys.modules.get("chain_pytest_report")
-    recorder = runner.Recorder(arm=report_plugin is None or not pm.is_registered(report_plugin))
-    pm.register(recorder, "chain-batch-recorder")
-    if not pm.is_registered(chain_test_limits):
-        pm.register(chain_test_limits, "chain-test-limits")
-    pm.register(Driver(_state, recorder), "chain-batch-driver")
+class Client:
+    """The plugin's side of the collected session: one phase of one candidate at a time; None when it cannot
+    serve (the plugin then runs the candidate fresh)."""
+
+    def __init__(self, pid, req, resp, batch, started):
+        self.pid, self.req, self.resp, self.batch = pid, req, resp, batch
+        self.ready, self.why, self.buffer = False, "the collected session did not start", b""
+        self.started = started
+
+    def handshake(self):
+        """The collection's CPU time once the session is ready, else None."""
+        line = self._line(max(10.0, 2 * self.batch["wall_s"]))
+        if line and line.startswith("ready "):
+            self.ready = True
+            return float(line.split()[1])
+        self.why = line or "the collected session did not answer"
+        self.close()
+        return None
+
+    def _line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.resp], [], [], left)[0]:
+                return None
+            chunk = os.read(self.resp, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    def run(self, index, phase):
+        if not self.ready:
+            return None
+        os.write(self.req, f"{index} {phase}\n".encode())
+        line = self._line(2 * self.batch["wall_s"] + 5)
+        if line is None:
+            self.why = "the collected session stopped answering"
+            self.close()
+            return None
+        return json.loads(line)
+
+    def forget(self):
+        """In a fresh child: the session is not this process's to talk to."""
+        self.ready = False
+        for fd in (self.req, self.resp):
+            os.close(fd)
+
+    def close(self):
+        if self.pid:
+            self.ready = False
+            for fd in (self.req, self.resp):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            runner._kill(self.pid)
+            try:
+                os.kill(self.pid, 9)
+            except OSError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def child_done(code):
+    """At the end of a swapped child's session (the plugin's unconfigure): its counts to the collected
+    session, and out."""
+    driver = _state.get("driver")
+    if driver is not None and driver.result_fd is not None:
+        runner.report(driver.result_fd, code, None, driver.recorder)
+        os._exit(0)
 
 
 class Driver:
-    """Takes over the run-test loop to validate the batch's candidates."""
+    """pytest plugin in the collected session: takes over the run-test loop to serve the plugin's requests."""
 
-    def __init__(self, state, recorder):
-        self.batch, self.index, self.originals = state["batch"], state["index"], state["originals"]
-        self.started_cpu, self.recorder = state["cpu"], recorder
+    def __init__(self, recorder):
+        self.batch, self.index, self.originals = _state["batch"], _state["index"], _state["originals"]
+        self.req, self.resp = os.fdopen(_state["req"], "rb", buffering=0), _state["resp"]
+        self.started_cpu, self.recorder = _state["cpu"], recorder
         self.result_fd = None  # set in a candidate's child
         self.test_limits = {}  # nodeid -> CPU seconds, from the original's run of the test in this session
         self.queue = None  # in a child: the nodeids still to run, in order
+        _state["driver"] = self
+
+    def send(self, text):
+        os.write(self.resp, text.encode() + b"\n")
 
     def _special(self, session):
         """Files whose change a swap never covers: test modules, conftest.py files, plugins."""
@@ -121,21 +180,15 @@ class Driver:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         sys.setprofile(None)
-        cands = self.batch["candidates"]
+        silence(session.config)
         if session.testsfailed or session.shouldfail or session.shouldstop:
-            for i in range(len(cands)):
-                emit({"index": i, FALLBACK: "the original's collection failed"})
+            self.send("unavailable: the original's collection failed")
             os._exit(0)
-        emit({"collected_cpu_s": round(_cpu() - self.started_cpu, 4)})
+        collected_cpu = _cpu() - self.started_cpu
         self.index.special = self._special(session)
         self.index.scan(gc.get_objects())
-        # The children's per-test limit, and no report or journal of chain's plugin written by a child (the
-        # run's verdicts are the lines on stdout).
-        chain_test_limits.stop()
-        for name in ("CHAIN_PYTEST_REPORT", "CHAIN_TEST_TIMEOUT_S", "CHAIN_COVERAGE_CONTEXTS"):
-            os.environ.pop(name, None)
-        os.environ["CHAIN_TEST_CPU_S"] = str(self.batch["test_cpu_s"])
-        chain_test_limits._state["read"] = False  # read again by each child at its first test
+        chain_test_limits.stop()  # anything the collection opened; each child reads its limits again
+        chain_test_limits._state["read"] = False
         chain_test_limits._limits.clear()
         items = {item.nodeid: item for item in session.items}
         all_items = list(session.items)
@@ -144,9 +197,22 @@ class Driver:
         baseline = self._fork(session, -1, "baseline", items, all_items)
         if baseline is None:
             return None  # in the child: the original's whole suite
-        # A test the original passed may take k x what it took; one it failed (it may have stopped early), k x
-        # the costliest test that ran to its end: the batch's own limit, measured here rather than in a
-        # fresh process (whose first test pays for what the collected session has done already).
+        self._limits_from(baseline)
+        self.send(f"ready {collected_cpu:.4f}")
+        while True:
+            line = self.req.readline()
+            if not line:
+                os._exit(0)
+            index, phase = line.decode().split()
+            result = self._fork(session, int(index), phase, items, all_items)
+            if result is None:
+                return None  # in the child: into pytest's own run-test loop with the candidate's items
+            self.send(json.dumps(result))
+
+    def _limits_from(self, baseline):
+        """A test the original passed may take k x what it took here; one it failed (it may have stopped
+        early), k x the costliest test that ran to its end: the batch's own limit, measured here rather than
+        in a fresh process (whose first test pays for what the collected session has done already)."""
         costs = baseline.get("cpu") or {}
         limited = set(baseline.get("cpu_limited_ids") or [])
         costliest = max((c for n, (c, _) in costs.items() if n not in limited), default=self.batch["test_cpu_s"])
@@ -154,39 +220,9 @@ class Driver:
             if nodeid not in limited:
                 limit = CPU_FACTOR * (used if passed else costliest)
                 self.test_limits[nodeid] = min(self.batch["test_cpu_s"], max(TEST_FLOOR_S, limit))
-        emit(
-            {
-                "baseline": {
-                    "ms": round(baseline.get("ms", 0), 1),
-                    "costliest_cpu_s": costliest,
-                    "timed_tests": len(self.test_limits),
-                }
-            }
-        )
-        for i, cand in enumerate(cands):
-            runner._write(cand["files"])
-            try:
-                screen = full = None
-                if cand.get("screen"):
-                    screen = self._fork(session, i, "screen", items, all_items)
-                    if screen is None:
-                        return None  # in the child: into pytest's own run-test loop
-                if screen is None or (screen.get("exit") == 0 and not screen.get("n_failed")):
-                    full = self._fork(session, i, "full", items, all_items)
-                    if full is None:
-                        return None
-            finally:
-                if self.result_fd is None:
-                    runner._write({p: self.originals[p] for p in cand["files"] if p in self.originals})
-                    for p in cand["files"]:
-                        if p not in self.originals and os.path.exists(p):
-                            os.unlink(p)
-            refused = next((r[FALLBACK] for r in (screen, full) if r and FALLBACK in r), None)
-            emit({"index": i, FALLBACK: refused} if refused else {"index": i, "screen": screen, "full": full})
-        os._exit(0)
 
     def _fork(self, session, index, phase, items, all_items):
-        """The phase's result in the collector; None in the child, which goes on into the session."""
+        """The phase's result in the collected session; None in the child, which goes on into the session."""
         read_fd, write_fd = os.pipe()
         started = time.monotonic()
         pid = os.fork()
@@ -195,12 +231,12 @@ class Driver:
             self._enter(session, index, phase, items, all_items, write_fd)
             return None
         os.close(write_fd)
-        result = runner.wait(pid, read_fd, started, self.batch["wall_s"])
-        result["via"] = "swap"
-        return result
+        return runner.wait(pid, read_fd, started, self.batch["wall_s"])
 
     def _enter(self, session, index, phase, items, all_items, write_fd):
         """In the child: the candidate's code in, the phase's items kept (or a fallback reported and out)."""
+        os.close(self.resp)
+        self.req.close()
         if phase == "baseline":  # the original, every test to its end: what each test costs here
             session.config.option.maxfail = 0
             self.recorder.cpu = {}
@@ -230,8 +266,6 @@ class Driver:
         self._go(session, selected, write_fd)
 
     def _go(self, session, selected, write_fd):
-        _silence(session.config)
-        os.close(_OUT)
         runner.prologue(self.batch["run_cpu_s"])
         linecache.clearcache()
         session.items = selected
@@ -246,18 +280,3 @@ class Driver:
     def pytest_runtest_logfinish(self, nodeid, location):
         if self.result_fd is not None and self.queue is not None:
             self._next_limit()  # the timer of the next test is armed after this one's is disarmed
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config):
-        if self.result_fd is not None:  # a candidate's child, at the end of its session
-            runner.report(self.result_fd, session_exit(config), None, self.recorder)
-            os._exit(0)
-
-
-def session_exit(config):
-    return int(getattr(config, "_chain_exitstatus", 0))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session, exitstatus):
-    session.config._chain_exitstatus = int(exitstatus)

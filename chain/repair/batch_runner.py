@@ -2,13 +2,14 @@
 does. Standard library + pytest; it runs in the task's interpreter, not chain's, and is shipped into the
 workspace as a file (see chain.repair.batch).
 
-The runner validates the candidates the collected session (chain.repair.batch_collector) could not take:
-it imports pytest once, then for each candidate writes the candidate's files over the workspace's, forks a
-child that runs pytest in-process from scratch (collection, conftest.py, test modules and the code under test
-imported fresh; import and collection under a CPU-time limit from what the collected session's took, so a
-loop at import time dies fast), waits for it within CPU and wall-clock limits and puts the original files
-back. A candidate whose screening tests pass gets a second child that runs the whole suite. Children run
-with --tb=no (a verdict needs outcomes, not tracebacks). One line per candidate goes to stdout as soon as known:
+The runner validates candidates without the batch plugin (chain.repair.batch_plugin): with
+`run_batch(collect=False)`, or for candidates the plugin's run left without a verdict. It imports pytest
+once, then for each candidate writes the candidate's files over the workspace's, forks a child that runs
+pytest in-process from scratch (collection, conftest.py, test modules and the code under test imported
+fresh; import and collection under the batch's `collect_cpu_s` CPU-time limit when it has one, so a loop at
+import time dies fast), waits for it within CPU and wall-clock limits and puts the original files back. A
+candidate whose screening tests pass gets a second child that runs the whole suite. Children run with
+--tb=no (a verdict needs outcomes, not tracebacks). One line per candidate goes to stdout as soon as known:
     CHAIN-BATCH {"index": i, "screen": {...}, "full": {...} | null}
 with per-run pass/fail counts, the first failing test and why the run ended (exit code, "cpu", "wall").
 
