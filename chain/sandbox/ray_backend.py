@@ -135,7 +135,7 @@ class RaySandbox(Sandbox):
     def _start(self) -> _Driver:
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
-        argv = [sys.executable, "-m", "chain.sandbox.ray_driver", "--address", str(self.address)]
+        argv = [sys.executable, "-m", "chain.sandbox.ray_process", "--address", str(self.address)]
         argv += ["--node-backend", self.node_backend, "--fds", f"{requests_r},{replies_w}"]
         try:
             # stdout: Ray prints the cluster's messages there, and this process's stdout carries data only.

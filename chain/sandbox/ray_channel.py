@@ -52,3 +52,27 @@ def receive(stream: BinaryIO) -> list[Any] | None:
         return None
     messages: list[Any] = pickle.loads(blob)
     return messages
+
+
+class Frames:
+    """Frames read from a descriptor as they arrive (for a loop that waits on more than one thing)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def read(self) -> list[Any] | None:
+        """Messages of every whole frame that one read completed (maybe none), or None at end of file."""
+        data = os.read(self.fd, 1 << 20)
+        if not data:
+            return None
+        self._buffer += data
+        messages: list[Any] = []
+        while len(self._buffer) >= _HEAD.size:
+            size = _HEAD.unpack_from(self._buffer)[0]
+            end = _HEAD.size + size
+            if len(self._buffer) < end:
+                break
+            messages += pickle.loads(bytes(self._buffer[_HEAD.size : end]))
+            del self._buffer[:end]
+        return messages

@@ -11,25 +11,28 @@ It ends with the stage: at the end of its request pipe (the stage exited, howeve
 on its node, kills its actors (their bwrap sandboxes die with them) and exits. Not PR_SET_PDEATHSIG: that
 fires when the *thread* that started the child ends, and the stage may start it from a pool thread.
 
-One thread (`loop`) owns all state: requests from the pipe, runs finishing (Ray completes each run's future
-on its own thread; the callback only queues it), node changes and cancel deadlines all arrive on one queue,
-and the replies a pass produced leave in one frame. No run is polled: no `ray.get` per run, no timeouts.
+One thread (`loop`) owns all state: it reads the requests from the pipe itself (a run goes out to its node with
+no hand-over between threads), and runs finishing (Ray completes each run's future on its own thread), node
+changes and cancel deadlines reach it through a queue; the replies a pass produced leave in one frame. A run's
+outcome goes to the stage straight from Ray's callback (the loop keeps the books after); a fault or a retry is
+the loop's. No run is polled: no `ray.get` per run, no timeouts.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import queue
+import selectors
 import threading
 import time
 import traceback
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
-from .ray_channel import Sender, receive
+from .ray_channel import Frames, Sender
+from .ray_node import BUNDLES_KEPT as NODE_BUNDLES_KEPT
+from .ray_node import NEED_BASE
 from .ray_placement import Node, NoNodes, Placement, gcs_reachable, short_error
 
 CANCEL_REPLY_S = 10.0  # a node answers a cancel with the run's (cancelled) outcome within this
@@ -40,6 +43,7 @@ CLOSE_S = 10.0  # the actors' own close (their warm pools) within this, then the
 @dataclass(eq=False)
 class Run:
     run_id: str
+    key: str  # names the task's files on the nodes
     base: Any  # the object ref of the task's pickled files (kept: the stage may drop the base meanwhile)
     blob: bytes  # ... and the pickled files themselves, to put them again if the object is lost
     payload: bytes  # pickled (changed, removed, spec): forwarded to the node as it is
@@ -48,10 +52,11 @@ class Run:
     attempt: int = 0  # submissions so far; a completion of an earlier one is ignored
     ref: Any = None
     cancelled: bool = False
+    replied: bool = False  # answered (from the loop, or from Ray's thread as its outcome arrived)
 
 
 class Driver:
-    def __init__(self, ray: Any, address: str, node_backend: str, out: Sender, inbox: queue.SimpleQueue):
+    def __init__(self, ray: Any, address: str, node_backend: str, out: Sender):
         from .ray_node import NodeHost, versions
 
         self.ray, self.address, self.out = ray, address, out
@@ -68,10 +73,15 @@ class Driver:
         except Exception:
             pass
         self.placement = Placement(ray, ray.remote(NodeHost), node_backend, self.versions)
-        self.inbox = inbox
-        self.placement.on_change = lambda: self.inbox.put(("nodes",))
+        self.inbox: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.answer_lock = threading.Lock()
+        self.placement.on_change = lambda: self.post("nodes")
         self.bases: dict[int, tuple[Any, bytes]] = {}  # base id -> (object ref, pickled files)
         self.runs: dict[str, Run] = {}
+        self.held: dict[str, OrderedDict[str, None]] = {}  # node id -> keys of the file sets sent there
         self.queued: deque[Run] = deque()
         self.gone: str | None = None
         self.replies: list[tuple] = []
@@ -100,9 +110,31 @@ class Driver:
         }
 
     # -- the loop ------------------------------------------------------------------------------------------
-    def loop(self) -> None:
+    def post(self, *item: Any) -> None:
+        """Hands `item` to the loop (from any thread)."""
+        self.inbox.put(item)
+        try:
+            os.write(self.wake_w, b"\0")
+        except BlockingIOError:  # the loop has wake-ups enough already
+            pass
+
+    def loop(self, requests: Frames) -> None:
+        """Requests are read here, not on a thread of their own: a run goes out to its node without a
+        hand-over between threads (on a machine whose cores idle, every thread woken costs its wake-up)."""
+        selector = selectors.DefaultSelector()
+        selector.register(requests.fd, selectors.EVENT_READ, "stage")
+        selector.register(self.wake_r, selectors.EVENT_READ, "wake")
         while True:
-            items = [self.inbox.get()]
+            items: list[tuple] = []
+            for key, _ in selector.select():
+                if key.data == "stage":
+                    messages = requests.read()
+                    items += [("eof",)] if messages is None else [tuple(m) for m in messages]
+                else:
+                    try:
+                        os.read(self.wake_r, 1 << 16)
+                    except BlockingIOError:
+                        pass
             while True:  # whatever else is there already: its replies go in the same frame
                 try:
                     items.append(self.inbox.get_nowait())
@@ -133,7 +165,7 @@ class Driver:
         ref, blob = self.bases[base_id]
         for dropped in drops:
             self.bases.pop(dropped, None)
-        run = Run(run_id, ref, blob, payload)
+        run = Run(run_id, f"{os.getpid()}-{base_id}", ref, blob, payload)
         self.runs[run_id] = run
         self.place(run)
 
@@ -151,7 +183,7 @@ class Driver:
         except Exception:
             pass
         attempt = run.attempt
-        timer = threading.Timer(CANCEL_REPLY_S, lambda: self.inbox.put(("cancel_late", run, attempt)))
+        timer = threading.Timer(CANCEL_REPLY_S, lambda: self.post("cancel_late", run, attempt))
         timer.daemon = True
         timer.start()
 
@@ -221,12 +253,34 @@ class Driver:
             return
         run.node, run.attempt = node, run.attempt + 1
         attempt = run.attempt
+        held = self.held.setdefault(node.node_id, OrderedDict())  # file sets sent to the node, as its LRU
+        sent = run.key in held
+        if sent:
+            held.move_to_end(run.key)
+        else:
+            held[run.key] = None
+            while len(held) > NODE_BUNDLES_KEPT:
+                held.popitem(last=False)
         try:
-            run.ref = node.actor.run.remote(run.run_id, [run.base], run.payload)
+            run.ref = node.actor.run.remote(run.run_id, run.key, None if sent else [run.base], run.payload)
         except self.lost as exc:
             self.node_lost(run, node, exc)
             return
-        run.ref.future().add_done_callback(lambda future: self.inbox.put(("finished", run, attempt, future)))
+        run.ref.future().add_done_callback(lambda future: self.completed(run, attempt, node, future))
+
+    def completed(self, run: Run, attempt: int, node: Node, future: Any) -> None:
+        """On Ray's thread, as a run's reply arrives: an outcome goes to the stage from here at once (the loop
+        keeps the books after); anything else (a fault, a retry) is the loop's."""
+        try:
+            blob = future.result() if future.exception() is None else None
+        except Exception:
+            blob = None
+        if blob and not run.cancelled and self.claim(run):
+            try:
+                self.out.send(("done", run.run_id, blob, {"events": run.events, "node": node.node_id}))
+            except OSError:
+                pass
+        self.post("finished", run, attempt, future)
 
     def place_queued(self) -> None:
         while self.queued:
@@ -245,6 +299,10 @@ class Driver:
             return
         node, run.node = run.node, None
         self.placement.release(node)
+        if run.replied:  # its outcome went to the stage from Ray's thread
+            self.runs.pop(run.run_id, None)
+            self.place_queued()
+            return
         try:
             blob = future.result()
         except self.task_error as exc:
@@ -272,6 +330,12 @@ class Driver:
             else:
                 self.finish(run, error=f"ray: node {node.short}: {short_error(exc)}")
         else:
+            if blob == NEED_BASE and not run.cancelled:  # the node no longer holds the files: send them along
+                held = self.held.get(node.node_id)
+                if held is not None and run.key in held:
+                    del held[run.key]
+                self.place(run)
+                return
             self.finish(run, blob=blob, node=node.node_id, cancelled=run.cancelled)
         self.place_queued()
 
@@ -317,7 +381,7 @@ class Driver:
         while self.gone is None:
             time.sleep(HEALTH_S)
             if not (gcs_reachable(self.gcs_address) and gcs_reachable(self.raylet_address)):
-                self.inbox.put(("gone",))
+                self.post("gone")
                 return
 
     def on_gone(self) -> None:
@@ -326,68 +390,20 @@ class Driver:
             for run in list(self.runs.values()):
                 self.unavailable(run)
 
+    def claim(self, run: Run) -> bool:
+        """Whether this caller is the one to answer `run` (each run is answered once, from whichever thread)."""
+        with self.answer_lock:
+            if run.replied:
+                return False
+            run.replied = True
+            return True
+
     def unavailable(self, run: Run) -> None:
         self.runs.pop(run.run_id, None)
-        self.reply("unavailable", run.run_id, self.gone)
+        if self.claim(run):
+            self.reply("unavailable", run.run_id, self.gone)
 
     def finish(self, run: Run, blob: bytes | None = None, **fields: Any) -> None:
         self.runs.pop(run.run_id, None)
-        self.reply("done", run.run_id, blob, {"events": run.events, **fields})
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="chain's Ray driver process (started by --sandbox ray)")
-    ap.add_argument("--address", required=True)
-    ap.add_argument("--node-backend", default="auto")
-    ap.add_argument("--fds", required=True, help="READ,WRITE: the request and reply pipes")
-    args = ap.parse_args(argv)
-    fd_in, fd_out = (int(x) for x in args.fds.split(","))
-    out = Sender(fd_out)
-    inbox: queue.SimpleQueue[tuple] = queue.SimpleQueue()
-    ready = threading.Event()
-    # The stage's end is watched from the start: joining a cluster can hang (a GCS that is going away).
-    threading.Thread(target=_read, args=(os.fdopen(fd_in, "rb"), inbox, ready), daemon=True).start()
-    try:
-        import ray
-    except ImportError:
-        _fatal(out, "--sandbox ray needs the ray package: pip install 'chain-pipeline[ray]'")
-    try:
-        ray.init(
-            address=args.address,
-            namespace="chain",
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            configure_logging=True,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        _fatal(out, f"--sandbox ray: cannot join the Ray cluster at {args.address!r}: {exc}")
-    driver = Driver(ray, args.address, args.node_backend, out, inbox)
-    driver.placement.refresh(wait=True)
-    if not driver.placement.nodes:
-        why = "; ".join(f"{n[:12]}: {r}" for n, r in driver.placement.excluded.items())
-        _fatal(out, f"--sandbox ray: no usable node at {args.address!r} ({why or 'no alive node'})")
-    out.send(("ready", driver.state()))
-    ready.set()
-    threading.Thread(target=driver.watch, name="chain-ray-health", daemon=True).start()
-    driver.loop()
-
-
-def _fatal(out: Sender, why: str) -> NoReturn:
-    """Says why this driver cannot serve, and ends (at once: Ray's exit handlers may wait for a cluster)."""
-    out.send(("fatal", why))
-    os._exit(0)
-
-
-def _read(stream: Any, inbox: queue.SimpleQueue, ready: threading.Event) -> None:
-    while (messages := receive(stream)) is not None:
-        for message in messages:
-            inbox.put(tuple(message))
-    if not ready.is_set():  # the stage ended before this driver joined: nothing to cancel anywhere
-        os._exit(0)
-    inbox.put(("eof",))
-    time.sleep(CANCEL_REPLY_S)  # the loop ends the process; this only bounds a loop that is stuck
-    os._exit(1)
-
-
-if __name__ == "__main__":
-    main()
+        if self.claim(run):
+            self.reply("done", run.run_id, blob, {"events": run.events, **fields})

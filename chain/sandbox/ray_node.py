@@ -28,6 +28,7 @@ from typing import Any
 from .base import RunOutcome, RunSpec
 
 BUNDLES_KEPT = 64  # resolved task file sets per node (a task's candidates all reuse its one entry)
+NEED_BASE = b""  # what a run returns when it came without the reference to files this node does not hold
 
 
 def versions() -> dict[str, str]:
@@ -69,15 +70,17 @@ class NodeHost:
             "isolation": self.box.describe(),
         }
 
-    def _files(self, base: list, changed: dict[str, str | bytes], removed: list[str]) -> dict[str, str | bytes]:
-        ref = base[0]  # wrapped in a list so Ray hands over the reference, not the value
-        key = ref.hex()
+    def _files(
+        self, key: str, base: list | None, changed: dict[str, str | bytes], removed: list[str]
+    ) -> dict[str, str | bytes] | None:
         with self._bundle_lock:
             files = self._bundles.get(key)
             if files is not None:
                 self._bundles.move_to_end(key)
         if files is None:
-            files = pickle.loads(self._ray.get(ref))
+            if base is None:
+                return None
+            files = pickle.loads(self._ray.get(base[0]))  # a list: Ray hands over the reference, not the value
             with self._bundle_lock:
                 self._bundles[key] = files
                 while len(self._bundles) > BUNDLES_KEPT:
@@ -88,15 +91,27 @@ class NodeHost:
         merged.update(changed)
         return merged
 
-    def run(self, run_id: str, base: list, payload: bytes) -> bytes:
-        """`payload`: pickled (changed files, removed paths, the RunSpec without files); returns the pickled
-        RunOutcome."""
+    def run(self, run_id: str, key: str, base: list | None, payload: bytes) -> bytes:
+        """`key` names the task's files, `base` (a list holding their object ref) comes with the first run of
+        them the driver sends here: a later one goes without (a reference in an argument costs Ray a borrower's
+        bookkeeping on every call). `payload`: pickled (changed files, removed paths, the RunSpec without
+        files). Returns the pickled RunOutcome, or NEED_BASE when the files named by `key` are not (or no
+        longer) here and came without their reference: the driver sends the run again with it."""
         changed, removed, spec = pickle.loads(payload)
-        return pickle.dumps(self._run(run_id, base, changed, removed, spec), protocol=pickle.HIGHEST_PROTOCOL)
+        o = self._run(run_id, key, base, changed, removed, spec)
+        if o is None:
+            return NEED_BASE
+        return pickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _run(
-        self, run_id: str, base: list, changed: dict[str, str | bytes], removed: list[str], spec: RunSpec
-    ) -> RunOutcome:
+        self,
+        run_id: str,
+        key: str,
+        base: list | None,
+        changed: dict[str, str | bytes],
+        removed: list[str],
+        spec: RunSpec,
+    ) -> RunOutcome | None:
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
@@ -104,7 +119,9 @@ class NodeHost:
                 self._cancelled_early.discard(run_id)
                 cancel.set()
         try:
-            files = self._files(base, changed, removed)
+            files = self._files(key, base, changed, removed)
+            if files is None:
+                return None
             return self.box.run(replace(spec, files=files), cancel)
         finally:
             with self._lock:

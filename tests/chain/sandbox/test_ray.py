@@ -154,6 +154,17 @@ def test_a_task_s_candidates_reuse_its_shipped_files(sandbox):
     assert third.report["collect_errors"], third.stdout  # the removed file is gone on the node too
 
 
+def test_runs_of_one_task_s_files_at_once_on_a_node_all_see_them(cluster):
+    # One task's files, many runs at once: the first run on a node brings their reference, later ones name
+    # them only, and may get there before the first has them (the node then asks for the reference again).
+    same = task("same", "from mod import add\n\ndef test_a():\n    assert add(1, 2) == 3\n")
+    proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(feed([same] * 12), timeout=300)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert [r["status"] for r in results(out)] == ["passed"] * 12, [r["summary"] for r in results(out)]
+
+
 def doctor(cluster, *args: str) -> subprocess.Popen:
     return cluster.popen(cluster.chain("doctor", "--sandbox", "ray", "--ray-address", ray_cluster.ADDRESS, *args),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
