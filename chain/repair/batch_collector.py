@@ -56,6 +56,31 @@ def silence(config):
     os.close(devnull)
 
 
+def lean_failures():
+    """In a child: a failing test's report without its formatted traceback. pytest formats one for every
+    failure even under --tb=no (walking and filtering the traceback, a stat per frame: ~7 ms a failing
+    candidate); a verdict needs the outcome only. Items with their own repr_failure keep it."""
+    from _pytest.python import Function
+
+    Function.repr_failure = lambda self, excinfo: excinfo.exconly()[:500]
+
+
+def warm_caches(items):
+    """What every child would otherwise compute again on its first test: pytest's node classes are ABCs,
+    and the first isinstance() of an item against each of them walks the class tree (~17 ms a child)."""
+    from _pytest.nodes import Node
+
+    classes, todo = set(), [Node]
+    while todo:
+        cls = todo.pop()
+        if cls not in classes:
+            classes.add(cls)
+            todo.extend(cls.__subclasses__())
+    for kind in {type(item) for item in items}:
+        for cls in classes:
+            issubclass(kind, cls)
+
+
 def start(batch, originals):
     """Fork the collected session: None in it (the caller returns into the session), its client in the
     plugin's process."""
@@ -192,6 +217,7 @@ class Driver:
         chain_test_limits._limits.clear()
         items = {item.nodeid: item for item in session.items}
         all_items = list(session.items)
+        warm_caches(all_items)
         gc.collect()
         gc.freeze()  # the children's collections neither walk nor copy-on-write the collected session
         baseline = self._fork(session, -1, "baseline", items, all_items)
@@ -267,6 +293,7 @@ class Driver:
 
     def _go(self, session, selected, write_fd):
         runner.prologue(self.batch["run_cpu_s"])
+        lean_failures()
         linecache.clearcache()
         session.items = selected
         session.testsfailed = 0

@@ -29,8 +29,10 @@ import pytest
 
 BATCH_FILE = "_chain_batch.json"
 FALLBACK = collector.FALLBACK
-COLLECT_FACTOR = 10.0  # a fresh child's import and collection may take this many times the collected session's
-COLLECT_FLOOR_S = 0.5  # CPU time, at least this
+# A fresh child's import and collection may take this many times the CPU of the collected session's, which
+# ran with the call recording on (about twice a plain collection's): about 10x what a fresh one costs.
+COLLECT_FACTOR = 5.0
+COLLECT_FLOOR_S = 0.25  # CPU time, at least this (a small project's fresh session takes 30-60 ms)
 _OUT = os.dup(1)  # the run's stdout, before pytest's capturing takes fd 1 over
 _state: dict = {"role": None}
 IN_CHILD = object()
@@ -126,6 +128,7 @@ def _fresh(index, phase, cand, batch, session, config):
     collector.silence(config)
     os.close(_OUT)
     runner.prologue(batch["run_cpu_s"])
+    collector.lean_failures()
     chain_test_limits._state["read"] = False  # read by the child at its first test
     chain_test_limits._limits.clear()
     if batch.get("collect_cpu_s"):  # SIGPROF's default ends the process; the first test takes the timer over
