@@ -327,6 +327,30 @@ def test_interrupt_cancels_the_runs_on_every_node_and_leaves_nothing_running(clu
         raise AssertionError(f"{exc}: {leftovers(cluster, word, before)}") from None
 
 
+def test_a_stage_killed_outright_leaves_no_driver_and_no_run_on_any_node(cluster):
+    # SIGKILL: the stage cancels nothing itself. Its Ray driver process sees the end of its request pipe,
+    # cancels the runs on their nodes and ends.
+    word = marker()
+    before = chain_processes(cluster)
+    proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(feed([sleeper(f"k{i}", word) for i in range(4)]))
+    proc.stdin.flush()
+    wait_started(proc, word, 4)
+    stage = proc.pid  # nsenter runs the stage in its own place (no fork for a network namespace)
+    assert "chain analyze" in ray_cluster.cmdline(stage), ray_cluster.cmdline(stage)
+    drivers = [pid for pid, _ in ray_cluster.descendants(stage) if "ray_process" in ray_cluster.cmdline(pid)]
+    assert len(drivers) == 1, ray_cluster.descendants(stage)
+    os.kill(stage, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    try:
+        wait_for(lambda: leftovers(cluster, word, before) == [] and not os.path.exists(f"/proc/{drivers[0]}"), 30,
+                 "no driver and no run left")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {leftovers(cluster, word, before)} driver: "
+                             f"{ray_cluster.cmdline(drivers[0])}") from None
+
+
 def test_a_dead_actor_s_sandboxes_die_with_it_and_its_run_is_retried(cluster):
     word = marker()
     proc = cluster.popen(cluster.chain("analyze", *RAY, "--no-learn", "-j", "4"), stdin=subprocess.PIPE,
