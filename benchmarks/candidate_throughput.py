@@ -5,9 +5,11 @@ Candidates are real mutants (chain.repair.mutate) of realistic tasks from benchm
 helpers, JSON data files), at the lines each task's tests run; one in five is made to loop forever (a
 `while True: pass` before the line), as mutants of loop conditions and counters do. Both sides run 2 at a
 time and decide each candidate on the whole suite:
-- chain: chain.repair.batch through the sandbox (--sandbox, default auto): one sandbox run per batch of 8, a
-  forked pytest per candidate, CPU-time limits from the original's cost (so a looping mutant stops within a
-  fraction of a second of CPU), stopping at the first failing test;
+- chain: chain.repair.batch through the sandbox (--sandbox, default auto): one sandbox run per batch of
+  chain.repair.search.BATCH_SIZE, a child per candidate forked from a session collected once with the
+  candidate's code swapped in (or a fresh session where the swap cannot be shown equal to one), CPU-time
+  limits from the original's cost (so a looping mutant stops within tens of milliseconds of CPU), stopping
+  at the first failing test;
 - naive: a fresh workspace and `python -m pytest -q` per candidate with a wall-clock limit of
   max(5 s, 10 x the original's duration) (chain's old floor of 2 s cuts off good candidates on a loaded
   machine), no sandbox at all (which only flatters the naive side).

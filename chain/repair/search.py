@@ -40,7 +40,7 @@ from .limits import CandidateLimits
 from .mutate import Edit, apply, mutations
 
 PARALLEL = max(1, min(4, os.cpu_count() or 1))
-BATCH_SIZE = 8  # candidates per sandbox run
+BATCH_SIZE = 16  # candidates per sandbox run: a run costs about what 8 swapped candidates do
 PROMISING_PER_ROUND = 12  # singles kept to combine into pairs / triples
 WITHIN_OPERATOR_DECAY = 0.8
 VERIFY_AT_MOST = 3  # plausible patches tried in turn by the task's own command
