@@ -177,7 +177,7 @@ class BwrapSandbox(LocalSandbox):
         ]
 
     def overlay_works(self) -> bool:
-        return overlay_probe(self.environment.python)
+        return overlay_probe(self.environment.python, self.view_paths())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -202,7 +202,7 @@ class BwrapSandbox(LocalSandbox):
 
 
 @lru_cache(maxsize=4)
-def overlay_probe(python: str) -> bool:
+def overlay_probe(python: str, shown: tuple[str, ...] | None = None) -> bool:
     """Whether bwrap here lets chain_overlay mount an overlay workspace (once per process and interpreter)."""
     import tempfile
 
@@ -212,7 +212,7 @@ def overlay_probe(python: str) -> bool:
             (root / part).mkdir()
         (root / "lower" / "probe").write_text("base")
         inside = [f"{SANDBOX_TMP}/{p}" for p in (".base", "upper", "overlay-work", "ws")]
-        mounts = mount_args(root)
+        mounts = mount_args(root, shown)
         mounts[-2:-2] = ["--ro-bind", str(root / "lower"), inside[0]]
         argv = [
             bwrap_path() or "bwrap",

@@ -208,11 +208,13 @@ def _top_level_names(directory: str | Path) -> set[str]:
     return names
 
 
-def workspace_first(env: Environment, workspace: Path, source: str | None = None) -> list[str]:
+def workspace_first(env: Environment, workspace: Path | list[Path], source: str | None = None) -> list[str]:
     """Workspace directories (relative, in order) to put first on sys.path: each that holds a top-level
     module or package the environment has installed, so the workspace copy is the one imported. Looked for
     at the workspace root, in `src/`, and where the environment's .pth entries and editable finders point
-    inside the task's source checkout (`source`, the directory `chain task` read)."""
+    inside the task's source checkout (`source`, the directory `chain task` read). `workspace` may be the
+    layers an overlay workspace is made of (its upper directory and its base): what the run will see."""
+    layers = workspace if isinstance(workspace, list) else [workspace]
     candidates = [".", "src"]
     if source and os.path.isabs(source):
         pointed = [*env.pth_dirs, *(os.path.dirname(path) for _, path in env.editable)]
@@ -223,8 +225,10 @@ def workspace_first(env: Environment, workspace: Path, source: str | None = None
     installed = env.installed_names()
     out: list[str] = []
     for rel in dict.fromkeys(os.path.normpath(c) for c in candidates):
-        here = workspace / rel
-        if here.is_dir() and (rel == "." or not (here / "__init__.py").exists()) and _top_level_names(here) & installed:
+        here = [layer / rel for layer in layers if (layer / rel).is_dir()]
+        if not here or (rel != "." and any((h / "__init__.py").exists() for h in here)):
+            continue
+        if set().union(*(_top_level_names(h) for h in here)) & installed:
             out.append(rel)
     return out
 

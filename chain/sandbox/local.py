@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Protocol
 
-from . import cgroups, view
+from . import cgroups, inline_base, view
 from .base import Capture, Limits, RunOutcome, RunSpec, Sandbox
 from .workspace import RunDir, scrubbed_env
 
@@ -208,7 +208,8 @@ class LocalSandbox(Sandbox):
     def run(self, spec: RunSpec, cancel: threading.Event | None = None) -> RunOutcome:
         started = time.monotonic()
         try:
-            run = RunDir.create(spec.files, base=spec.base, overlay=spec.base is not None and self.overlay_works())
+            overlay = (spec.base is not None or inline_base.big(spec.files)) and self.overlay_works()
+            run = RunDir.create(spec.files, base=spec.base, overlay=overlay, source=spec.source)
         except (OSError, ValueError) as exc:
             return RunOutcome(None, 0.0, error=f"cannot prepare workspace: {exc}", isolation=self.describe())
         notes: list[str] = []

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..tree import BaseTree
+from .inline_base import InlineBases
 
 _Sig = tuple[int, int, int, int, int]  # inode, size, mtime_ns, ctime_ns, mode
 
@@ -165,6 +166,7 @@ class BasePool:
         self._ids = itertools.count()
         self._parked = Path(os.environ.get("CHAIN_TMPDIR") or tempfile.gettempdir())
         self._linked: dict[tuple[str, str], Path] = {}
+        self.inline = InlineBases(self._parked)
         _remove_stale(self._parked)
 
     def linked(self, tree: BaseTree) -> Path:
@@ -215,13 +217,20 @@ class BasePool:
             linked, self._linked = list(self._linked.values()), {}
         for path in linked:
             remove_linked(path.parent)
+        for path in self._parked.glob(f"chain-inline-{os.getpid()}-*"):
+            remove_linked(path)
         for copy in copies:
             if copy.path.exists() and copy.path.name.startswith("chain-base-"):
                 _force_rmtree(str(copy.path))
 
 
 def _remove_stale(where: Path) -> None:
-    for pattern, remove in (("chain-base-*-*", _force_rmtree), ("chain-linked-*-*", remove_linked)):
+    stale = (
+        ("chain-base-*-*", _force_rmtree),
+        ("chain-linked-*-*", remove_linked),
+        ("chain-inline-*-*", remove_linked),
+    )
+    for pattern, remove in stale:
         for path in where.glob(pattern):
             pid = path.name.split("-")[2]
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():

@@ -141,7 +141,9 @@ class Worker:
     def run(
         self, spec: RunSpec, args: list[str], cwd_on_path: bool, cancel: threading.Event | None, started: float, mirror
     ) -> RunOutcome:
-        run = RunDir.create(spec.files, root=self.root, keep=self.mount_points, base=spec.base, overlay=self.overlay)
+        run = RunDir.create(
+            spec.files, root=self.root, keep=self.mount_points, base=spec.base, overlay=self.overlay, source=spec.source
+        )
         inside = Path(self.cold.root_inside) if self.cold.root_inside else self.root
         cwd = str(inside / run.workspace.relative_to(self.root))
         overlay = {k: str(inside / p.relative_to(self.root)) for k, p in run.overlay.items()} if run.overlay else None

@@ -44,6 +44,7 @@ class RunDir:
         keep: frozenset[str] = frozenset(),
         base: BaseTree | None = None,
         overlay: bool = False,
+        source: str | None = None,
     ) -> RunDir:
         """A fresh run directory; `root` (an existing directory, empty but for `keep`) lets a warm worker
         reuse its own. With `base` (a by-reference task) the workspace is a pristine copy of it, materialized
@@ -51,7 +52,13 @@ class RunDir:
         over it: what a run costs grows with the changed files, not with the repository. With `overlay` too (a
         namespaced warm worker's own `root`), nothing of the base is copied: the base's files are linked once
         into `root` (materialize.linked_base), `files` go to an upper directory, and the worker mounts the
-        overlay of both at the workspace for the run."""
+        overlay of both at the workspace for the run. A big self-contained task under `overlay` becomes such a
+        base too, once per process, linked from `source` where its files are still the same
+        (chain.sandbox.inline_base)."""
+        if base is None and overlay:
+            split = materialize.pool().inline.split(files, source)
+            if split is not None:
+                base, files = split
         fresh = root is None
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="chain-run-", dir=os.environ.get("CHAIN_TMPDIR")))
@@ -169,7 +176,8 @@ def scrubbed_env(
     python_bin = environment.bin_dir if environment is not None else os.path.dirname(sys.executable)
     inside = Path(root_inside) if root_inside else run.root
     ws_inside = inside / run.workspace.relative_to(run.root)
-    first = workspace_first(environment, run.workspace, source) if environment is not None else []
+    layers = [run.overlay["upper"], run.overlay["lower"]] if run.overlay else [run.workspace]  # what the run sees
+    first = workspace_first(environment, layers, source) if environment is not None else []
     pythonpath = [os.path.normpath(ws_inside / rel) for rel in first] + [PLUGIN_DIR]
     env = {
         "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),

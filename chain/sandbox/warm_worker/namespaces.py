@@ -28,6 +28,10 @@ class Namespaces:
     }
     MS_BIND, MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 4096, 16384, 1 << 18, 2, 4, 8
     MS_RDONLY, MS_REMOUNT, MS_SHARED, MNT_DETACH = 1, 32, 1 << 20, 2
+    # The new mount API (Linux >= 5.12; the same numbers on every architecture).
+    SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_MOUNT_SETATTR = 428, 429, 442
+    OPEN_TREE_CLONE, AT_EMPTY_PATH, MOVE_MOUNT_F_EMPTY_PATH = 1, 0x1000, 4
+    MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
 
     PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 
@@ -90,8 +94,9 @@ class Namespaces:
         try:
             for d in parts:
                 os.makedirs(d)
-            self.mount_overlay(*parts, read_only_lower=False)
+            self.mount_overlay(*parts)
             self.unmount(parts[3])
+            self.unmount(parts[0])
             return True
         except OSError:
             return False
@@ -105,14 +110,38 @@ class Namespaces:
         whatever the run writes) over it: writes copy a file up, never into `lower`. `lower` itself is made
         read-only where the run can see it (/tmp), so neither path writes the base."""
         if read_only_lower and not os.statvfs(lower).f_flag & os.ST_RDONLY:  # (once per worker and base)
-            self._check(self.libc.mount(lower.encode(), lower.encode(), None, self.MS_BIND, None), "bind base")
-            flags = self.MS_REMOUNT | self.MS_BIND | self.MS_RDONLY | self.MS_NOSUID | self.MS_NODEV
-            self._check(self.libc.mount(None, lower.encode(), None, flags, None), "make the base read-only")
+            self._read_only_bind(lower)
             if not os.statvfs(lower).f_flag & os.ST_RDONLY:
                 raise OSError(f"{lower} is still writable")
         options = f"lowerdir={lower},upperdir={upper},workdir={work}".encode()
         flags = self.MS_NOSUID | self.MS_NODEV
         self._check(self.libc.mount(b"overlay", target.encode(), b"overlay", flags, options), "mount the workspace")
+
+    def _read_only_bind(self, path):
+        """Bind `path` on itself read-only from the start (new mount API: a detached copy made read-only, then
+        moved into place), so the copies that propagate into runners' namespaces are read-only too. A bind
+        made read-only by a later remount is read-only only here: remount flags do not propagate, and a runner
+        already running would see the base writable."""
+        libc, ctypes = self.libc, self.ctypes
+        libc.syscall.restype = ctypes.c_long
+        n, here = ctypes.c_long, ctypes.c_long(-100)  # (AT_FDCWD) every integer a long: syscall() is variadic
+        fd = libc.syscall(n(self.SYS_OPEN_TREE), here, path.encode(), n(self.OPEN_TREE_CLONE | os.O_CLOEXEC))
+        if fd < 0:
+            self._check(-1, f"open_tree {path}")
+        try:
+            attr = (ctypes.c_uint64 * 4)(
+                self.MOUNT_ATTR_RDONLY | self.MOUNT_ATTR_NOSUID | self.MOUNT_ATTR_NODEV, 0, 0, 0
+            )
+            self._check(
+                libc.syscall(n(self.SYS_MOUNT_SETATTR), n(fd), b"", n(self.AT_EMPTY_PATH), ctypes.byref(attr), n(32)),
+                f"make {path} read-only",
+            )
+            self._check(
+                libc.syscall(n(self.SYS_MOVE_MOUNT), n(fd), b"", here, path.encode(), n(self.MOVE_MOUNT_F_EMPTY_PATH)),
+                f"mount {path} read-only",
+            )
+        finally:
+            os.close(fd)
 
     def unmount(self, target):
         self._check(self.libc.umount2(target.encode(), self.MNT_DETACH), f"unmount {target}")

@@ -1,6 +1,7 @@
 """A by-reference base (a big repository) is shared by every run of a task: no run may change it, through its
 workspace or any other path it can see, and every run starts from the pristine tree whatever the last did.
-bwrap-warm shows the base as an overlay (nothing copied); the other isolating backends reset a copy."""
+bubblewrap (warm and cold) shows the base as an overlay (nothing copied); the other isolating backends reset a
+copy. A big self-contained task is run the same way under bubblewrap (chain.sandbox.inline_base)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from chain import registry
 from chain.context import judge
-from chain.sandbox import RunSpec
+from chain.sandbox import RunSpec, inline_base
 from chain.tasks import tasks_from_paths
 from chain.tree import with_base
 from tests.chain.sandbox.conftest import backend_params
@@ -89,3 +90,30 @@ def test_no_run_can_change_the_shared_base_and_each_starts_pristine(sandbox, tmp
         assert _snapshot(repo) == before
     if sandbox.name.startswith("bwrap"):  # no copy: the base, read-only, under an overlay workspace
         assert out.isolation.get("workspace") == "overlay of the read-only base", out.isolation
+
+
+def test_a_big_self_contained_task_runs_as_a_base_of_links_and_no_run_changes_its_source(sandbox, tmp_path):
+    """A task of >= 500 files carried inline: under bubblewrap its files become a base once per process,
+    linked from the directory they came from where that holds the same bytes; runs cannot write through the
+    links, and a source file written in place outside chain is never what a run sees."""
+    repo = _base(tmp_path / "repo")
+    for i in range(inline_base.MIN_FILES):
+        (repo / "pkg" / f"m{i}.py").write_text(f"X = {i}\n")
+    (task,) = tasks_from_paths([repo], by_reference="never")
+    assert task.base is None and len(task.files) > inline_base.MIN_FILES
+    files = {**task.files, "pkg/core.py": "VALUE = 'changed'\n"}  # what a stage changed: not on disk
+    before = _snapshot(repo)
+    env = {"EXPECT_BASE": "1"} if sandbox.name.startswith("bwrap") else {}
+    for _ in range(2):
+        ev = judge(sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env,
+                                       source=str(repo))), 60)
+        out = ev.outcome
+        assert ev.status == "passed", (ev.summary, out.error, out.notes, out.stdout[-2000:], out.stderr[-1500:])
+        assert _snapshot(repo) == before
+    if sandbox.name.startswith("bwrap"):
+        assert out.isolation.get("workspace") == "overlay of the read-only base", out.isolation
+    with open(repo / "pkg" / "data.txt", "r+") as fh:  # the user edits a file in place: the task still says DATA
+        fh.write("EDIT")
+    ev = judge(sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env,
+                                   source=str(repo))), 60)
+    assert ev.status == "passed", (ev.summary, ev.outcome.stdout[-2000:])

@@ -78,8 +78,9 @@ def outside_tmp():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _pipeline(proj: Path, python: Path, sandbox: str, env: dict) -> list[dict]:
-    task = subprocess.run([*CHAIN, "task", str(proj)], capture_output=True, check=True, cwd=ROOT)
+def _pipeline(proj: Path, python: Path, sandbox: str, env: dict, by_reference: str = "auto") -> list[dict]:
+    task = subprocess.run([*CHAIN, "task", "--by-reference", by_reference, str(proj)], capture_output=True,
+                          check=True, cwd=ROOT)
     args = ["--sandbox", sandbox, "--python", str(python)]
     processed = subprocess.run([*CHAIN, "process", *args], input=task.stdout, capture_output=True, cwd=ROOT,
                                env=env, timeout=300)
@@ -88,10 +89,13 @@ def _pipeline(proj: Path, python: Path, sandbox: str, env: dict) -> list[dict]:
     return [*parse_lines(processed.stdout), *parse_lines(optimized.stdout)]
 
 
-@pytest.mark.parametrize("where,sandbox", [("under_tmp", "auto"), ("under_tmp", "auto-cold"),
-                                           ("outside_tmp", "auto")])
-def test_an_editable_src_layout_project_is_repaired_and_optimized_in_its_workspace(where, sandbox, request,
-                                                                                  isolated_state):
+# by_reference "always": the workspace is an overlay of the checkout's files under bubblewrap (warm and cold),
+# and the layers it is made of decide what goes first on sys.path (the host sees no files in the mount point).
+@pytest.mark.parametrize("where,sandbox,by_reference", [
+    ("under_tmp", "auto", "auto"), ("under_tmp", "auto-cold", "auto"), ("outside_tmp", "auto", "auto"),
+    ("outside_tmp", "auto", "always"), ("under_tmp", "auto-cold", "always")])
+def test_an_editable_src_layout_project_is_repaired_and_optimized_in_its_workspace(where, sandbox, by_reference,
+                                                                                  request, isolated_state):
     proj, python = request.getfixturevalue(where)
     chain_free = subprocess.run([str(python), "-c", "import chain"], capture_output=True)
     assert chain_free.returncode != 0  # chain is not installed in the project's environment
@@ -99,9 +103,12 @@ def test_an_editable_src_layout_project_is_repaired_and_optimized_in_its_workspa
                            capture_output=True, text=True)
     assert "2 failed" in plain.stdout or "1 failed" in plain.stdout  # the bug, as the user's own pytest sees it
 
-    processed, optimized = _pipeline(proj, python, sandbox, {**os.environ, "CHAIN_STATE": str(isolated_state)})
+    env = {**os.environ, "CHAIN_STATE": str(isolated_state)}
+    processed, optimized = _pipeline(proj, python, sandbox, env, by_reference)
     assert processed["status"] == "passed", processed["result"]
     assert processed["isolation"]["python"] == str(python)
+    if by_reference == "always":
+        assert processed["isolation"].get("workspace") == "overlay of the read-only base", processed["isolation"]
     repaired = processed["task"]["files"]["src/calc/__init__.py"]
     assert "return a + b" in repaired
     assert optimized["status"] == "passed", optimized["result"]
