@@ -66,11 +66,43 @@ def take_environment(request):
     if request.cwd_on_path:  # `python -m pytest` puts the working directory first on sys.path
         sys.path.insert(0, request.cwd)
     sys.argv = ["pytest", *request.args]
+    workspace = [p for p in sys.path if p == request.cwd or p.startswith(request.cwd + os.sep)]
+    forget_shadowed(workspace)
     # The template imported tempfile (pytest does) and may have cached its directory: a run's temporary
     # files belong in the run's own TMPDIR (the only temp dir a confined run can write), not the template's.
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None
+
+
+KEEP = ("pytest", "_pytest", "pluggy", "py", "chain_pytest_report", "chain_test_limits", "chain_spectrum")
+
+
+def forget_shadowed(workspace):
+    """Forget what the template imported (pytest itself imports pygments, packaging, iniconfig, ...) that a
+    workspace directory first on sys.path has a copy of: the run imports the workspace's, as `python -m
+    pytest` there would (the task's code, not the installed original). The standard library and pytest's own
+    packages stay: the worker runs on them."""
+    import importlib.machinery
+
+    if not workspace:
+        return
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    package = __name__.partition(".")[0]
+    tops = {name.partition(".")[0] for name in list(sys.modules)}
+    for top in tops - set(stdlib) - set(KEEP) - {package, "__main__"}:
+        module = sys.modules.get(top)
+        origin = getattr(module, "__file__", None)
+        if not origin or any(origin.startswith(d + os.sep) for d in workspace):
+            continue
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(top, workspace)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
 
 
 def become_run(fds, sock):

@@ -5,6 +5,7 @@ copy. A big self-contained task is run the same way under bubblewrap (chain.sand
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -105,8 +106,10 @@ def test_a_big_self_contained_task_runs_as_a_base_of_links_and_no_run_changes_it
     before = _snapshot(repo)
     env = {"EXPECT_BASE": "1"} if sandbox.name.startswith("bwrap") else {}
     for _ in range(2):
-        ev = judge(sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env,
-                                       source=str(repo))), 60)
+        ev = judge(
+            sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env, source=str(repo))),
+            60,
+        )
         out = ev.outcome
         assert ev.status == "passed", (ev.summary, out.error, out.notes, out.stdout[-2000:], out.stderr[-1500:])
         assert _snapshot(repo) == before
@@ -114,6 +117,21 @@ def test_a_big_self_contained_task_runs_as_a_base_of_links_and_no_run_changes_it
         assert out.isolation.get("workspace") == "overlay of the read-only base", out.isolation
     with open(repo / "pkg" / "data.txt", "r+") as fh:  # the user edits a file in place: the task still says DATA
         fh.write("EDIT")
-    ev = judge(sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env,
-                                   source=str(repo))), 60)
+    ev = judge(
+        sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60, env=env, source=str(repo))), 60
+    )
     assert ev.status == "passed", (ev.summary, ev.outcome.stdout[-2000:])
+
+
+def test_a_package_pytest_itself_imports_is_the_workspace_copy(sandbox):
+    """pytest imports pygments (and packaging, iniconfig) itself, so a warm template has them loaded from the
+    environment; a task that is such a project must still test its own copy, as `python -m pytest` does."""
+    import pygments
+
+    installed = os.path.dirname(pygments.__file__)  # its submodules, which pytest's own highlighting imports
+    files = {
+        "pygments/__init__.py": f"MARK = 'the workspace copy'\n__path__.append({installed!r})\n",
+        "test_mark.py": "import pygments\n\ndef test_mark():\n    assert pygments.MARK == 'the workspace copy'\n",
+    }
+    ev = judge(sandbox.run(RunSpec(files=files, command="python -m pytest -q", timeout_s=60)), 60)
+    assert ev.status == "passed", (ev.summary, ev.outcome.stdout[-2000:], ev.outcome.stderr[-1000:])
