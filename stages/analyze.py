@@ -71,7 +71,8 @@ def _run(task: Task, ctx: StageContext, static: Future) -> Result:
     if ev.status != "passed" and all((c.model_extra or {}).get("collection") for c in ev.cases):
         data["output_tail"] = (ev.outcome.stdout + ev.outcome.stderr)[-2000:]
     summary = ev.summary
-    timeouts = [c.nodeid for c in ev.cases if c.outcome == "timeout"]
+    # The test the whole run's limit cut short (ev.status "timeout", its summary says so) was not over its own.
+    timeouts = [c.nodeid for c in ev.cases if c.outcome == "timeout" and not (c.model_extra or {}).get("run_timeout")]
     if timeouts:  # over the per-test limit; the run went on and everything below works on the rest
         data["timeouts"] = timeouts
         summary += f"; {len(timeouts)} over the per-test limit of {limits.first_run_limit(ctx.profile):g}s"

@@ -89,6 +89,7 @@ def _ended_by_run_limit(
             "duration_ms": 0.0,
             "message": f"the whole run's wall-clock limit of {limit_s:g} s was reached while this test ran "
             "(its process group was killed)",
+            "run_timeout": True,  # not over its own limit: stages tell the two apart
         }
     finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}
     return {

@@ -73,6 +73,22 @@ def test_import_error_is_reported_with_file_and_line():
     assert err["file"] == "mod.py" and err["line"] == 1
 
 
+def test_a_run_over_the_whole_run_limit_keeps_what_finished_and_says_which_limit_ended_it(tmp_path, monkeypatch):
+    # The last guard: the per-test limit (60 s) is above the whole run's (4 s), so the whole run's limit ends it.
+    (tmp_path / "short.toml").write_text('name = "short"\n[run]\ntimeout_s = 4.0\ntest_timeout_s = 60.0\n'
+                                         'repeats = 1\nretries = 0\n')
+    monkeypatch.setenv("CHAIN_PROFILE_PATH", str(tmp_path))
+    sleeps = BUGGY.model_copy(update={"id": "sleeps", "files": {**BUGGY.files, "test_sleep.py": (
+        "import time\n\ndef test_sleeps():\n    time.sleep(600)\n")}})
+    result, data = analyze(sleeps, profile="short")
+    assert result.status == "timeout", result.result
+    outcomes = {c.nodeid: c.outcome for c in result.cases}
+    assert outcomes == {"test_mod.py::test_odd": "passed", "test_mod.py::test_even": "failed",
+                        "test_sleep.py::test_sleeps": "timeout"}  # the tests before it keep their results
+    assert "timed out after 4s" in result.result and "finished before it: 1 passed, 2 failed" in result.result
+    assert "over the per-test limit" not in result.result and "timeouts" not in data
+
+
 def test_a_hanging_test_times_out_alone_and_localization_goes_on(tmp_path, monkeypatch):
     (tmp_path / "quick.toml").write_text('name = "quick"\n[run]\ntimeout_s = 60.0\ntest_timeout_s = 1.0\n'
                                          'repeats = 1\nretries = 0\n')
