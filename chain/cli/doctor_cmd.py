@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -90,9 +89,7 @@ def _ray_table(ray: dict) -> Table:
 def doctor(sandbox, as_json, no_worker, ray_address):
     """Report which isolation sandboxed runs get here: namespaces, cgroups, uid, rlimits, bwrap.
     With --sandbox ray: every node of the cluster, its CPUs, isolation and versions."""
-    if ray_address:
-        os.environ["CHAIN_RAY_ADDRESS"] = ray_address
-    report = diagnose(sandbox, start_worker=not no_worker)
+    report = diagnose(sandbox, start_worker=not no_worker, ray_address=ray_address)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
         return

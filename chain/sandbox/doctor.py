@@ -54,13 +54,13 @@ def _warm_check(name: str) -> dict[str, Any]:
         pool.close()
 
 
-def _ray_check() -> dict[str, Any]:
-    """Joins the cluster (--ray-address / RAY_ADDRESS) and asks each node's chain actor what it runs."""
+def _ray_check(address: str | None) -> dict[str, Any]:
+    """Joins the cluster (`address`, else RAY_ADDRESS) and asks each node's chain actor what it runs."""
     from ..errors import ChainError
     from .ray_backend import RaySandbox
 
     try:
-        box = RaySandbox()
+        box = RaySandbox(address=address)
         box.ensure_running()
     except ChainError as exc:
         return {"isolation": None, "error": str(exc), "nodes": []}
@@ -70,7 +70,7 @@ def _ray_check() -> dict[str, Any]:
         box.close()
 
 
-def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]:
+def diagnose(sandbox: str = "auto", start_worker: bool = True, ray_address: str | None = None) -> dict[str, Any]:
     uid = os.getuid()
     cg = cgroups.support()
     bwrap_ok, bwrap_why = bwrap.probe()
@@ -81,7 +81,7 @@ def diagnose(sandbox: str = "auto", start_worker: bool = True) -> dict[str, Any]
         ok, why = cls.available()
         gives = getattr(cls, "summary", None) or getattr(getattr(cls, "cold_class", None), "summary", None)
         backends[name] = {"available": ok, **({"reason": why} if why else {}), **({"gives": gives} if gives else {})}
-    cluster = _ray_check() if sandbox == "ray" and backends.get(sandbox, {}).get("available") else None
+    cluster = _ray_check(ray_address) if sandbox == "ray" and backends.get(sandbox, {}).get("available") else None
     if cluster is not None:
         chosen = cluster.pop("isolation")
     else:

@@ -48,7 +48,8 @@ START_LIMIT_S = START_TIMEOUT_S + 120  # the driver joins the cluster and starts
 
 
 def ray_address(explicit: str | None = None) -> str | None:
-    return explicit or os.environ.get("CHAIN_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+    """--ray-address, else Ray's own RAY_ADDRESS."""
+    return explicit or os.environ.get("RAY_ADDRESS") or None
 
 
 @dataclass(eq=False)
