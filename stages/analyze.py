@@ -1,7 +1,8 @@
 """analyze: run the task's tests in the sandbox and find out what is wrong.
 
 Records each test's outcome and duration; reruns failing tests (profile.run.repeats times) to tell flaky
-tests from real failures; ranks suspicious lines by Ochiai over per-test coverage; reports syntax and
+tests from real failures; ranks suspicious lines by Ochiai over per-test coverage (after a first run of
+NARROW_COVERAGE_S or more, coverage of the failing tests' files only: data.localization_scope); reports syntax and
 import errors with file and line; measures functions, lines and cyclomatic complexity.
 """
 
