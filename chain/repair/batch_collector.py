@@ -31,6 +31,8 @@ import pytest
 
 CPU_FACTOR = 10.0  # a test may take this many times the CPU it took on the original (chain.repair.limits)
 TEST_FLOOR_S = 0.03  # per-test CPU floor where the original's own cost of the test is known
+BASELINE_TEST_S = 0.25  # the original's run in the session: a test over this is not measured (batch limit)
+BASELINE_BUDGET_S = 1.0  # ... and the tests after this much CPU are not either (a big suite, once a batch)
 FALLBACK = "fallback"
 _state = {}  # type: ignore[var-annotated]
 
@@ -185,6 +187,7 @@ class Driver:
         self.result_fd = None  # set in a candidate's child
         self.test_limits = {}  # nodeid -> CPU seconds, from the original's run of the test in this session
         self.queue = None  # in a child: the nodeids still to run, in order
+        self.baseline = None  # the session, in the child running the original's suite
         _state["driver"] = self
 
     def send(self, text):
@@ -223,7 +226,7 @@ class Driver:
         baseline = self._fork(session, -1, "baseline", items, all_items)
         if baseline is None:
             return None  # in the child: the original's whole suite
-        self._limits_from(baseline)
+        self._limits_from(baseline, len(all_items))
         self.send(f"ready {collected_cpu:.4f}")
         while True:
             line = self.req.readline()
@@ -235,15 +238,17 @@ class Driver:
                 return None  # in the child: into pytest's own run-test loop with the candidate's items
             self.send(json.dumps(result))
 
-    def _limits_from(self, baseline):
+    def _limits_from(self, baseline, n_items):
         """A test the original passed may take k x what it took here; one it failed (it may have stopped
-        early), k x the costliest test that ran to its end: the batch's own limit, measured here rather than
-        in a fresh process (whose first test pays for what the collected session has done already)."""
+        early), k x the costliest test: the batch's own limit, measured here rather than in a fresh process
+        (whose first test pays for what the collected session has done already), and only when every test
+        was measured to its end (else the batch's limit). A test not measured keeps the batch's limit."""
         costs = baseline.get("cpu") or {}
         limited = set(baseline.get("cpu_limited_ids") or [])
-        costliest = max((c for n, (c, _) in costs.items() if n not in limited), default=self.batch["test_cpu_s"])
+        complete = len(costs) == n_items and not limited
+        costliest = max((c for c, _ in costs.values()), default=0.0)
         for nodeid, (used, passed) in costs.items():
-            if nodeid not in limited:
+            if nodeid not in limited and (passed or complete):
                 limit = CPU_FACTOR * (used if passed else costliest)
                 self.test_limits[nodeid] = min(self.batch["test_cpu_s"], max(TEST_FLOOR_S, limit))
 
@@ -266,6 +271,9 @@ class Driver:
         if phase == "baseline":  # the original, every test to its end: what each test costs here
             session.config.option.maxfail = 0
             self.recorder.cpu = {}
+            self.queue, self.baseline = [item.nodeid for item in all_items], session
+            chain_test_limits.limits()
+            self._next_limit()
             return self._go(session, all_items, write_fd)
         cand = self.batch["candidates"][index]
         try:
@@ -302,8 +310,11 @@ class Driver:
 
     def _next_limit(self):
         if self.queue:
-            chain_test_limits._limits["cpu"] = self.test_limits.get(self.queue.pop(0), self.batch["test_cpu_s"])
+            limit = self.test_limits.get(self.queue.pop(0), self.batch["test_cpu_s"])
+            chain_test_limits._limits["cpu"] = min(limit, BASELINE_TEST_S) if self.baseline else limit
 
     def pytest_runtest_logfinish(self, nodeid, location):
         if self.result_fd is not None and self.queue is not None:
             self._next_limit()  # the timer of the next test is armed after this one's is disarmed
+            if self.baseline is not None and time.process_time() > BASELINE_BUDGET_S:
+                self.baseline.shouldstop = "the original's run in the session spent its CPU budget"

@@ -181,3 +181,14 @@ def test_state_one_candidate_changes_never_reaches_the_next(ctx):
     assert not first.passed and first.first_failure == "test_mod.py::test_nothing_leaked"
     assert screened.screened and not screened.passed
     assert clean.passed and again.passed  # the collected session's globals and sys.modules, untouched
+
+
+def test_an_original_that_loops_still_gets_its_fix_through_the_swap(ctx):
+    looping = mutant("        self.n += by\n", "        while by > 1:\n            pass\n        self.n += by\n")
+    files = {**FILES, "mod.py": looping["mod.py"]}
+    cands = [({"mod.py": CODE}, ["test_mod.py::test_counter"]), ({"mod.py": looping["mod.py"]}, None)]
+    fixed, still = batch.run_batch(ctx, files, cands, TEST, LIMITS, "loop")
+    fresh = batch.run_batch(ctx, files, cands, TEST, LIMITS, "loop", collect=False)
+    assert fixed.via == "swap" and fixed.passed
+    assert still.via == "swap" and not still.passed and still.cpu_limited == 1
+    assert [outcome(v) for v in (fixed, still)] == [outcome(v) for v in fresh]
