@@ -54,7 +54,9 @@ def report_from_journal(text: str, run_limit_s: float | None = None) -> dict[str
                 tests[entry["nodeid"]] = entry
             running = None
     if run_limit_s is not None:
-        return None if collected is None else _ended_by_run_limit(collected, tests, running, run_limit_s)
+        if collected is None:
+            return None
+        return _ended_by_run_limit(collected, tests, collect_errors, running, run_limit_s)
     if collected is None or running is None or not any(line.startswith("Timeout (") for line in stack):
         return None  # not ended by the limits watchdog (faulthandler's dump starts "Timeout (0:00:03)!")
     if running is not None:  # always, past the check above
@@ -69,18 +71,29 @@ def report_from_journal(text: str, run_limit_s: float | None = None) -> dict[str
                 "the tests after it ran in a new session\n" + _stack_head("\n".join(stack))
             ),
         }
+    return _partial(collected, tests, collect_errors, hard_stop=running["start"] if running else None)
+
+
+def _partial(
+    collected: list[str], tests: dict[str, dict[str, Any]], collect_errors: list[dict[str, Any]], **how: Any
+) -> dict[str, Any]:
+    """The report of a session ended early: what finished, and which collected tests did not run."""
     finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}
     return {
         "exitstatus": 1,
         "tests": list(tests.values()),
         "collect_errors": collect_errors,
         "not_run": [n for n in collected if n not in finished],
-        "hard_stop": running["start"] if running else None,
+        **how,
     }
 
 
 def _ended_by_run_limit(
-    collected: list[str], tests: dict[str, dict[str, Any]], running: dict[str, Any] | None, limit_s: float
+    collected: list[str],
+    tests: dict[str, dict[str, Any]],
+    collect_errors: list[dict[str, Any]],
+    running: dict[str, Any] | None,
+    limit_s: float,
 ) -> dict[str, Any]:
     if running is not None:
         tests[running["start"]] = {
@@ -91,11 +104,4 @@ def _ended_by_run_limit(
             "(its process group was killed)",
             "run_timeout": True,  # not over its own limit: stages tell the two apart
         }
-    finished = {e.get("subtest_of") or e["nodeid"] for e in tests.values()}
-    return {
-        "exitstatus": 1,
-        "tests": list(tests.values()),
-        "collect_errors": [t for t in tests.values() if t.get("collection")],
-        "not_run": [n for n in collected if n not in finished],
-        "ended_by": "run_timeout",
-    }
+    return _partial(collected, tests, collect_errors, ended_by="run_timeout")
