@@ -1,7 +1,7 @@
 import ast
 
 from chain.optimize.rewrites import candidates
-from chain.optimize.stats import bootstrap_speedup
+from chain.optimize.stats import bootstrap_speedup, settled_speedup
 
 FIB = 'def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n'
 
@@ -42,3 +42,30 @@ def test_bootstrap_interval_separates_real_speedups_from_noise():
     noise = bootstrap_speedup(slow, [101.0, 97.0, 103.0, 100.0, 99.5], confidence=0.95, seed=1)
     assert not noise.beats(0.05)
     assert bootstrap_speedup(slow, fast, seed=3) == bootstrap_speedup(slow, fast, seed=3)
+
+
+def test_one_stalled_timing_does_not_reject_a_clear_speedup_it_is_measured_further():
+    """Three repeats, one of the candidate's hit by a stall (a loaded machine): the interval alone would reject
+    an ~8x rewrite; measuring both sides again settles it, and the record keeps every sample."""
+    slow, fast = [50.0, 52.0, 51.0], [6.5, 400.0, 6.6]
+    assert not bootstrap_speedup(slow, fast, seed=0).beats(0.1)  # the single interval is undecided
+    asked: list[str] = []
+
+    def more(side: str, sample: list[float]):
+        return lambda: asked.append(side) or list(sample)
+
+    sp = settled_speedup(slow, fast, more("base", [51.0, 50.5, 52.5]), more("cand", [6.4, 6.7, 6.5]), 0.1)
+    assert sp.beats(0.1) and 7 < sp.ratio < 9
+    rounds = len(asked) // 2
+    assert 1 <= rounds <= 2 and asked == ["base", "cand"] * rounds  # both sides, each round
+    assert len(slow) == len(fast) == 3 + 3 * rounds
+
+
+def test_a_rewrite_within_the_margin_is_not_measured_further_and_a_failing_rerun_stops_it():
+    asked: list[str] = []
+    same = settled_speedup([10.0, 10.2, 9.9], [9.8, 10.1, 10.0], lambda: asked.append("b") or [10.0],
+                           lambda: asked.append("c") or [10.0], 0.1)
+    assert not same.beats(0.1) and asked == []  # point ratio ~1: no question to settle, no extra runs
+    cand = [6.5, 400.0, 6.6]
+    failed = settled_speedup([50.0, 52.0, 51.0], cand, lambda: [51.0], lambda: None, 0.1)
+    assert not failed.beats(0.1) and cand == [6.5, 400.0, 6.6]  # nothing half-measured is kept
