@@ -7,7 +7,11 @@ per registered stage, so a plugin's command or stage shows up here without edits
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
@@ -73,10 +77,46 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The console script: run the command, then end the process without tearing the interpreter down."""
+    exit_without_teardown(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The command's exit status (click ends a standalone command with SystemExit)."""
     try:
         cli.main(args=argv, prog_name="chain")
     except BrokenPipeError as exc:  # e.g. `chain schema | head -1`
         from ..driver import _silence_stdout
 
         _silence_stdout()
-        sys.exit(int(exit_status_of(exc)))
+        return int(exit_status_of(exc))
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)  # what the interpreter does with a message as the exit code
+        return 1
+    return 0
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """Everything a normal exit does that anyone sees, then os._exit.
+
+    Freeing every module and object at interpreter shutdown costs a stage half a second after its last line
+    (analyze on a task of 8,000 test cases: 0.5 s of 9 s; a pipeline pays it once per stage) and changes
+    nothing outside the process. What does matter is done first, in the interpreter's own order: non-daemon
+    threads joined (threading's exit hooks, which stop thread pools), atexit handlers (sandbox clean-up, the
+    base pool), then stdout and stderr flushed (a reader that went away gets the BrokenPipe exit status).
+    """
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        code = code or int(exit_status_of(exc))
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
