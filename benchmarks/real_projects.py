@@ -3,9 +3,10 @@
 Each project's sdist is downloaded from PyPI at run time (`pip download --no-binary :all: --no-deps`; nothing
 is committed), unpacked under --workdir, installed editable (with what its tests import) into one venv that
 also holds chain, then run once directly with `python -m pytest -q` and once through chain with its defaults
-(`--sandbox auto`, the default profile). It prints one row per project: both tallies, both wall times, and
-whether they match; then chain's wall time over pytest's for the suites that take >= 10 s (targets: <= 1.05x
-when all pass, <= 2x when a failure makes analyze localize with coverage).
+(`chain task DIR | chain analyze` as one pipe, `--sandbox auto`, the default profile). It prints one row per
+project: both tallies, both wall times, and whether they match; then chain's wall time over pytest's for the
+suites that take >= 10 s (targets: <= 1.05x when all pass, <= 2x when a failure makes analyze localize with
+coverage).
 
     .venv/bin/python benchmarks/real_projects.py [--workdir DIR] [--only six,toolz] [--sandbox bwrap] [--no-failing]
 
@@ -165,9 +166,13 @@ def run_chain(project: Project, python: Path, where: Path, sandbox: str, state: 
            "CHAIN_STATE": str(state)}
     test = " ".join(["python -m pytest -q", *pytest_args(project)])
     started = time.monotonic()
-    task = subprocess.run([chain, "task", str(where), "--test", test], capture_output=True, env=env)
-    analyze = subprocess.run([chain, "analyze", "--sandbox", sandbox], input=task.stdout, capture_output=True,
+    # A pipe, as the user runs it: analyze starts its sandbox while task is still reading the tree.
+    task = subprocess.Popen([chain, "task", str(where), "--test", test], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+    analyze = subprocess.run([chain, "analyze", "--sandbox", sandbox], stdin=task.stdout, capture_output=True,
                              env=env, timeout=1800)
+    task.stdout.close()
+    task.wait()
     wall = time.monotonic() - started
     (state.parent / "out").mkdir(exist_ok=True)  # what analyze said, kept for a look at a row that differs
     (state.parent / "out" / f"{where.name}.ndjson").write_bytes(analyze.stdout)
