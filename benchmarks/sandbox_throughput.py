@@ -5,6 +5,7 @@
 2. Coordination efficiency T(N) / (N * T(1)) for CPU-bound tasks at N = 1, 2, 4 (T = tasks per second),
    median of interleaved rounds. Target >= 90% at N = cores (N above the core count cannot scale past cores/N).
 3. Latency-bound tasks (each test sleeps 1 s) at 50 concurrent, against the ideal 50 tasks/s. Target >= 90%.
+   Beside it, the time from the last result to the stage's exit (closing the pool of 50 workers).
 4. The trivial-task rate of each confining warm backend side by side (bwrap-warm: namespaces; landlock-warm:
    Landlock + seccomp applied in every run's child), measured in interleaved rounds, and their ratio: the
    restriction costs a few syscalls per run and must not cost the warm pool's speed.
@@ -211,6 +212,8 @@ def main() -> None:
         print(f"\n3. latency-bound tasks (test sleeps 1 s), 50 concurrent, {args.sleepers} tasks; ideal 50 tasks/s")
         print(f"   end-to-end: {e2e:6.1f} tasks/s = {e2e / 50:6.1%} of ideal")
         print(f"   steady:     {warm:6.1f} tasks/s = {warm / 50:6.1%} of ideal (target >= 90%)")
+        # what the stage costs after its last result: closing 50 warm workers (a pipeline waits for it)
+        print(f"   last result to exit: {total - arrivals[-1]:5.2f} s (closing the pool of 50 workers)")
 
         # 4. the confining warm backends side by side
         compare_backends(args, env)

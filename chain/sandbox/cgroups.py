@@ -240,11 +240,8 @@ class RunCgroup:
 
         Forks are frozen first (pids.max=0), so a fork bomb cannot outrun the loop; v2's `cgroup.kill`
         does the same in one write when nothing needs keeping."""
-        if not keep and self.version == 2 and self._exists("cgroup.kill"):
-            try:
-                self._file("cgroup.kill").write_text("1")
-            except OSError:
-                pass
+        if not keep:
+            self.signal_all()
         try:
             self._file("pids.max").write_text(str(len(keep)))
         except OSError:
@@ -268,6 +265,26 @@ class RunCgroup:
             except OSError:
                 pass
         return signalled
+
+    def signal_all(self) -> None:
+        """SIGKILL everything in the cgroup without waiting for it to go (v2's `cgroup.kill`; v1 freezes forks
+        and signals once): `kill` then only waits. Closing many cgroups, signal them all first, so the kernel
+        tears their processes down at once rather than one cgroup after the other."""
+        if self.version == 2 and self._exists("cgroup.kill"):
+            try:
+                self._file("cgroup.kill").write_text("1")
+                return
+            except OSError:
+                pass
+        try:
+            self._file("pids.max").write_text("0")
+        except OSError:
+            pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def remove(self) -> None:
         self.kill()

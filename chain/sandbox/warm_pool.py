@@ -224,6 +224,17 @@ class Worker:
                 self.broken = True
         return outcome
 
+    def signal_close(self) -> None:
+        """The first half of `close`, which does not wait: its processes are told to die."""
+        self.broken = True
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)
+            except OSError:
+                pass
+        if self.cgroup is not None:
+            self.cgroup.signal_all()
+
     def close(self) -> None:
         self.broken = True
         if self.ctrl is not None:
@@ -369,6 +380,8 @@ class WarmPool:
             self.closed = True
             workers = [*self._idle, *self._busy]
             self._idle.clear()
+        for worker in workers:  # all at once first: closed one by one, 200 workers took 8 s to wait out
+            worker.signal_close()
         for worker in workers:
             worker.close()
         starting = self._starting

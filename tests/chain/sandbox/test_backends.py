@@ -232,3 +232,33 @@ def test_a_warm_sandbox_closed_while_its_template_starts_leaves_nothing_behind(b
     box.close()
     assert _processes_in(tmp_path) == []
     assert [p for p in tmp_path.iterdir() if p.name.startswith("chain-warm-")] == []
+
+
+@pytest.mark.parametrize("backend", backend_params(["local-warm", "bwrap-warm"]))
+def test_a_warm_pool_closed_with_many_busy_workers_leaves_nothing_and_every_run_returns(backend, tmp_path,
+                                                                                        monkeypatch):
+    # ^C or the end of a stage with -j N closes N busy workers at once (each told to die before any is waited
+    # for): nothing of theirs may outlive the close, and each run's caller gets its outcome back.
+    import threading
+
+    monkeypatch.setenv("CHAIN_TMPDIR", str(tmp_path))
+    box = registry.sandbox(backend)
+    word = marker()
+    files = {"test_nap.py": ("import subprocess, sys, time\n\ndef test_nap():\n"
+                             f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{word}'])\n"
+                             "    time.sleep(60)\n")}
+    outcomes: list = []
+    runs = [threading.Thread(target=lambda: outcomes.append(box.run(RunSpec(files=files, command="python -m pytest -q",
+                                                                            timeout_s=120)))) for _ in range(8)]
+    for run in runs:
+        run.start()
+    deadline = time.monotonic() + 60
+    while len(processes_with(word)) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes_with(word)) >= 8, "the eight runs did not all start"
+    box.close()
+    for run in runs:
+        run.join(30)
+    assert len(outcomes) == 8 and all(o.exit_code != 0 for o in outcomes)
+    assert processes_with(word) == [] and _processes_in(tmp_path) == []
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("chain-warm-")] == []
