@@ -138,8 +138,11 @@ class Template:
     def _log_tail(self) -> str:
         if self._log is None or self._log.closed:  # closed: the pool closed it while it started
             return ""
-        self._log.seek(0)
-        return self._log.read()[-2000:].decode("utf-8", "replace").strip()
+        try:
+            self._log.seek(0)
+            return self._log.read()[-2000:].decode("utf-8", "replace").strip()
+        except ValueError:  # closed by the pool between the check and the read (a prewarm thread's race)
+            return ""
 
     def spawn(self, directory: str) -> socket.socket:
         """A new worker living in `directory` (as the template sees it); its control socket."""
