@@ -229,7 +229,7 @@ class Worker:
         self.broken = True
         if self.pid:
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, 9)  # (bwrap) PID 1 of its namespace: everything in there goes with it
             except OSError:
                 pass
         if self.cgroup is not None:
@@ -242,13 +242,9 @@ class Worker:
                 self.ctrl.close()
             except OSError:
                 pass
-        if self.pid:
-            try:
-                os.kill(self.pid, 9)  # (bwrap) PID 1 of its namespace: everything in there goes with it
-            except OSError:
-                pass
+        self.signal_close()
         if self.cgroup is not None:
-            self.cgroup.remove()
+            self.cgroup.remove()  # waits until the cgroup is empty
         for linked in self.root.glob(".base-*"):  # the user's own files, linked: removed without any chmod
             remove_linked(linked)
         RunDir(self.root, self.root, self.root, self.root).remove()
@@ -380,7 +376,7 @@ class WarmPool:
             self.closed = True
             workers = [*self._idle, *self._busy]
             self._idle.clear()
-        for worker in workers:  # all at once first: closed one by one, 200 workers took 8 s to wait out
+        for worker in workers:  # all told first, then waited for: one by one, -j 200 waited ~1.1 s, this ~0.56 s
             worker.signal_close()
         for worker in workers:
             worker.close()
