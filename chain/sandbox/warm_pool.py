@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,7 @@ class WarmPool:
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-warm-start")
         self._template: Template | None = None
         self._starting: Template | None = None  # the one being started, for close() to abort without waiting
+        self._start: Future[Template] | None = None  # its start, which close() lets finish (it is quick once aborted)
         self._template_lock = threading.Lock()
         self._idle: deque[Worker] = deque()
         self._busy: set[Worker] = set()
@@ -316,7 +317,8 @@ class WarmPool:
                     self._template = None
                 self._starting = starting = Template(self.cold)
                 try:
-                    self._template = self._starter.submit(starting.start).result()
+                    self._start = self._starter.submit(starting.start)
+                    self._template = self._start.result()
                 finally:
                     self._starting = None
             return self._template
@@ -383,6 +385,8 @@ class WarmPool:
         starting = self._starting
         if starting is not None:  # a stage that ends before its first task (or at ^C) does not wait for it
             starting.close()
+            if self._start is not None:  # but for its start's own clean-up, so that close leaves nothing running
+                wait([self._start], timeout=REPLY_TIMEOUT_S)
         with self._template_lock:
             if self._template is not None:
                 self._template.close()

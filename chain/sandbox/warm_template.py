@@ -3,7 +3,9 @@ imports pytest once and forks a worker whenever `spawn` asks. Its side is `warm_
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -49,6 +51,7 @@ class Template:
         self.ctrl: socket.socket | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._info: int | None = None  # (bwrap) the read end of its --info-fd: the namespace's PID 1, on the host
 
     def __enter__(self) -> Template:
         return self.start()
@@ -69,7 +72,10 @@ class Template:
             environment=self.cold.environment,
         )
         # The project's interpreter (--python); the worker script imports nothing of chain.
-        argv = [*self._wrapper(env), self.cold.environment.python, str(WORKER_SCRIPT), str(inner.fileno())]
+        info_w = None
+        if self.namespaced:
+            self._info, info_w = os.pipe()
+        argv = [*self._wrapper(env, info_w), self.cold.environment.python, str(WORKER_SCRIPT), str(inner.fileno())]
         if self.namespaced:
             argv += ["--namespaces", *paths_kept_under_tmp(self.cold.view_paths())]
         elif self.cold.confinement(RunDir(self.dir, self.dir, self.dir, self.dir)) is not None:
@@ -83,7 +89,7 @@ class Template:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,
-                pass_fds=[inner.fileno()],
+                pass_fds=[inner.fileno()] if info_w is None else [inner.fileno(), info_w],
                 start_new_session=True,
             )
         except OSError as exc:
@@ -91,6 +97,8 @@ class Template:
             raise WorkerFailed(f"cannot start the warm template: {exc}") from exc
         finally:
             inner.close()
+            if info_w is not None:
+                os.close(info_w)
         try:
             if self.broken:  # closed while starting (the pool closed): the process is killed below
                 raise OSError("closed while starting")
@@ -107,7 +115,7 @@ class Template:
             print(f"chain: warning: {self.notice}", file=sys.stderr, flush=True)
         return self
 
-    def _wrapper(self, env: dict[str, str]) -> list[str]:
+    def _wrapper(self, env: dict[str, str], info_fd: int | None) -> list[str]:
         if not self.namespaced:
             return []
         # uid 0 with capabilities *inside its own user namespace* so it can give each forked worker
@@ -129,6 +137,7 @@ class Template:
             "ALL",
             "--die-with-parent",
             "--new-session",
+            *(["--info-fd", str(info_fd)] if info_fd is not None else []),
             *env_args(env),
             "--chdir",
             SANDBOX_TMP,
@@ -143,6 +152,32 @@ class Template:
             return self._log.read()[-2000:].decode("utf-8", "replace").strip()
         except ValueError:  # closed by the pool between the check and the read (a prewarm thread's race)
             return ""
+
+    def _wait_for_namespace(self) -> None:
+        """(bwrap) Wait until the template's PID namespace is empty. Killing bwrap only makes its PID 1 die
+        (--die-with-parent), which then takes the namespace's processes with it, a moment after bwrap is reaped:
+        without this wait a close could return with the template still exiting. The kernel empties a PID
+        namespace before its PID 1 has exited, so a pidfd of that PID 1 turning readable is the signal."""
+        if self._info is None:
+            return
+        info, self._info = self._info, None
+        try:
+            os.set_blocking(info, False)
+            child = json.loads(os.read(info, 4096) or b"{}").get("child-pid")
+        except (OSError, ValueError):
+            child = None  # bwrap died before it started its PID 1: nothing to wait for
+        finally:
+            os.close(info)
+        if not isinstance(child, int):
+            return
+        try:
+            pidfd = os.pidfd_open(child)
+        except OSError:
+            return  # already gone
+        try:
+            select.select([pidfd], [], [], REPLY_TIMEOUT_S)
+        finally:
+            os.close(pidfd)
 
     def spawn(self, directory: str) -> socket.socket:
         """A new worker living in `directory` (as the template sees it); its control socket."""
@@ -176,6 +211,7 @@ class Template:
             except OSError:
                 pass
             self.proc.wait()
+        self._wait_for_namespace()
         if self._log is not None:
             self._log.close()
         if self.dir is not None:
