@@ -59,6 +59,8 @@ def _skip_message(report):
 
 def pytest_configure(config):
     _state["config"] = config
+    _state.pop("terminal", None)  # a later session in this process (repair's batches) has its own
+    _state.pop("coverage", None)
     chain_test_limits.configure(config)
 
 
@@ -66,7 +68,32 @@ def pytest_collection_finish(session):
     chain_test_limits.collected([item.nodeid for item in session.items], _collect_errors)
 
 
+# Categories of the terminal reporter's tally that are not test outcomes (chain's `counts` never held them).
+_NOT_OUTCOMES = ("", "warnings", "deselected")
+
+
+def _terminal():
+    """pytest's terminal reporter, whose tally (`stats`) is what `python -m pytest` prints; looked up at the
+    first report (it registers during configure), None with `-p no:terminal`."""
+    if "terminal" not in _state:
+        config = _state["config"]
+        _state["terminal"] = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    return _state["terminal"]
+
+
+def _terminal_counts(terminal):
+    counts = {}
+    for category, reports in terminal.stats.items():
+        if category not in _NOT_OUTCOMES:
+            n = sum(1 for r in reports if getattr(r, "count_towards_summary", True))
+            if n:
+                counts[category] = n
+    return counts
+
+
 def _count(report):
+    """pytest's category for a report, counted, when no terminal reporter keeps the tally for us (calling the
+    teststatus hook again for each of a test's three reports was a third of this plugin's cost)."""
     if not getattr(report, "count_towards_summary", True):
         return
     config = _state["config"]
@@ -116,8 +143,10 @@ def _subtest_entry(report):
     return entry
 
 
-def pytest_runtest_logreport(report):
-    _count(report)  # first: pytest's subtests hook marks a test with failed subtests as failed while counting
+@pytest.hookimpl(trylast=True)  # after the terminal reporter's: pytest's subtests hook marks a test with failed
+def pytest_runtest_logreport(report):  # subtests as failed while it counts, and the entry must see that
+    if _terminal() is None:
+        _count(report)
     if _is_subtest(report):
         entry = _subtest_entry(report)
     else:
@@ -151,7 +180,8 @@ def pytest_runtest_logreport(report):
 
 def pytest_collectreport(report):
     if report.failed:  # pytest counts it an error and names the file (or class) as the node
-        _counts["error"] = _counts.get("error", 0) + 1
+        if _terminal() is None:
+            _counts["error"] = _counts.get("error", 0) + 1
         _collect_errors.append({"nodeid": report.nodeid, "message": _message(report)})
         _tests.setdefault(
             report.nodeid,
@@ -164,7 +194,8 @@ def pytest_collectreport(report):
             },
         )
     elif report.skipped:
-        _counts["skipped"] = _counts.get("skipped", 0) + 1
+        if _terminal() is None:
+            _counts["skipped"] = _counts.get("skipped", 0) + 1
         _tests.setdefault(
             report.nodeid,
             {
@@ -182,7 +213,7 @@ def report_data(exitstatus):
         "exitstatus": int(exitstatus),
         "tests": list(_tests.values()),
         "collect_errors": _collect_errors,
-        "counts": _counts,
+        "counts": _counts if _terminal() is None else _terminal_counts(_terminal()),
         "duration_ms": (time.time() - _started) * 1000.0,
     }
     limits = chain_test_limits.describe()
@@ -216,15 +247,18 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def _coverage():
-    """The running coverage.py measurement when chain's localization run asked for per-test contexts."""
-    if not os.environ.get("CHAIN_COVERAGE_CONTEXTS"):
-        return None
-    try:
-        import coverage
+    """The running coverage.py measurement when chain's localization run asked for per-test contexts. Looked up
+    at the first test (a warm worker imports this module before the run's environment is in place)."""
+    if "coverage" not in _state:
+        _state["coverage"] = None
+        if os.environ.get("CHAIN_COVERAGE_CONTEXTS"):
+            try:
+                import coverage
 
-        return coverage.Coverage.current()
-    except Exception:
-        return None
+                _state["coverage"] = coverage.Coverage.current()
+            except Exception:
+                pass
+    return _state["coverage"]
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

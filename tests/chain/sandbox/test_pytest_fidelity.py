@@ -255,6 +255,17 @@ def test_counts_and_outcomes_are_pytests_own(sandbox, direct, name):
     assert (ev.status == "passed") == passed_by_pytest, (ev.status, ev.summary, expected.returncode)
 
 
+@pytest.mark.parametrize("name", ["collection_error", "module_skip", "ini_pytest.ini"])
+def test_counts_are_pytests_own_without_its_terminal_reporter(sandbox, direct, name):
+    # chain's report takes pytest's tally from the terminal reporter; a suite run with `-p no:terminal` has
+    # none, and the plugin counts through pytest's teststatus hook itself: the same counts either way.
+    # (Not the subtests project: without a terminal reporter pytest's subtests plugin reports differently,
+    # and pytest prints no tally to compare with.)
+    ev = judge(sandbox.run(RunSpec(files=PROJECTS[name], command="python -m pytest -p no:terminal", timeout_s=60)), 60)
+    assert ev.outcome.error is None, ev.outcome.error
+    assert nonzero(ev.tests) == pytest_counts(direct[name].stdout), (ev.summary, direct[name].stdout[-800:])
+
+
 def test_subtests_are_cases_of_their_own_that_name_their_test(sandbox):
     ev = judge(sandbox.run(RunSpec(files=SUBTESTS_AND_XFAIL, command=COMMAND, timeout_s=60)), 60)
     subtests = {c.nodeid: c for c in ev.cases if (c.model_extra or {}).get("subtest_of")}

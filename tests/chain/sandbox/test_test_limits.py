@@ -88,6 +88,35 @@ def test_without_limits_nothing_is_armed(ctx):
     assert ev.status == "passed" and "test_limits" not in ev.outcome.report
 
 
+OWN_ALARM = {"test_own_alarm.py": """import signal, time
+
+fired = []
+
+
+def handler(signum, frame):
+    fired.append(signum)
+
+
+def test_installs_its_own_alarm_handler():
+    signal.signal(signal.SIGALRM, handler)
+
+
+def test_the_handler_is_still_its_own_and_its_alarm_reaches_it():
+    assert signal.getsignal(signal.SIGALRM) is handler
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    time.sleep(0.3)
+    assert fired == [signal.SIGALRM]
+"""}
+
+
+def test_a_suite_that_installs_its_own_alarm_handler_keeps_it_across_tests(ctx):
+    # chain's wall-clock timer uses SIGALRM while no handler of the suite's own is there; a handler a test
+    # installs stays for the next tests (chain's is given back only where it is still chain's), and that
+    # test's own alarm reaches it.
+    ev = ctx.run_tests(OWN_ALARM, "python -m pytest -q", env=limits_env(wall_s=5.0))
+    assert ev.status == "passed", (ev.summary, [c.message for c in ev.cases if c.message])
+
+
 # Many tests under their limit, back to back, then a session end slower than the watchdog's whole window (a
 # plugin writing a coverage report): the watchdog, armed once for several tests, never ends one of them nor
 # the session after the last (it would leave no report: every result lost).
