@@ -101,7 +101,7 @@ def _journal():
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per line as json.dumps(...) builds
 
 try:  # the handler as the C level has it: signal.getsignal converts every answer into an enum, a cost per test
-    from _signal import getsignal as _getsignal
+    from _signal import getsignal as _getsignal  # type: ignore[import-not-found]
 except ImportError:  # an interpreter without CPython's _signal
     _getsignal = signal.getsignal
 
