@@ -9,6 +9,7 @@ suites that take >= 10 s (targets: <= 1.05x when all pass, <= 2x when a failure 
 coverage).
 
     .venv/bin/python benchmarks/real_projects.py [--workdir DIR] [--only six,toolz] [--sandbox bwrap] [--no-failing]
+                                                 [--repeat 3]
 
 A project with a `mutant` (Pygments) gets a second row with a one-line bug that makes one test fail, for the
 ratio with localization; the edit is made in its unpacked tree for that row only and put back after.
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -227,6 +229,9 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated project names")
     parser.add_argument("--sandbox", default="auto")
     parser.add_argument("--no-failing", action="store_true", help="skip the rows with a one-line bug (mutant)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each row's pair (pytest, then chain) this many times, interleaved; the times "
+                             "shown and the ratio are the medians (a shared machine's stalls hit one run, not all)")
     opts = parser.parse_args()
     work = opts.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -245,24 +250,32 @@ def main() -> int:
         if project.mutant and not opts.no_failing:
             variants.append((f"{project.name} (1 failing)", f"one-line bug in {project.mutant[0]}", project))
         for name, layout, mutant in variants:
-            if mutant is not None:
-                with Mutated(mutant, where, work):
-                    direct, direct_s, code = run_direct(project, python, where)
-                    chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
-            else:
-                direct, direct_s, code = run_direct(project, python, where)
-                chained, chain_s, status = run_chain(project, python, where, opts.sandbox, work / "state.db")
-            match = direct is not None and direct == chained
+            pairs = []
+            for _ in range(max(1, opts.repeat)):
+                if mutant is not None:
+                    with Mutated(mutant, where, work):
+                        pairs.append((run_direct(project, python, where),
+                                      run_chain(project, python, where, opts.sandbox, work / "state.db")))
+                else:
+                    pairs.append((run_direct(project, python, where),
+                                  run_chain(project, python, where, opts.sandbox, work / "state.db")))
+            (direct, _, code), (chained, _, status) = pairs[-1]
+            direct_s = statistics.median(d[1] for d, _ in pairs)
+            chain_s = statistics.median(c[1] for _, c in pairs)
+            match = all(d[0] is not None and d[0] == c[0] for d, c in pairs)
             all_match &= match
             print(f"{name[:16]:16} {layout[:58]:58} {fmt(direct):28} {fmt(chained):28} {direct_s:8.1f} "
                   f"{chain_s:8.1f}  {'yes' if match else 'NO'}", flush=True)
             if not match or mutant is not None:
                 print(f"    chain said: {status}", flush=True)
-            if direct_s >= 10:
-                ratios.append((name, chain_s / direct_s, code == 0))
+            if len(pairs) > 1:
+                print("    each pair, chain/pytest: " + ", ".join(f"{c[1]:.1f}/{d[1]:.1f} s" for d, c in pairs), flush=True)
+            if direct_s >= 10:  # the median of each pair's own ratio: its two runs are next to each other in time
+                ratios.append((name, statistics.median(c[1] / d[1] for d, c in pairs), code == 0))
             rows.append((project, direct, chained))
     if ratios:
-        print("\nchain/pytest wall time, suites >= 10 s (target <= 1.05x all passing, <= 2x with a failure):")
+        print("\nchain/pytest wall time, suites >= 10 s (target <= 1.05x all passing, <= 2x with a failure)"
+              + (f", median of {opts.repeat} pairs:" if opts.repeat > 1 else ":"))
         for name, ratio, passing in ratios:
             print(f"  {name:16} {ratio:5.2f}x  ({'all pass' if passing else 'failures: analyze localizes'})")
     print(f"\n{sum(1 for _, d, c in rows if d is not None and d == c)} of {len(rows)} rows match")
