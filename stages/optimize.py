@@ -43,6 +43,7 @@ class Timer:
         self.command = task.bench or task.test
         self.runs = 0
         self.per_test: dict[int, dict[str, float]] = {}  # id(times) -> each test's minimum over the repeats
+        self.pending: dict[int, dict[str, float]] = {}  # id(times) -> the same of a batch not yet kept (`keep`)
 
     def measure(self, files: dict[str, str]) -> tuple[list[float] | None, str]:
         """`repeats` timings of the files, or None with the reason when a run does not pass."""
@@ -65,14 +66,22 @@ class Timer:
         return times, ""
 
     def again(self, files: dict[str, str], times: list[float]) -> list[float] | None:
-        """Another `repeats` timings of the files, for the record `times` (each test's minimum merged into it)."""
+        """Another `repeats` timings of the files, for the record `times`. Each test's minimum over them is
+        merged into that record's only by `keep`, once both sides of the round were measured: a round whose
+        other side failed adds to neither, so both figures of min_of_n come from the same number of runs."""
         more, _why = self.measure(files)
         if more is None:
             return None
-        fastest, kept = self.per_test.pop(id(more)), self.per_test.setdefault(id(times), {})
-        for nodeid, ms in fastest.items():
-            kept[nodeid] = min(kept.get(nodeid, ms), ms)
+        self.pending[id(times)] = self.per_test.pop(id(more))
         return more
+
+    def keep(self) -> None:
+        """The round `again` measured counts (`settled_speedup` added its timings to both lists)."""
+        for record, fastest in self.pending.items():
+            kept = self.per_test.setdefault(record, {})
+            for nodeid, ms in fastest.items():
+                kept[nodeid] = min(kept.get(nodeid, ms), ms)
+        self.pending.clear()
 
     def min_of_n(self, baseline: list[float], optimized: list[float]) -> dict | None:
         """The second, robust figure: each test's fastest of the N runs, summed, before over after (the tests
@@ -149,6 +158,7 @@ def run(task: Task, ctx: StageContext) -> Result:
                 }
             )
             continue
+        timer.pending.clear()  # a round of an earlier candidate one side of which failed: never kept
         speedup = settled_speedup(
             times,
             trial_times,
@@ -157,6 +167,7 @@ def run(task: Task, ctx: StageContext) -> Result:
             accept.margin,
             accept.confidence,
             ctx.seed,
+            kept=timer.keep,
         )
         if speedup.beats(accept.margin):
             files, times, accepted = trial, trial_times, verdict

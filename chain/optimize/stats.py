@@ -60,6 +60,7 @@ def settled_speedup(
     confidence: float = 0.9,
     seed: int = 0,
     rounds: int = 2,
+    kept: Callable[[], None] | None = None,
 ) -> Speedup:
     """The interval of `bootstrap_speedup`, measured further while it is undecided: a point ratio beyond the
     margin whose interval reaches below it gets up to `rounds` more batches of timings on both sides.
@@ -67,7 +68,9 @@ def settled_speedup(
     Why: with a profile's 3 repeats one outlier (a loaded machine's stall, on either side) can put the lower
     bound under the margin and reject a rewrite measured 8x faster. Noise only ever adds time, so more samples
     settle the question; a candidate whose point ratio is within the margin costs nothing more. The lists grow
-    in place, so the caller's record of the timings holds every sample the verdict used.
+    in place, so the caller's record of the timings holds every sample the verdict used; `kept` is called
+    each time a round's two batches were added (and never for a round one side of which failed), for whatever
+    else the caller measured with them.
     """
     speedup = bootstrap_speedup(baseline, candidate, confidence, seed=seed)
     for _ in range(rounds):
@@ -79,5 +82,7 @@ def settled_speedup(
             break
         baseline.extend(extra_base)
         candidate.extend(extra_cand)
+        if kept is not None:
+            kept()
         speedup = bootstrap_speedup(baseline, candidate, confidence, seed=seed)
     return speedup

@@ -69,3 +69,15 @@ def test_a_rewrite_within_the_margin_is_not_measured_further_and_a_failing_rerun
     cand = [6.5, 400.0, 6.6]
     failed = settled_speedup([50.0, 52.0, 51.0], cand, lambda: [51.0], lambda: None, 0.1)
     assert not failed.beats(0.1) and cand == [6.5, 400.0, 6.6]  # nothing half-measured is kept
+
+
+def test_what_else_a_round_measured_is_kept_only_when_both_sides_were_added():
+    rounds: list[int] = []
+    slow, fast = [50.0, 52.0, 51.0], [6.5, 400.0, 6.6]  # undecided: measured further
+    settled_speedup(slow, fast, lambda: [50.5, 51.5, 50.0], lambda: [6.5, 6.4, 6.6], 0.1,
+                    kept=lambda: rounds.append(len(slow)))
+    assert rounds and rounds == [6, 9][: len(rounds)]  # once per round, after its timings went in
+    rounds.clear()
+    settled_speedup([50.0, 52.0, 51.0], [6.5, 400.0, 6.6], lambda: [51.0], lambda: None, 0.1,
+                    kept=lambda: rounds.append(1))
+    assert rounds == []  # the candidate's rerun failed: the baseline's extra batch counts for nothing
