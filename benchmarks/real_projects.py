@@ -251,14 +251,21 @@ def main() -> int:
             variants.append((f"{project.name} (1 failing)", f"one-line bug in {project.mutant[0]}", project))
         for name, layout, mutant in variants:
             pairs = []
-            for _ in range(max(1, opts.repeat)):
+            for i in range(max(1, opts.repeat)):
+                # Pairs alternate their order (pytest first, then chain first, ...): a machine that slows down
+                # during a long benchmark would otherwise always charge the second run of each pair.
+                def one_pair(first_direct: bool = i % 2 == 0) -> tuple:
+                    if first_direct:
+                        d = run_direct(project, python, where)
+                        return d, run_chain(project, python, where, opts.sandbox, work / "state.db")
+                    c = run_chain(project, python, where, opts.sandbox, work / "state.db")
+                    return run_direct(project, python, where), c
+
                 if mutant is not None:
                     with Mutated(mutant, where, work):
-                        pairs.append((run_direct(project, python, where),
-                                      run_chain(project, python, where, opts.sandbox, work / "state.db")))
+                        pairs.append(one_pair())
                 else:
-                    pairs.append((run_direct(project, python, where),
-                                  run_chain(project, python, where, opts.sandbox, work / "state.db")))
+                    pairs.append(one_pair())
             (direct, _, code), (chained, _, status) = pairs[-1]
             direct_s = statistics.median(d[1] for d, _ in pairs)
             chain_s = statistics.median(c[1] for _, c in pairs)
