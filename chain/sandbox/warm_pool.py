@@ -66,6 +66,10 @@ class Worker:
         self.own: frozenset[int] = frozenset()  # the worker's pid, once started
         self.keep: frozenset[int] = frozenset()  # the worker's processes to spare when its cgroup is cleared
         self._counts = (0, 0)  # the cgroup's limit hits so far
+        # The pool's close and a run's release can both close a busy worker at once (^C, or a stage ending while
+        # a run returns): the second waits for the first and finds nothing left to do.
+        self._close_lock = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> Worker:
         return self.start()
@@ -237,6 +241,13 @@ class Worker:
 
     def close(self) -> None:
         self.broken = True
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close()
+
+    def _close(self) -> None:
         if self.ctrl is not None:
             try:
                 self.ctrl.close()
@@ -245,8 +256,9 @@ class Worker:
         self.signal_close()
         if self.cgroup is not None:
             self.cgroup.remove()  # waits until the cgroup is empty
-        for linked in self.root.glob(".base-*"):  # the user's own files, linked: removed without any chmod
-            remove_linked(linked)
+        if self.root.is_dir():  # (not made yet when its start failed early)
+            for linked in self.root.glob(".base-*"):  # the user's own files, linked: removed without any chmod
+                remove_linked(linked)
         RunDir(self.root, self.root, self.root, self.root).remove()
 
 

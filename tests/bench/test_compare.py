@@ -57,7 +57,10 @@ def test_a_significant_slowdown_is_a_regression_with_exit_7(tmp_path, report_a):
     rows = {r["metric"]: r for r in map(orjson.loads, result.stdout.splitlines()) if r["type"] == "compare"}
     p95 = rows["latency_p95_ms"]
     assert p95["verdict"] == "regression" and p95["change"] == pytest.approx(2.0, abs=0.01)
-    assert p95["ci_low"] > 0.2  # the whole interval is beyond the threshold's side of zero
+    # significant: the whole interval lies on the slower side of zero (the verdict's rule). Not beyond the
+    # threshold: p95 of 18 samples is about their maximum, and one slow sample of A's real run (a loaded
+    # machine) drawn into A's resamples and missing from B's brought the low end to +4% once.
+    assert p95["ci_low"] > 0
     assert rows["throughput"]["verdict"] == "regression"
     assert rows["success_rate"]["verdict"] == "unchanged"
     assert "regression(s) beyond 20%" in result.stderr
