@@ -42,8 +42,9 @@ def main():
         report = {}  # pytest died before writing its report: the spectrum alone still says what ran
     report["spectrum"] = spectrum(data, os.getcwd())
     tmp = path + ".spectrum.tmp"
+    text = json.dumps(report, separators=(",", ":"))  # one-shot in C; json.dump writes chunk by chunk
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(report, fh, separators=(",", ":"))
+        fh.write(text)
     os.replace(tmp, path)
     return 0
 

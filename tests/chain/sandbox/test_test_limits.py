@@ -16,6 +16,14 @@ from tests.chain.sandbox.conftest import backend_params
 HANGS = {"test_hangs.py": """\
 import signal, time
 
+import pytest
+
+
+@pytest.fixture
+def breaks_on_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
 def test_before():
     pass
 
@@ -32,6 +40,10 @@ def test_sleeps_and_swallows_exceptions():
 def test_blocks_the_signal():
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     time.sleep(600)
+
+def test_loops_then_its_teardown_fails(breaks_on_teardown):
+    while True:
+        pass
 
 def test_after():
     assert 1 + 1 == 2
@@ -62,10 +74,12 @@ def test_a_test_over_its_wall_clock_limit_times_out_and_the_run_goes_on(ctx):
     ev = ctx.run_tests(HANGS, "python -m pytest -q", env=limits_env(wall_s=1.0))
     assert outcomes(ev) == {"test_before": "passed", "test_loops": "timeout",
                             "test_sleeps_and_swallows_exceptions": "timeout", "test_blocks_the_signal": "timeout",
-                            "test_after": "passed"}, ev.summary
-    assert ev.status == "failed" and (ev.tests.passed, ev.tests.failed) == (2, 3)
+                            "test_loops_then_its_teardown_fails": "timeout", "test_after": "passed"}, ev.summary
+    assert ev.status == "failed" and (ev.tests.passed, ev.tests.failed) == (2, 4)
     by_name = {c.nodeid.split("::")[1]: c for c in ev.cases}
     assert "wall-clock limit of 1 s" in by_name["test_loops"].message
+    # the phase the limit stopped is the one reported, not the teardown that broke after it
+    assert "wall-clock limit of 1 s" in by_name["test_loops_then_its_teardown_fails"].message
     # signals blocked: faulthandler's watchdog ended that session; its stacks are kept, the rest ran anew
     assert "did not respond to the signal" in by_name["test_blocks_the_signal"].message
     assert "test_blocks_the_signal" in by_name["test_blocks_the_signal"].message  # the stack names the test
