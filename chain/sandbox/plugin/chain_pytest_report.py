@@ -29,7 +29,7 @@ _counts = {}  # type: dict[str, int]
 _state = {"config": None}
 _touched = []  # type: list[dict]  # entries the running test has written (itself and its subtests), for the limits journal
 _started = time.time()
-_cpu = {"max_test_s": 0.0}
+_cpu = {"max_test_s": 0.0, "started": 0.0}
 
 
 def _message(report):
@@ -266,23 +266,36 @@ def _coverage():
     return _state["coverage"]
 
 
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item, nextitem):
+# A test's limits, coverage context and CPU time go from its logstart to its logfinish, which pytest's runner
+# (and any plugin that runs the protocol itself) calls around setup, call and teardown: two plain hooks, where
+# a runtest_protocol hookwrapper, a generator pair and a Result per test through pluggy, cost more.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logstart(nodeid, location):
     cov = _coverage()
     if cov is not None:
-        cov.switch_context(item.nodeid)  # the spectrum names each test by its node id, setup and teardown too
+        cov.switch_context(nodeid)  # the spectrum names each test by its node id, setup and teardown too
     del _touched[:]
-    chain_test_limits.arm(item.nodeid)
-    cpu = time.process_time()
+    chain_test_limits.arm(nodeid)
+    _cpu["started"] = time.process_time()
+
+
+@pytest.hookimpl(trylast=True)  # after the others' logfinish: repair's batches set the next test's limit there
+def pytest_runtest_logfinish(nodeid, location):
+    _note_cpu(nodeid, time.process_time() - _cpu["started"])
+    chain_test_limits.disarm({id(e): e for e in _touched}.values(), last=False)
+    cov = _coverage()
+    if cov is not None:
+        cov.switch_context("")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session):
+    """Once the tests are over (all run, -x, maxfail, ^C): the watchdog cancelled and the signal handlers given
+    back before the session's own end, where a plugin writing a coverage report may take long."""
     try:
         yield
     finally:
-        _note_cpu(item.nodeid, time.process_time() - cpu)
-        session = item.session
-        last = nextitem is None or bool(session.shouldstop or session.shouldfail)
-        chain_test_limits.disarm({id(e): e for e in _touched}.values(), last=last)
-        if cov is not None:
-            cov.switch_context("")
+        chain_test_limits.tests_over()
 
 
 pytest_exception_interact = chain_test_limits.pytest_exception_interact

@@ -185,6 +185,14 @@ def disarm(entries=(), last=True):
         journal({"done": list(entries)})
 
 
+def tests_over():
+    """No test follows in this session: the running one's timers off, the watchdog cancelled, the handlers given
+    back (chain_pytest_report calls it when pytest's test loop ends)."""
+    disarm()
+    _cancel_hard()
+    _restore()
+
+
 def _restore():
     """The handlers `arm` took over, given back where they are still chain's (a test that installed its own
     keeps it)."""
@@ -196,9 +204,7 @@ def _restore():
 
 
 def stop():
-    disarm()
-    _cancel_hard()
-    _restore()
+    tests_over()
     if _state["journal"] is not None:
         _state["journal"].close()
         _state["journal"] = None
