@@ -33,6 +33,7 @@ CPU_FACTOR = 10.0  # a test may take this many times the CPU it took on the orig
 TEST_FLOOR_S = 0.03  # per-test CPU floor where the original's own cost of the test is known
 BASELINE_TEST_S = 0.25  # the original's run in the session: a test over this is not measured (batch limit)
 BASELINE_BUDGET_S = 1.0  # ... and the tests after this much CPU are not either (a big suite, once a batch)
+LOCATIONS_WARMED = 5000  # items whose location the collected session computes for every child
 FALLBACK = "fallback"
 _state = {}  # type: ignore[var-annotated]
 
@@ -59,12 +60,27 @@ def silence(config):
 
 
 def lean_failures():
-    """In a child: a failing test's report without its formatted traceback. pytest formats one for every
+    """In the children: a failing test's report without its formatted traceback. pytest formats one for every
     failure even under --tb=no (walking and filtering the traceback, a stat per frame: ~7 ms a failing
     candidate); a verdict needs the outcome only. Items with their own repr_failure keep it."""
     from _pytest.python import Function
 
     Function.repr_failure = lambda self, excinfo: excinfo.exconly()[:500]
+    # Nor the explanation of a failing assert's comparison (a diff of the two sides, ~1 ms): the assert's
+    # message stays pytest's plain one. A conftest's pytest_assertrepr_compare is not called in a child.
+    # (pytest sets util._reprcompare around every test; rewritten asserts look this helper up when they fail.)
+    from _pytest.assertion import rewrite, util
+
+    explain = rewrite._call_reprcompare
+
+    def plain(*args):
+        saved, util._reprcompare = util._reprcompare, None
+        try:
+            return explain(*args)
+        finally:
+            util._reprcompare = saved
+
+    rewrite._call_reprcompare = plain
 
 
 def warm_caches(items):
@@ -81,6 +97,13 @@ def warm_caches(items):
     for kind in {type(item) for item in items}:
         for cls in classes:
             issubclass(kind, cls)
+    # An item's location (a cached property: its file, line and name, from reportinfo) is what every child
+    # asks for each test it runs (~0.5 ms an item); computed here once, for the items the children run most.
+    for item in items[:LOCATIONS_WARMED]:
+        try:
+            _ = item.location
+        except Exception:  # a plugin's item whose location fails fails the same way in the child, as in pytest
+            pass
 
 
 def start(batch, originals):
@@ -215,12 +238,16 @@ class Driver:
         collected_cpu = _cpu() - self.started_cpu
         self.index.special = self._special(session)
         self.index.scan(gc.get_objects())
+        for path in sorted({p for cand in self.batch["candidates"] for p in cand["files"]}):
+            if path in self.originals:
+                self.index.prepare(path, self.originals[path])
         chain_test_limits.stop()  # anything the collection opened; each child reads its limits again
         chain_test_limits._state["read"] = False
         chain_test_limits._limits.clear()
         items = {item.nodeid: item for item in session.items}
         all_items = list(session.items)
         warm_caches(all_items)
+        lean_failures()  # for every child, set once here
         gc.collect()
         gc.freeze()  # the children's collections neither walk nor copy-on-write the collected session
         baseline = self._fork(session, -1, "baseline", items, all_items)
@@ -301,7 +328,6 @@ class Driver:
 
     def _go(self, session, selected, write_fd):
         runner.prologue(self.batch["run_cpu_s"])
-        lean_failures()
         linecache.clearcache()
         session.items = selected
         session.testsfailed = 0

@@ -20,6 +20,7 @@ Argument: the batch file (JSON: {"args": [...pytest flags], "paths": [...], "tes
 import json
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -137,23 +138,32 @@ def wait(pid, read_fd, started, wall_s):
     """The child's result line, or why it was stopped (wall clock, CPU limit, signal)."""
     deadline = started + wall_s
     status = None
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            _kill(pid)
-            os.waitpid(pid, 0)
-            os.close(read_fd)
-            return {
-                "exit": None,
-                "ended": "wall",
-                "passed": 0,
-                "failed": [],
-                "n_failed": 0,
-                "ms": (time.monotonic() - started) * 1000,
-            }
-        time.sleep(0.002)
+    exited = _exit_watch(pid)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _kill(pid)
+                os.waitpid(pid, 0)
+                os.close(read_fd)
+                return {
+                    "exit": None,
+                    "ended": "wall",
+                    "passed": 0,
+                    "failed": [],
+                    "n_failed": 0,
+                    "ms": (time.monotonic() - started) * 1000,
+                }
+            if exited is None:
+                time.sleep(0.002)
+            else:
+                select.select([exited], [], [], left)
+    finally:
+        if exited is not None:
+            os.close(exited)
     _kill(pid)  # whatever the child left running
     data = b""
     while True:
@@ -170,6 +180,15 @@ def wait(pid, read_fd, started, wall_s):
     result = json.loads(data)
     result.update(ended="exit", ms=ms)
     return result
+
+
+def _exit_watch(pid):
+    """A descriptor readable once the child has exited (a pidfd: waiting wakes at the exit, not at the next
+    poll), or None where the kernel or a seccomp filter has no pidfd_open (then the wait polls)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _kill(pid):

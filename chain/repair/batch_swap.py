@@ -50,15 +50,6 @@ def _shape(body):
     return out
 
 
-def same_shape(old_text, new_text):
-    try:
-        old, new = ast.parse(old_text), ast.parse(new_text)
-    except SyntaxError as exc:
-        raise Refused(f"does not parse: {exc.msg}") from None
-    if _shape(old.body) != _shape(new.body):
-        raise Refused("a module- or class-level statement, a def's header or the set of defs changed")
-
-
 def _defs(code, out):
     """Code objects of the defs reachable from a module's code (not through function bodies), in order."""
     for const in code.co_consts:
@@ -90,11 +81,47 @@ def _is_def(code):
     return not name.startswith("<")
 
 
-def changed_code(filename, old_text, new_text):
-    """[(imported code, candidate code)] for each def whose code differs (line moves included)."""
-    same_shape(old_text, new_text)
-    old = _defs(compile(old_text, filename, "exec", dont_inherit=True), [])
+def _parsed(text):
+    try:
+        return ast.parse(text)
+    except SyntaxError as exc:
+        raise Refused(f"does not parse: {exc.msg}") from None
+
+
+class Original:
+    """What a swap compares a candidate's version of a module with, computed once per batch in the collected
+    session (before the children fork) rather than in every child: the imported version's shape and defs."""
+
+    def __init__(self, text):
+        self.text = text
+        self.shape = _shape(_parsed(text).body)
+        self._defs = {}
+
+    def defs(self, filename):
+        found = self._defs.get(filename)
+        if found is None:
+            found = self._defs[filename] = _defs(compile(self.text, filename, "exec", dont_inherit=True), [])
+        return found
+
+
+def _same_shape(old_shape, new_text):
+    if old_shape != _shape(_parsed(new_text).body):
+        raise Refused("a module- or class-level statement, a def's header or the set of defs changed")
+
+
+def same_shape(old_text, new_text):
+    """Refused unless the two versions differ inside function bodies only."""
+    _same_shape(Original(old_text).shape, new_text)
+
+
+def changed_code(filename, old, new_text):
+    """[(imported code, candidate code)] for each def whose code differs (line moves included); `old` is the
+    imported version (an Original, or its text)."""
+    if not isinstance(old, Original):
+        old = Original(old)
+    _same_shape(old.shape, new_text)
     new = _defs(compile(new_text, filename, "exec", dont_inherit=True), [])
+    old = old.defs(filename)
     if len(old) != len(new):
         raise Refused("the module's code objects differ in number")
     pairs = []
@@ -117,6 +144,18 @@ class Index:
         self.functions = {}  # code -> [function]
         self.filenames = {}  # realpath -> {co_filename spellings}
         self.special = set()  # test modules and conftest files (realpaths)
+        self.originals = {}  # path -> Original, of the files the batch's candidates change
+
+    def prepare(self, path, text):
+        """The imported version of `path` parsed and compiled once, in the collected session: every child
+        forked afterwards compares with it (a version that does not parse is left to each swap to refuse)."""
+        try:
+            original = Original(text)
+        except Refused:
+            return
+        for filename in sorted(self.filenames.get(os.path.realpath(path), ())):
+            original.defs(filename)
+        self.originals[path] = original
 
     def _watched(self, filename):
         found = self._cache.get(filename)
@@ -147,8 +186,10 @@ class Index:
         if not spellings:
             raise Refused("not imported by the session")
         plan = []
+        original = self.originals.get(path)
+        imported = original if original is not None and original.text == old_text else old_text
         for filename in sorted(spellings):
-            for old, new in changed_code(filename, old_text, new_text):
+            for old, new in changed_code(filename, imported, new_text):
                 if old in self.called and not _positions_only(old, new):
                     raise Refused(f"{old.co_name} ran at import or collection")
                 funcs = self.functions.get(old)
