@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -260,10 +261,18 @@ def _statements_at(tree: ast.Module, line: int) -> list[tuple[ast.stmt, list[ast
     return found
 
 
+def _parse(text: str) -> ast.Module:
+    """The module's tree, without the SyntaxWarnings a mutant may draw (`1if x` is "invalid decimal literal"):
+    they name no file and would reach the user's stderr as if their code had drawn them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(text)
+
+
 def mutations(path: str, text: str, line: int) -> list[Edit]:
     """Every single edit the operators propose for `line` of `path`, compiling, without duplicates."""
     try:
-        tree = ast.parse(text)
+        tree = _parse(text)
     except SyntaxError:
         return []
     src = _Source(text)
@@ -275,7 +284,7 @@ def mutations(path: str, text: str, line: int) -> list[Edit]:
         if candidate in seen:
             return
         try:
-            ast.parse(candidate)
+            _parse(candidate)
         except SyntaxError:
             return
         seen.add(candidate)
@@ -320,7 +329,7 @@ def apply(files: dict[str, str], edits: list[Edit]) -> dict[str, str] | None:
         for e in reversed(file_edits):
             text = text[: e.start] + e.text + text[e.end :]
         try:
-            ast.parse(text)
+            _parse(text)
         except SyntaxError:
             return None
         out[path] = text

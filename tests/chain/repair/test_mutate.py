@@ -1,4 +1,5 @@
 import ast
+import warnings
 
 from chain.repair.mutate import apply, mutations
 
@@ -76,3 +77,16 @@ def test_plastic_surgery_and_templates_reach_fixes_beyond_single_tokens():
     assert "swap operands" in _fixes("def m(a, b):\n    return b % a\n", 2, "def m(a, b):\n    return a % b\n")
     acc = "def hi(m, e):\n    m[-1] = e\n"
     assert "accumulate" in _fixes(acc, 2, "def hi(m, e):\n    m[-1] = max(m[-1], e)\n")
+
+
+def test_mutants_that_draw_a_syntax_warning_do_not_reach_the_users_stderr():
+    # Some of this line's mutants draw "invalid decimal literal" from Python's parser (and some of those do not
+    # parse): the warning names "<unknown>", and on the stage's stderr reads as if the user's code had drawn it.
+    text = ("def caesar(text, shift):\n    out = []\n    for c in text:\n        if c.isalpha():\n"
+            "            base = ord(\"A\") if c.isupper() else ord(\"a\")\n"
+            "            out.append(chr((ord(c) - base + shift) % 25 + base))\n")
+    with warnings.catch_warnings(record=True) as drawn:
+        warnings.simplefilter("always")
+        edits = mutations("cipher.py", text, 4)
+        assert all(apply({"cipher.py": text}, [edit]) for edit in edits)
+    assert edits and not [w for w in drawn if issubclass(w.category, SyntaxWarning)]
